@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/store/keyring"
+)
+
+// config is scmadmin's configuration: flags override SCMADMIN_* environment variables, and
+// the defaults make `go run ./cmd/scmadmin` work on a fresh machine.
+type config struct {
+	Addr    string
+	DB      string
+	BaseURL string
+	KeyFile string
+}
+
+// flags registers the configuration's flags on fs, with defaults from the environment.
+func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.Addr, "addr", env("SCMADMIN_ADDR", ":8080"), "listen address")
+	fs.StringVar(&c.DB, "db", env("SCMADMIN_DB", "scmadmin.db"), "SQLite database file (created and migrated on start)")
+	fs.StringVar(&c.BaseURL, "base-url", env("SCMADMIN_BASE_URL", "http://localhost:8080"), "the public URL; https:// turns on Secure cookies and HSTS")
+	fs.StringVar(&c.KeyFile, "key-file", env("SCMADMIN_KEY_FILE", ""), "the keys that encrypt stored secrets (default scmadmin.key beside the database)")
+}
+
+func (c *config) keyFile() string {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return filepath.Join(filepath.Dir(c.DB), "scmadmin.key")
+}
+
+// parse parses args with fs, letting flags come before, between or after the positional
+// arguments, which it returns.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// openStore opens the keyring (made on first start) and the database.
+func (c *config) openStore(ctx context.Context) (*store.Store, error) {
+	keys, _, err := keyring.LoadOrCreate(c.keyFile())
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, c.DB, keys)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return st, nil
+}

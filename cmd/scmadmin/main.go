@@ -1,0 +1,48 @@
+// Command scmadmin serves the Source Code Management screen and manages its accounts.
+//
+//	scmadmin [serve]                 run the server
+//	scmadmin user add NAME [--admin] add an account (password from standard input)
+//	scmadmin user passwd NAME        change an account's password
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "scmadmin:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout)
+	case "user":
+		return user(ctx, args, getenv, stdin, stdout)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage:
+  scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE]
+  scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
+  scmadmin user passwd NAME [--db FILE] [--key-file FILE]
+Flags override the SCMADMIN_* environment variables; see README.md.
+`

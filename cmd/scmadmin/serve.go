@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web"
+)
+
+// shutdownGrace bounds how long a stopping server waits for requests in flight.
+const shutdownGrace = 10 * time.Second
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.flags(fs, getenv)
+	if rest, err := parse(fs, args); err != nil || len(rest) > 0 {
+		return fmt.Errorf("serve: bad arguments %q\n%s", args, usage)
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, nil))
+
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
+		return err
+	}
+	e, err := web.New(web.Config{BaseURL: cfg.BaseURL, Logger: log}, st)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", cfg.BaseURL+"/login", "db", cfg.DB)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// firstAdmin makes the cluster admin "admin" when the database has no user yet, with the
+// given password or a random one that it prints once.
+func firstAdmin(ctx context.Context, st *store.Store, password string, stdout io.Writer) error {
+	random := password == ""
+	if random {
+		password = rand.Text()
+	}
+	created, err := st.CreateFirstAdmin(ctx, "admin", password)
+	if err != nil {
+		return fmt.Errorf("SCMADMIN_ADMIN_PASSWORD: %w", err)
+	}
+	switch {
+	case created && random:
+		fmt.Fprintf(stdout, "\n  First start: created the cluster admin %q with the password\n\n      %s\n\n"+
+			"  It is shown only this once. Sign in and keep it somewhere safe;\n"+
+			"  change it with: scmadmin user passwd admin\n\n", "admin", password)
+	case created:
+		fmt.Fprintln(stdout, `First start: created the cluster admin "admin" with the password from SCMADMIN_ADMIN_PASSWORD.`)
+	}
+	return nil
+}

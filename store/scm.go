@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SCMConfig is one registered source code host. Which fields a provider uses is the provider
+// catalog's business; the store keeps them all.
+type SCMConfig struct {
+	ID         int64
+	Provider   string
+	Name       string
+	WebsiteURL string
+	APIURL     string
+	SSHURL     string
+	ClientID   string
+	ProjectKey string
+	// UniqueKey is the catalog's identity of the configuration; two configurations never share one.
+	UniqueKey string
+	Enabled   bool
+	IsDefault bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SecretInfo describes a stored secret without revealing it.
+type SecretInfo struct {
+	Name string
+	// Fingerprint is the first 8 hex digits of the secret's SHA-256: enough to tell two apart.
+	Fingerprint string
+	SetAt       time.Time
+}
+
+const scmColumns = `id, provider, name, website_url, api_url, ssh_url, client_id, project_key, unique_key,
+	enabled, is_default, created_at, updated_at`
+
+func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
+	var c SCMConfig
+	err := row.Scan(&c.ID, &c.Provider, &c.Name, &c.WebsiteURL, &c.APIURL, &c.SSHURL, &c.ClientID, &c.ProjectKey,
+		&c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt)
+	return c, err
+}
+
+// secretAD is the additional data that binds a secret's ciphertext to its row and field.
+func secretAD(configID int64, name string) []byte {
+	return fmt.Appendf(nil, "scm_configs/%d/%s", configID, name)
+}
+
+// Fingerprint returns the first 8 hex digits of the SHA-256 of secret.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+// CreateSCMConfig stores a new, enabled configuration and its secrets (field name → plain
+// text), which are encrypted before they are written. ErrDuplicate when c.UniqueKey is taken.
+func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string) (SCMConfig, error) {
+	now := s.now()
+	c.Enabled, c.IsDefault, c.CreatedAt, c.UpdatedAt = true, false, now, now
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO scm_configs (provider, name, website_url, api_url, ssh_url, client_id, project_key, unique_key,
+			  enabled, is_default, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) RETURNING id`,
+			c.Provider, c.Name, c.WebsiteURL, c.APIURL, c.SSHURL, c.ClientID, c.ProjectKey, c.UniqueKey, now, now).Scan(&c.ID)
+		if err != nil {
+			return err
+		}
+		for name, plain := range secrets {
+			keyID, sealed := s.keys.Seal([]byte(plain), secretAD(c.ID, name))
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO scm_secrets (config_id, name, key_id, ciphertext, fingerprint, set_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				c.ID, name, keyID, sealed, Fingerprint(plain), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if isUnique(err) {
+		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", ErrDuplicate)
+	}
+	if err != nil {
+		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", err)
+	}
+	return c, nil
+}
+
+// SCMConfig returns the configuration with id, or ErrNotFound.
+func (s *Store) SCMConfig(ctx context.Context, id int64) (SCMConfig, error) {
+	c, err := scanSCM(s.db.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return SCMConfig{}, fmt.Errorf("store: scm config %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return SCMConfig{}, fmt.Errorf("store: scm config %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// SCMConfigByUniqueKey returns the configuration whose unique key is key, or ErrNotFound.
+func (s *Store) SCMConfigByUniqueKey(ctx context.Context, key string) (SCMConfig, error) {
+	c, err := scanSCM(s.db.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE unique_key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return SCMConfig{}, fmt.Errorf("store: scm config by key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return SCMConfig{}, fmt.Errorf("store: scm config by key: %w", err)
+	}
+	return c, nil
+}
+
+// SCMSecrets describes the secrets stored for a configuration, by field name.
+func (s *Store) SCMSecrets(ctx context.Context, configID int64) (map[string]SecretInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, fingerprint, set_at FROM scm_secrets WHERE config_id = ?`, configID)
+	if err != nil {
+		return nil, fmt.Errorf("store: scm secrets %d: %w", configID, err)
+	}
+	defer rows.Close()
+	infos := map[string]SecretInfo{}
+	for rows.Next() {
+		var si SecretInfo
+		if err := rows.Scan(&si.Name, &si.Fingerprint, &si.SetAt); err != nil {
+			return nil, fmt.Errorf("store: scm secrets %d: %w", configID, err)
+		}
+		infos[si.Name] = si
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scm secrets %d: %w", configID, err)
+	}
+	return infos, nil
+}
+
+// SCMSort names an order of the configuration list.
+type SCMSort string
+
+// The orders the list can be sorted by.
+const (
+	SortCreated    SCMSort = "created"
+	SortProvider   SCMSort = "provider"
+	SortWebsiteURL SCMSort = "website_url"
+)
+
+// SCMQuery selects a page of the configuration list.
+type SCMQuery struct {
+	// Search matches, case-insensitively, part of the name, Website URL, client id or project key.
+	Search string
+	// Providers also match the search: the ids of providers whose label contains it.
+	Providers []string
+	Sort      SCMSort
+	Desc      bool
+	Limit     int
+	Offset    int
+}
+
+// ListSCMConfigs returns one page of configurations and how many match in all.
+func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfig, total int, err error) {
+	var where string
+	var args []any
+	if q.Search != "" {
+		like := "%" + escapeLike(q.Search) + "%"
+		conds := []string{`name LIKE ? ESCAPE '\'`, `website_url LIKE ? ESCAPE '\'`, `client_id LIKE ? ESCAPE '\'`, `project_key LIKE ? ESCAPE '\'`}
+		args = append(args, like, like, like, like)
+		if len(q.Providers) > 0 {
+			conds = append(conds, `provider IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(q.Providers)), ", ")+`)`)
+			for _, p := range q.Providers {
+				args = append(args, p)
+			}
+		}
+		where = " WHERE " + strings.Join(conds, " OR ")
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM scm_configs`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count scm configs: %w", err)
+	}
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	order := "id" + dir
+	switch q.Sort {
+	case SortProvider:
+		order = "provider" + dir + ", id" + dir
+	case SortWebsiteURL:
+		order = "website_url" + dir + ", id" + dir
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+scmColumns+` FROM scm_configs`+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanSCM(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
+		}
+		page = append(page, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
+	}
+	return page, total, nil
+}
+
+// escapeLike makes s match itself literally inside a LIKE pattern with ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Session is a signed-in user's server-side session, found by the SHA-256 of its cookie token.
+type Session struct {
+	UserID     int64
+	Data       []byte
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+}
+
+// SaveSession creates or replaces the session with tokenHash.
+func (s *Store) SaveSession(ctx context.Context, tokenHash []byte, userID int64, data []byte) error {
+	now := s.now()
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, last_seen_at = excluded.last_seen_at`,
+		tokenHash, userID, data, now, now)
+	if err != nil {
+		return fmt.Errorf("store: save session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the session with tokenHash, or ErrNotFound.
+func (s *Store) Session(ctx context.Context, tokenHash []byte) (Session, error) {
+	var se Session
+	err := s.db.QueryRowContext(ctx,
+		`SELECT user_id, data, created_at, last_seen_at FROM sessions WHERE token_hash = ?`, tokenHash).
+		Scan(&se.UserID, &se.Data, &se.CreatedAt, &se.LastSeenAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, fmt.Errorf("store: session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("store: session: %w", err)
+	}
+	return se, nil
+}
+
+// TouchSession records that the session was used now.
+func (s *Store) TouchSession(ctx context.Context, tokenHash []byte) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, s.now(), tokenHash); err != nil {
+		return fmt.Errorf("store: touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession ends the session with tokenHash.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes sessions idle for longer than idle or older than maxAge.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, idle, maxAge time.Duration) error {
+	now := s.now()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`,
+		now.Add(-idle), now.Add(-maxAge)); err != nil {
+		return fmt.Errorf("store: delete expired sessions: %w", err)
+	}
+	return nil
+}

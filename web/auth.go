@@ -1,0 +1,77 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/views"
+)
+
+func (s *server) showLogin(c echo.Context) error {
+	p := s.page(c, "Sign in")
+	return render(c, http.StatusOK, views.LoginPage(p, "", safeNext(c.QueryParam("next"))), nil)
+}
+
+func (s *server) login(c echo.Context) error {
+	username := strings.TrimSpace(c.FormValue("username"))
+	next := safeNext(c.FormValue("next"))
+	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))
+	if errors.Is(err, store.ErrBadCredentials) {
+		s.log.Info("sign-in refused", "username", username, "remote", c.RealIP())
+		p := s.page(c, "Sign in")
+		p.Alert = "Wrong username or password. Check both and try again."
+		return render(c, http.StatusUnauthorized, views.LoginPage(p, username, next), nil)
+	}
+	if err != nil {
+		return err
+	}
+	// A new session id at every sign-in: a session id planted before it is worth nothing.
+	if old, err := s.sessions.Get(c.Request(), sessionCookie); err == nil && !old.IsNew {
+		old.Options.MaxAge = -1
+		if err := s.sessions.Save(c.Request(), c.Response(), old); err != nil {
+			return err
+		}
+	}
+	sess := s.sessions.fresh(sessionCookie)
+	sess.Values[userIDKey] = u.ID
+	if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
+		return err
+	}
+	s.newCSRFToken(c)
+	s.log.Info("signed in", "username", u.Username, "remote", c.RealIP())
+	if next == "" {
+		next = "/admin/scm"
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (s *server) logout(c echo.Context) error {
+	sess, err := s.sessions.Get(c.Request(), sessionCookie)
+	if err != nil {
+		return err
+	}
+	if !sess.IsNew {
+		sess.Options.MaxAge = -1
+		if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
+			return err
+		}
+	}
+	s.newCSRFToken(c)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// safeNext returns next if it is a path on this site, so that the sign-in page cannot be
+// used to send people elsewhere.
+func safeNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(next, "/") ||
+		strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return ""
+	}
+	return next
+}

@@ -1,0 +1,221 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// Context keys.
+const (
+	userKey    = "scmadmin.user"
+	sessionKey = "scmadmin.session"
+	csrfKey    = "scmadmin.csrf"
+)
+
+const csrfCookie = "scmadmin_csrf"
+
+// logRequests logs one line per request with its id, route, status and duration. It logs the
+// path without the query string and never a body, so no secret reaches the log.
+func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.LogAttrs(c.Request().Context(), level, "request",
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("route", c.Path()),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+		)
+		return nil
+	}
+}
+
+// contentSecurityPolicy allows only our own scripts and styles: no inline code at all.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func (s *server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if s.secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// csrf guards every state change with a double-submit token: a random value in an HttpOnly
+// SameSite cookie that each form repeats in its _csrf field (htmx: the X-CSRF-Token header).
+// A page on another site can neither read the cookie nor set it, so it cannot forge the pair.
+func (s *server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token := ""
+		if ck, err := c.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
+			token = ck.Value
+		}
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			sent := c.Request().Header.Get("X-CSRF-Token")
+			if sent == "" {
+				sent = c.FormValue("_csrf")
+			}
+			if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(sent)) != 1 {
+				return s.errorPage(c, http.StatusForbidden, "Request refused",
+					"This form has expired or was sent from another site. Reload the page and try again.")
+			}
+		}
+		if token == "" {
+			s.newCSRFToken(c)
+		} else {
+			c.Set(csrfKey, token)
+		}
+		return next(c)
+	}
+}
+
+// newCSRFToken sets a fresh token, as at sign-in and sign-out, so that a token seen before
+// is worthless after.
+func (s *server) newCSRFToken(c echo.Context) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	c.Set(csrfKey, token)
+}
+
+func csrfToken(c echo.Context) string {
+	t, _ := c.Get(csrfKey).(string)
+	return t
+}
+
+// requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to
+// the sign-in page (303), a signed-in user who is not an admin gets 403.
+func (s *server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess, err := s.sessions.Get(c.Request(), sessionCookie)
+		if err != nil {
+			return err
+		}
+		uid, _ := sess.Values[userIDKey].(int64)
+		u, err := s.st.UserByID(c.Request().Context(), uid)
+		if errors.Is(err, store.ErrNotFound) {
+			return s.toLogin(c)
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(userKey, u)
+		c.Set(sessionKey, sess)
+		if !u.IsAdmin {
+			return s.errorPage(c, http.StatusForbidden, "Cluster admins only",
+				"Signed in as "+u.Username+", who is not a cluster admin. Ask a cluster admin to make this account one, or sign in as one.")
+		}
+		return next(c)
+	}
+}
+
+// toLogin sends the browser to the sign-in page, remembering where it was going.
+func (s *server) toLogin(c echo.Context) error {
+	target := "/login"
+	if c.Request().Method == http.MethodGet && c.Request().URL.Path != "/admin/scm" {
+		target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+func currentUser(c echo.Context) (store.User, bool) {
+	u, ok := c.Get(userKey).(store.User)
+	return u, ok
+}
+
+// setStatus leaves a success message for the page the response redirects to.
+func (s *server) setStatus(c echo.Context, msg string) error {
+	sess, ok := c.Get(sessionKey).(*sessions.Session)
+	if !ok {
+		return nil
+	}
+	sess.AddFlash(msg)
+	return sess.Save(c.Request(), c.Response())
+}
+
+// popStatus returns (and forgets) the message a previous request left.
+func (s *server) popStatus(c echo.Context) string {
+	sess, ok := c.Get(sessionKey).(*sessions.Session)
+	if !ok {
+		return ""
+	}
+	flashes := sess.Flashes()
+	if len(flashes) == 0 {
+		return ""
+	}
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		s.log.Error("save session", "err", err)
+	}
+	msgs := make([]string, 0, len(flashes))
+	for _, f := range flashes {
+		if m, ok := f.(string); ok {
+			msgs = append(msgs, m)
+		}
+	}
+	return strings.Join(msgs, " ")
+}
+
+// handleError turns an error a handler returned into a page: the status and message of an
+// echo.HTTPError, or a logged 500 that shows nothing of the cause.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		}
+		switch he.Code {
+		case http.StatusNotFound:
+			s.notFound(c, "The page "+c.Request().URL.Path)
+		case http.StatusRequestEntityTooLarge:
+			s.errorPage(c, he.Code, "Request too large", "The request is larger than scmadmin accepts (1 MiB).")
+		default:
+			s.errorPage(c, he.Code, http.StatusText(he.Code), msg)
+		}
+		return
+	}
+	s.log.Error("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"route", c.Path(), "err", err)
+	s.errorPage(c, http.StatusInternalServerError, "Something went wrong",
+		"scmadmin could not complete this request. Try again; if it keeps failing, the server log has the details under request id "+
+			c.Response().Header().Get(echo.HeaderXRequestID)+".")
+}

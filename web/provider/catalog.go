@@ -1,0 +1,221 @@
+// Package provider is the catalog of source code hosts scmadmin can register: which providers
+// exist, the fields each one asks for with their labels, help text and pre-filled values, and
+// how those fields are validated. The form, the validation, the store mapping and the tests all
+// read it, so adding a provider means adding one entry to catalog.
+package provider
+
+// Form field names, as SPEC.md names them.
+const (
+	FieldName         = "name"
+	FieldWebsiteURL   = "website_url"
+	FieldAPIURL       = "api_url"
+	FieldSSHURL       = "ssh_url"
+	FieldClientID     = "client_id"
+	FieldClientSecret = "client_secret"
+	FieldProjectKey   = "project_key"
+	FieldAccessToken  = "access_token"
+)
+
+// Internal is the id of the built-in provider, hosted by the platform itself.
+const Internal = "internal"
+
+// Kind says how a field is validated and shown.
+type Kind int
+
+// Field kinds.
+const (
+	KindText       Kind = iota // free text, optional (the display name)
+	KindHTTPSURL               // an absolute https:// URL
+	KindSSHURL                 // ssh://[user@]host:port or user@host:port
+	KindProjectKey             // a Bitbucket project key, stored upper-case
+	KindCredential             // a printable, non-secret credential such as an OAuth client id
+	KindSecret                 // a printable secret: encrypted at rest, never rendered back
+)
+
+// Field is one input of a provider's form.
+type Field struct {
+	Name        string
+	Label       string
+	Kind        Kind
+	Required    bool
+	Default     string // pre-filled on the Add form (public hosts' real URLs)
+	Placeholder string
+	Help        string // one line: what to enter and where to find it
+}
+
+// Section is a group of fields under a heading, with a paragraph of what to do first.
+type Section struct {
+	Heading string
+	// Intro says what to create on the host first; "{callback_url}" stands for the platform's
+	// OAuth callback URL for this provider.
+	Intro  string
+	Fields []Field
+}
+
+// Provider is one kind of source code host.
+type Provider struct {
+	ID      string
+	Label   string
+	Trigger string // what starts a build of an algorithm hosted there
+	// Sections in form order: the connection (URLs and name), then the credentials.
+	Sections []Section
+	// Identity is the field shown in the list's ID column and that, with the normalised
+	// Website URL, makes a configuration unique within UniqueScope.
+	Identity    string
+	UniqueScope string
+	// SSHPortRequired makes the SSH URL's port mandatory (Bitbucket Server serves SSH on its own port).
+	SSHPortRequired bool
+}
+
+// Fields returns the provider's fields in form order.
+func (p *Provider) Fields() []Field {
+	var fs []Field
+	for _, s := range p.Sections {
+		fs = append(fs, s.Fields...)
+	}
+	return fs
+}
+
+// Field returns the provider's field called name.
+func (p *Provider) Field(name string) (Field, bool) {
+	for _, f := range p.Fields() {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Selectable reports whether admins can add configurations of this provider.
+func (p *Provider) Selectable() bool { return p.ID != Internal }
+
+// Lookup returns the provider with id.
+func Lookup(id string) (*Provider, bool) {
+	for _, p := range catalog {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// All returns every provider, the built-in one first, in drop-down order.
+func All() []*Provider { return catalog }
+
+// Selectable returns the providers an admin can add, in drop-down order.
+func Selectable() []*Provider { return catalog[1:] }
+
+// urls is the connection section every provider but the built-in one has.
+func urls(website, api, ssh Field) Section {
+	website.Name, website.Label, website.Kind, website.Required = FieldWebsiteURL, "Website URL", KindHTTPSURL, true
+	api.Name, api.Label, api.Kind, api.Required = FieldAPIURL, "API URL", KindHTTPSURL, true
+	ssh.Name, ssh.Label, ssh.Kind, ssh.Required = FieldSSHURL, "SSH URL", KindSSHURL, true
+	name := Field{Name: FieldName, Label: "Display name", Kind: KindText,
+		Placeholder: "Defaults to the Website URL",
+		Help:        "Optional. How this configuration is named in the list and to people creating algorithms."}
+	return Section{Heading: "Connection", Fields: []Field{website, api, ssh, name}}
+}
+
+// oauth is the credentials section of the OAuth providers.
+func oauth(intro string, id, secret Field) Section {
+	id.Name, id.Kind, id.Required = FieldClientID, KindCredential, true
+	secret.Name, secret.Kind, secret.Required = FieldClientSecret, KindSecret, true
+	return Section{Heading: "OAuth Information", Intro: intro, Fields: []Field{id, secret}}
+}
+
+// bitbucketServerCredentials is the credentials section shared by both Bitbucket Server kinds.
+func bitbucketServerCredentials(trigger string) Section {
+	return Section{
+		Heading: "Credentials",
+		Intro: "In Bitbucket Server 5.6 or newer, choose the project that will hold the algorithms' repositories and a user " +
+			"who is admin of that project. Signed in as that user, create a personal access token (your avatar → Manage account → " +
+			"Personal access tokens) with Admin permission for projects and for repositories. " + trigger,
+		Fields: []Field{
+			{Name: FieldProjectKey, Label: "Project key", Kind: KindProjectKey, Required: true, Placeholder: "ALGO",
+				Help: "The key of the project that will hold the repositories, as in …/projects/ALGO: letters, digits and underscores, starting with a letter."},
+			{Name: FieldAccessToken, Label: "Personal access token", Kind: KindSecret, Required: true,
+				Help: "Needs Admin permission for projects and repositories, and its user must be admin of the project. Bitbucket shows it only once."},
+		},
+	}
+}
+
+func bitbucketServer(id, label, trigger, howBuilt string) *Provider {
+	return &Provider{
+		ID: id, Label: label, Trigger: trigger, Identity: FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
+		Sections: []Section{
+			urls(
+				Field{Placeholder: "https://bitbucket.example.com",
+					Help: "Your Bitbucket Server as people open it in a browser: HTTPS with a valid SSL certificate."},
+				Field{Placeholder: "https://bitbucket.example.com/rest/api/1.0",
+					Help: "Bitbucket's REST API: the Website URL followed by /rest/api/1.0."},
+				Field{Placeholder: "ssh://git@bitbucket.example.com:8000",
+					Help: "SSH must be enabled (Administration → Server settings); end the URL with the SSH port: Bitbucket's default is 7999, the reference set-up uses 8000."},
+			),
+			bitbucketServerCredentials(howBuilt),
+		},
+	}
+}
+
+var catalog = []*Provider{
+	{ID: Internal, Label: "Built-in (hosted by the platform)", Trigger: "built in"},
+	{
+		ID: "github", Label: "GitHub", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "github",
+		Sections: []Section{
+			urls(
+				Field{Default: "https://github.com", Help: "Keep https://github.com for GitHub.com."},
+				Field{Default: "https://api.github.com", Help: "Keep https://api.github.com for GitHub.com."},
+				Field{Default: "ssh://git@github.com:22", Help: "Keep ssh://git@github.com:22 for GitHub.com."},
+			),
+			oauth("In GitHub, create an OAuth App (Settings → Developer settings → OAuth Apps → New OAuth App) whose "+
+				"Authorization callback URL is {callback_url}, then generate a client secret for it.",
+				Field{Label: "Client ID", Help: "Shown at the top of the OAuth App's page in GitHub."},
+				Field{Label: "Client secret", Help: "Made with “Generate a new client secret” on the OAuth App's page; GitHub shows it only once."}),
+		},
+	},
+	{
+		ID: "github_enterprise", Label: "GitHub Enterprise", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "github_enterprise",
+		Sections: []Section{
+			urls(
+				Field{Placeholder: "https://github.example.com", Help: "Your GitHub Enterprise Server as people open it in a browser."},
+				Field{Placeholder: "https://github.example.com/api/v3", Help: "Your server's REST API: the Website URL followed by /api/v3."},
+				Field{Placeholder: "ssh://git@github.example.com:22", Help: "Your server's SSH address with user and port: usually git and 22."},
+			),
+			oauth("On your GitHub Enterprise Server, create an OAuth App (Settings → Developer settings → OAuth Apps → New OAuth App) "+
+				"whose Authorization callback URL is {callback_url}, then generate a client secret for it.",
+				Field{Label: "Client ID", Help: "Shown at the top of the OAuth App's page."},
+				Field{Label: "Client secret", Help: "Made with “Generate a new client secret” on the OAuth App's page; it is shown only once."}),
+		},
+	},
+	{
+		ID: "gitlab", Label: "GitLab", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "gitlab",
+		Sections: []Section{
+			urls(
+				Field{Default: "https://gitlab.com", Help: "Keep https://gitlab.com for GitLab.com, or enter your self-managed GitLab's address."},
+				Field{Default: "https://gitlab.com/api/v4", Help: "GitLab's REST API: the Website URL followed by /api/v4."},
+				Field{Default: "ssh://git@gitlab.com:22", Help: "GitLab's SSH address with user and port: ssh://git@gitlab.com:22 for GitLab.com."},
+			),
+			oauth("In GitLab, add an application (Admin Area → Applications, or your avatar → Edit profile → Applications) whose "+
+				"Redirect URI is {callback_url}, with the scopes api and read_user.",
+				Field{Label: "Application ID", Help: "Shown on the application's page in GitLab once it is saved."},
+				Field{Label: "Secret", Help: "Shown beside the Application ID when the application is saved; copy it then."}),
+		},
+	},
+	{
+		ID: "bitbucket_cloud", Label: "Bitbucket Cloud", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "bitbucket_cloud",
+		Sections: []Section{
+			urls(
+				Field{Default: "https://bitbucket.org", Help: "Keep https://bitbucket.org for Bitbucket Cloud."},
+				Field{Default: "https://api.bitbucket.org/2.0", Help: "Keep https://api.bitbucket.org/2.0 for Bitbucket Cloud."},
+				Field{Default: "ssh://git@bitbucket.org:22", Help: "Keep ssh://git@bitbucket.org:22 for Bitbucket Cloud."},
+			),
+			oauth("In Bitbucket Cloud, add an OAuth consumer (Workspace settings → OAuth consumers → Add consumer) whose Callback URL is "+
+				"{callback_url}; make it private and give it Repositories: Admin and Webhooks: Read and write.",
+				Field{Label: "Consumer key", Help: "The consumer's Key, shown under OAuth consumers once it is saved."},
+				Field{Label: "Consumer secret", Help: "The consumer's Secret, shown beside its Key."}),
+		},
+	},
+	bitbucketServer("bitbucket_server", "Bitbucket Server (build-on-checkin)", "push to master, via webhook",
+		"Every push to master then starts a build, through a webhook on the project."),
+	bitbucketServer("bitbucket_server_api", "Bitbucket Server (build-via-API)", "an API call per build",
+		"Builds are then started by an API call, not by pushes."),
+}

@@ -1,0 +1,272 @@
+package provider
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// Values are a form's cleaned values by field name.
+type Values map[string]string
+
+// Errors are validation messages by field name; each message names its field.
+type Errors map[string]string
+
+// Mode says whether a form creates a configuration or edits a stored one.
+type Mode int
+
+// Form modes.
+const (
+	Create Mode = iota
+	// Edit leaves secrets optional: an empty secret keeps the stored one.
+	Edit
+)
+
+// Limits on what a field may hold.
+const (
+	MaxURLLen        = 2048
+	MaxCredentialLen = 1024
+	MaxNameLen       = 200
+	MaxProjectKeyLen = 128
+)
+
+// Validate cleans the provider's fields out of form (trimming surrounding white space,
+// normalising URLs, upper-casing the project key) and checks every rule of SPEC.md.
+// A field left empty is absent from the values.
+func (p *Provider) Validate(form url.Values, mode Mode) (Values, Errors) {
+	vals, errs := Values{}, Errors{}
+	for _, f := range p.Fields() {
+		raw := strings.TrimSpace(form.Get(f.Name))
+		if raw == "" {
+			if f.Required && !(mode == Edit && f.Kind == KindSecret) {
+				errs[f.Name] = "Enter the " + f.Label + "."
+			}
+			continue
+		}
+		v, err := f.check(raw, p.SSHPortRequired)
+		if err != nil {
+			errs[f.Name] = err.Error()
+			continue
+		}
+		vals[f.Name] = v
+	}
+	return vals, errs
+}
+
+func (f Field) check(v string, sshPortRequired bool) (string, error) {
+	switch f.Kind {
+	case KindHTTPSURL:
+		return NormalizeURL(f.Label, v)
+	case KindSSHURL:
+		return CheckSSHURL(f.Label, v, sshPortRequired)
+	case KindProjectKey:
+		return CheckProjectKey(f.Label, v)
+	case KindCredential, KindSecret:
+		return v, checkToken(f.Label, v)
+	default:
+		return v, checkText(f.Label, v)
+	}
+}
+
+// NormalizeURL checks that raw is an absolute https:// URL with a host and no user-info, query
+// or fragment, and returns it with scheme and host lower-case, the default port and any
+// trailing slash dropped, so that two spellings of one address compare equal.
+func NormalizeURL(label, raw string) (string, error) {
+	if len(raw) > MaxURLLen {
+		return "", fmt.Errorf("%s is too long: at most %d characters.", label, MaxURLLen)
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", fmt.Errorf("%s must not contain spaces.", label)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Opaque != "" {
+		return "", fmt.Errorf("%s must be a full address starting with https://, like https://git.example.com.", label)
+	}
+	switch {
+	case u.Host == "":
+		return "", fmt.Errorf("%s needs a host name after https://.", label)
+	case u.User != nil:
+		return "", fmt.Errorf("%s must not hold a user name or password: put credentials in their own fields.", label)
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", fmt.Errorf("%s must not have a query (the part from ?).", label)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", fmt.Errorf("%s must not have a fragment (the part from #).", label)
+	}
+	host, port, err := splitHostPort(u.Host)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v.", label, err)
+	}
+	u.Scheme = "https"
+	u.Host = joinHostPort(host, port, "443")
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
+	return u.String(), nil
+}
+
+var sshUser = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// CheckSSHURL checks ssh://[user@]host[:port] or user@host[:port] and returns it with the
+// host lower-case. portRequired makes the port mandatory.
+func CheckSSHURL(label, raw string, portRequired bool) (string, error) {
+	form := "ssh://git@git.example.com:22 or git@git.example.com:22"
+	if portRequired {
+		form = "ssh://git@bitbucket.example.com:7999 or git@bitbucket.example.com:7999"
+	}
+	bad := fmt.Errorf("%s must look like %s.", label, form)
+	if len(raw) > MaxURLLen || strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", bad
+	}
+	scheme, rest, hasScheme := strings.Cut(raw, "://")
+	if hasScheme {
+		if !strings.EqualFold(scheme, "ssh") {
+			return "", fmt.Errorf("%s must use ssh://, not %s://.", label, scheme)
+		}
+		rest = strings.TrimSuffix(rest, "/")
+	}
+	if strings.ContainsAny(rest, "/?#") {
+		return "", fmt.Errorf("%s must hold only user, host and port, with no path: like %s.", label, form)
+	}
+	user, hostport, hasUser := strings.Cut(rest, "@")
+	if !hasUser {
+		if !hasScheme {
+			return "", bad
+		}
+		user, hostport = "", rest
+	} else if !sshUser.MatchString(user) {
+		return "", fmt.Errorf("%s: the user before @ may hold only letters, digits, dots, dashes and underscores.", label)
+	}
+	host, port, err := splitHostPort(hostport)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v.", label, err)
+	}
+	if port == "" && portRequired {
+		return "", fmt.Errorf("%s needs the SSH port at the end, like %s.", label, form)
+	}
+	out := joinHostPort(host, port, "")
+	if user != "" {
+		out = user + "@" + out
+	}
+	if hasScheme {
+		out = "ssh://" + out
+	}
+	return out, nil
+}
+
+var hostname = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+
+// splitHostPort splits host[:port] (IPv6 in brackets), checking both; port may be empty.
+func splitHostPort(hp string) (host, port string, err error) {
+	host = hp
+	if i := strings.LastIndexByte(hp, ':'); i >= 0 && !strings.HasSuffix(hp, "]") {
+		host, port = hp[:i], hp[i+1:]
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return "", "", fmt.Errorf("the port must be a number from 1 to 65535")
+		}
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		if ip := net.ParseIP(host[1 : len(host)-1]); ip == nil || ip.To4() != nil {
+			return "", "", fmt.Errorf("%q is not a valid IPv6 address", host)
+		}
+		return strings.ToLower(host), port, nil
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("the host name is missing")
+	}
+	if len(host) > 253 || !hostname.MatchString(host) {
+		return "", "", fmt.Errorf("%q is not a valid host name", host)
+	}
+	return strings.ToLower(host), port, nil
+}
+
+func joinHostPort(host, port, defaultPort string) string {
+	if port == "" || port == defaultPort {
+		return host
+	}
+	return host + ":" + port
+}
+
+var projectKey = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// CheckProjectKey checks a Bitbucket project key and returns it upper-case.
+func CheckProjectKey(label, v string) (string, error) {
+	if len(v) > MaxProjectKeyLen {
+		return "", fmt.Errorf("%s is too long: at most %d characters.", label, MaxProjectKeyLen)
+	}
+	if !projectKey.MatchString(v) {
+		return "", fmt.Errorf("%s must start with a letter and hold only letters, digits and underscores, like ALGO or ML_TEAM.", label)
+	}
+	return strings.ToUpper(v), nil
+}
+
+func checkToken(label, v string) error {
+	if utf8.RuneCountInString(v) > MaxCredentialLen {
+		return fmt.Errorf("%s is too long: at most %d characters.", label, MaxCredentialLen)
+	}
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		return fmt.Errorf("%s must be printable characters with no spaces: copy it again from the host.", label)
+	}
+	return nil
+}
+
+func checkText(label, v string) error {
+	if utf8.RuneCountInString(v) > MaxNameLen {
+		return fmt.Errorf("%s is too long: at most %d characters.", label, MaxNameLen)
+	}
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return fmt.Errorf("%s must not contain control characters.", label)
+	}
+	return nil
+}
+
+// UniqueKey is the identity of a configuration: no two configurations share one.
+func (p *Provider) UniqueKey(v Values) string {
+	if p.ID == Internal {
+		return Internal
+	}
+	return p.UniqueScope + " " + v[FieldWebsiteURL] + " " + v[p.Identity]
+}
+
+// columns maps the non-secret field names to the configuration's columns.
+func columns(c *store.SCMConfig) map[string]*string {
+	return map[string]*string{
+		FieldName: &c.Name, FieldWebsiteURL: &c.WebsiteURL, FieldAPIURL: &c.APIURL, FieldSSHURL: &c.SSHURL,
+		FieldClientID: &c.ClientID, FieldProjectKey: &c.ProjectKey,
+	}
+}
+
+// Config returns the configuration the values describe, with the secret fields split off
+// (field name → plain text) for the store to encrypt.
+func (p *Provider) Config(v Values) (store.SCMConfig, map[string]string) {
+	c := store.SCMConfig{Provider: p.ID, UniqueKey: p.UniqueKey(v)}
+	cols := columns(&c)
+	secrets := map[string]string{}
+	for _, f := range p.Fields() {
+		if f.Kind == KindSecret {
+			if s, ok := v[f.Name]; ok {
+				secrets[f.Name] = s
+			}
+			continue
+		}
+		*cols[f.Name] = v[f.Name]
+	}
+	return c, secrets
+}
+
+// ValuesOf returns a stored configuration's non-secret values, as a form shows them.
+func ValuesOf(c store.SCMConfig) Values {
+	v := Values{}
+	for name, col := range columns(&c) {
+		if *col != "" {
+			v[name] = *col
+		}
+	}
+	return v
+}

@@ -1,0 +1,31 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/scmadmin/scmadmin/static"
+)
+
+// routes registers every route of the application, as SPEC.md lists them.
+func (s *server) routes(e *echo.Echo) {
+	e.Use(middleware.RequestID(), s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimit("1M"))
+
+	e.GET("/healthz", s.healthz)
+	e.StaticFS("/static", static.FS)
+
+	// Everything a browser submits forms to checks the CSRF token.
+	g := e.Group("", s.csrf)
+	g.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/admin/scm") })
+	g.GET("/login", s.showLogin)
+	g.POST("/login", s.login)
+	g.POST("/logout", s.logout)
+
+	a := g.Group("/admin", s.requireAdmin)
+	a.GET("/scm", s.listSCM)
+	a.GET("/scm/new", s.newSCM)
+	a.POST("/scm", s.createSCM)
+	a.GET("/scm/:id", s.showSCM)
+}

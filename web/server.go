@@ -1,0 +1,60 @@
+// Package web is scmadmin's HTTP application: the Source Code Management screen, sign-in, and
+// the routes SPEC.md lists.
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// Config is what the web application needs to know about its deployment.
+type Config struct {
+	// BaseURL is the public URL, shown in callback and webhook URLs; https:// turns on
+	// Secure cookies and HSTS.
+	BaseURL string
+	Logger  *slog.Logger
+}
+
+// server holds the handlers' dependencies; every handler is a method on it.
+type server struct {
+	st       *store.Store
+	log      *slog.Logger
+	baseURL  string
+	secure   bool
+	sessions *sessionStore
+}
+
+// New returns the application, every route registered, over st.
+func New(cfg Config, st *store.Store) (*echo.Echo, error) {
+	e, _, err := newServer(cfg, st)
+	return e, err
+}
+
+func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil, fmt.Errorf("web: base URL %q must be an absolute http:// or https:// URL", cfg.BaseURL)
+	}
+	if cfg.Logger == nil {
+		return nil, nil, errors.New("web: no logger")
+	}
+	s := &server{
+		st:      st,
+		log:     cfg.Logger,
+		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
+		secure:  u.Scheme == "https",
+	}
+	s.sessions = newSessionStore(st, s.secure)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.routes(e)
+	return e, s, nil
+}

@@ -1,0 +1,140 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+const (
+	sessionCookie = "scmadmin_session"
+	// sessionIdle and sessionMaxAge end a session after 30 idle minutes or 12 hours in all.
+	sessionIdle   = 30 * time.Minute
+	sessionMaxAge = 12 * time.Hour
+	// touchEvery bounds how often a request writes the session's last-seen time.
+	touchEvery = time.Minute
+	userIDKey  = "uid"
+)
+
+// sessionStore is a gorilla/sessions Store over the database: the cookie carries a random
+// token and the database the session itself (under the token's SHA-256), so deleting the
+// row ends the session wherever its cookie is.
+type sessionStore struct {
+	st      *store.Store
+	options sessions.Options
+	now     func() time.Time
+}
+
+var _ sessions.Store = (*sessionStore)(nil)
+
+func newSessionStore(st *store.Store, secure bool) *sessionStore {
+	return &sessionStore{
+		st: st,
+		// MaxAge 0: a browser-session cookie; the server enforces idle and absolute limits.
+		options: sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
+		now:     time.Now,
+	}
+}
+
+func tokenHash(token string) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != 32 {
+		return nil, false
+	}
+	sum := sha256.Sum256(raw)
+	return sum[:], true
+}
+
+// Get returns the request's session, cached for the rest of the request.
+func (s *sessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New loads the session the request's cookie names, or returns a new, empty one when the
+// cookie is missing, unknown, or its session has expired.
+func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := s.fresh(name)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return sess, nil
+	}
+	hash, ok := tokenHash(c.Value)
+	if !ok {
+		return sess, nil
+	}
+	row, err := s.st.Session(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, err
+	}
+	now := s.now()
+	if now.Sub(row.LastSeenAt) > sessionIdle || now.Sub(row.CreatedAt) > sessionMaxAge {
+		return sess, s.st.DeleteSession(r.Context(), hash)
+	}
+	if err := (securecookie.GobEncoder{}).Deserialize(row.Data, &sess.Values); err != nil {
+		return sess, fmt.Errorf("web: decode session: %w", err)
+	}
+	sess.ID, sess.IsNew = c.Value, false
+	if now.Sub(row.LastSeenAt) > touchEvery {
+		if err := s.st.TouchSession(r.Context(), hash); err != nil {
+			return sess, err
+		}
+	}
+	return sess, nil
+}
+
+func (s *sessionStore) fresh(name string) *sessions.Session {
+	sess := sessions.NewSession(s, name)
+	opts := s.options
+	sess.Options = &opts
+	sess.IsNew = true
+	return sess
+}
+
+// Save writes the session and its cookie; a negative MaxAge deletes both. A session is only
+// stored for a signed-in user (its values must hold the user id).
+func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options.MaxAge < 0 {
+		if hash, ok := tokenHash(sess.ID); ok {
+			if err := s.st.DeleteSession(r.Context(), hash); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	uid, ok := sess.Values[userIDKey].(int64)
+	if !ok {
+		return errors.New("web: save session: no signed-in user")
+	}
+	if sess.ID == "" {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		sess.ID = base64.RawURLEncoding.EncodeToString(raw)
+		// A new session is a good moment to sweep out the expired ones.
+		if err := s.st.DeleteExpiredSessions(r.Context(), sessionIdle, sessionMaxAge); err != nil {
+			return err
+		}
+	}
+	hash, _ := tokenHash(sess.ID)
+	data, err := (securecookie.GobEncoder{}).Serialize(sess.Values)
+	if err != nil {
+		return fmt.Errorf("web: encode session: %w", err)
+	}
+	if err := s.st.SaveSession(r.Context(), hash, uid, data); err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))
+	return nil
+}
