@@ -16,9 +16,10 @@ type Session struct {
 	LastSeenAt time.Time
 }
 
-// SaveSession creates or replaces the session with tokenHash.
-func (s *Store) SaveSession(ctx context.Context, tokenHash []byte, userID int64, data []byte) error {
-	now := s.now()
+// SaveSession creates or replaces the session with tokenHash, as used at now. Session times
+// come from the caller, whose clock decides when sessions expire.
+func (s *Store) SaveSession(ctx context.Context, tokenHash []byte, userID int64, data []byte, now time.Time) error {
+	now = now.UTC()
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, last_seen_at = excluded.last_seen_at`,
@@ -44,9 +45,9 @@ func (s *Store) Session(ctx context.Context, tokenHash []byte) (Session, error) 
 	return se, nil
 }
 
-// TouchSession records that the session was used now.
-func (s *Store) TouchSession(ctx context.Context, tokenHash []byte) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, s.now(), tokenHash); err != nil {
+// TouchSession records that the session was used at now.
+func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, now time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, now.UTC(), tokenHash); err != nil {
 		return fmt.Errorf("store: touch session: %w", err)
 	}
 	return nil
@@ -60,9 +61,10 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	return nil
 }
 
-// DeleteExpiredSessions removes sessions idle for longer than idle or older than maxAge.
-func (s *Store) DeleteExpiredSessions(ctx context.Context, idle, maxAge time.Duration) error {
-	now := s.now()
+// DeleteExpiredSessions removes the sessions that, at now, have been idle for longer than idle
+// or exist for longer than maxAge.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, idle, maxAge time.Duration) error {
+	now = now.UTC()
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`,
 		now.Add(-idle), now.Add(-maxAge)); err != nil {
 		return fmt.Errorf("store: delete expired sessions: %w", err)

@@ -87,7 +87,7 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	}
 	sess.ID, sess.IsNew = c.Value, false
 	if now.Sub(row.LastSeenAt) > touchEvery {
-		if err := s.st.TouchSession(r.Context(), hash); err != nil {
+		if err := s.st.TouchSession(r.Context(), hash, now); err != nil {
 			return sess, err
 		}
 	}
@@ -123,7 +123,7 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		rand.Read(raw)
 		sess.ID = base64.RawURLEncoding.EncodeToString(raw)
 		// A new session is a good moment to sweep out the expired ones.
-		if err := s.st.DeleteExpiredSessions(r.Context(), sessionIdle, sessionMaxAge); err != nil {
+		if err := s.st.DeleteExpiredSessions(r.Context(), s.now(), sessionIdle, sessionMaxAge); err != nil {
 			return err
 		}
 	}
@@ -132,7 +132,7 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	if err != nil {
 		return fmt.Errorf("web: encode session: %w", err)
 	}
-	if err := s.st.SaveSession(r.Context(), hash, uid, data); err != nil {
+	if err := s.st.SaveSession(r.Context(), hash, uid, data, s.now()); err != nil {
 		return err
 	}
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))

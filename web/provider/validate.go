@@ -123,8 +123,10 @@ func CheckSSHURL(label, raw string, portRequired bool) (string, error) {
 	if len(raw) > MaxURLLen || strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return "", bad
 	}
-	scheme, rest, hasScheme := strings.Cut(raw, "://")
+	rest := raw
+	scheme, afterScheme, hasScheme := strings.Cut(raw, "://")
 	if hasScheme {
+		rest = afterScheme
 		if !strings.EqualFold(scheme, "ssh") {
 			return "", fmt.Errorf("%s must use ssh://, not %s://.", label, scheme)
 		}

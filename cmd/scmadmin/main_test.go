@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/store/keyring"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// startServer runs `scmadmin serve` until the test ends and returns its URL and what it
+// printed before it started listening.
+func startServer(t *testing.T, vars map[string]string, args ...string) (base string, printed string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), env(vars), strings.NewReader(""), pw)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v after SIGTERM-like cancel", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop within 15 s of cancel")
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	var out strings.Builder
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "scmadmin is serving" {
+			go io.Copy(io.Discard, pr) // keep the log flowing
+			return "http://" + rec.Addr, out.String()
+		}
+	}
+	t.Fatalf("server stopped before listening:\n%s", out.String())
+	return "", ""
+}
+
+func signIn(t *testing.T, base, user, password string) int {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(res.Body)
+	res.Body.Close()
+	token, _ := doc.Find(`input[name=_csrf]`).Attr("value")
+	res, err = c.PostForm(base+"/login", url.Values{"_csrf": {token}, "username": {user}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestFirstStartPrintsAdminPasswordOnce(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db")}
+	base, printed := startServer(t, vars)
+
+	m := regexp.MustCompile(`(?m)^\s+([A-Z2-7]{26})$`).FindStringSubmatch(printed)
+	if m == nil {
+		t.Fatalf("no password printed on first start:\n%s", printed)
+	}
+	res, err := http.Get(base + "/healthz")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", res, err)
+	}
+	if code := signIn(t, base, "admin", m[1]); code != http.StatusSeeOther {
+		t.Errorf("sign-in with the printed password: %d", code)
+	}
+	if code := signIn(t, base, "admin", "not the password"); code != http.StatusUnauthorized {
+		t.Errorf("sign-in with a wrong password: %d", code)
+	}
+	// The key file was made beside the database, readable by its owner only.
+	if _, err := keyring.Load(filepath.Join(dir, "scmadmin.key")); err != nil {
+		t.Errorf("key file: %v", err)
+	}
+
+	// A second start on the same database creates nobody and prints no password.
+	_, again := startServer(t, vars)
+	if strings.Contains(again, m[1]) || strings.Contains(again, "First start") {
+		t.Errorf("second start printed a password:\n%s", again)
+	}
+}
+
+func TestAdminPasswordFromEnvironment(t *testing.T) {
+	vars := map[string]string{
+		"SCMADMIN_DB":             filepath.Join(t.TempDir(), "scm.db"),
+		"SCMADMIN_ADMIN_PASSWORD": "from the environment 1",
+	}
+	base, printed := startServer(t, vars)
+	if strings.Contains(printed, "from the environment 1") {
+		t.Error("the password from the environment was printed")
+	}
+	if code := signIn(t, base, "admin", "from the environment 1"); code != http.StatusSeeOther {
+		t.Errorf("sign-in: %d", code)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	flagDB := filepath.Join(dir, "flag.db")
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "env.db"), "SCMADMIN_ADMIN_PASSWORD": "flag override test"}
+	startServer(t, vars, "--db", flagDB, "--key-file", filepath.Join(dir, "k"))
+	if _, err := keyring.Load(filepath.Join(dir, "k")); err != nil {
+		t.Errorf("--key-file not used: %v", err)
+	}
+	if _, err := keyring.Load(filepath.Join(dir, "scmadmin.key")); err == nil {
+		t.Error("a key file was made beside the database despite --key-file")
+	}
+	if err := run(context.Background(), []string{"user", "passwd", "admin", "--db", flagDB, "--key-file", filepath.Join(dir, "k")},
+		env(nil), strings.NewReader("a new password 123\n"), io.Discard); err != nil {
+		t.Errorf("the admin was not made in the --db database: %v", err)
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db")}
+	cmd := func(stdin string, args ...string) error {
+		return run(context.Background(), args, env(vars), strings.NewReader(stdin), io.Discard)
+	}
+	if err := cmd("alice's password 1\n", "user", "add", "alice", "--admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd("bob's password 123\n", "user", "add", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd("another password 1\n", "user", "add", "alice"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("adding alice twice: %v", err)
+	}
+	if err := cmd("short\n", "user", "add", "carol"); err == nil || !strings.Contains(err.Error(), "at least 12") {
+		t.Errorf("short password: %v", err)
+	}
+	if err := cmd("", "user", "add", "carol"); err == nil {
+		t.Error("no password on stdin was accepted")
+	}
+	if err := cmd("alice's new password\n", "user", "passwd", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd("whatever password 1\n", "user", "passwd", "nobody"); err == nil || !strings.Contains(err.Error(), "no user") {
+		t.Errorf("passwd for an unknown user: %v", err)
+	}
+	for _, bad := range [][]string{{"user"}, {"user", "add"}, {"user", "remove", "x"}, {"user", "passwd", "alice", "--admin"}, {"frobnicate"}} {
+		if err := cmd("password password\n", bad...); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+
+	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), vars["SCMADMIN_DB"], keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if u, err := st.Authenticate(ctx, "alice", "alice's new password"); err != nil || !u.IsAdmin {
+		t.Errorf("alice: %+v %v", u, err)
+	}
+	if _, err := st.Authenticate(ctx, "alice", "alice's password 1"); err == nil {
+		t.Error("alice's old password still works")
+	}
+	if u, err := st.Authenticate(ctx, "bob", "bob's password 123"); err != nil || u.IsAdmin {
+		t.Errorf("bob: %+v %v", u, err)
+	}
+}

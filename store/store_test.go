@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/scmadmin/scmadmin/store/keyring"
+)
+
+// newTestKeyring creates a key file in dir and loads it.
+func newTestKeyring(t *testing.T, dir string) *keyring.Keyring {
+	t.Helper()
+	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
+	if err != nil {
+		t.Fatalf("keyring: %v", err)
+	}
+	return keys
+}
+
+// openTestStore opens (creating) the database at path, closing it when the test ends.
+func openTestStore(t *testing.T, path string, keys *keyring.Keyring) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, keys)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newTestStore returns a fresh, migrated store in t.TempDir().
+func newTestStore(t *testing.T) *Store {
+	t.Helper()
+	dir := t.TempDir()
+	return openTestStore(t, filepath.Join(dir, "scmadmin.db"), newTestKeyring(t, dir))
+}
+
+// newTestStorePath is newTestStore that also says where the database file is.
+func newTestStorePath(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scmadmin.db")
+	return openTestStore(t, path, newTestKeyring(t, dir)), path
+}
+
+func userVersion(t *testing.T, s *Store) int {
+	t.Helper()
+	var v int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatalf("PRAGMA user_version: %v", err)
+	}
+	return v
+}
+
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms[len(ms)-1].version
+}
+
+func TestOpenMigratesFreshDatabase(t *testing.T) {
+	s, path := newTestStorePath(t)
+	if v := userVersion(t, s); v != 1 {
+		t.Errorf("user_version after Open = %d, want 1", v)
+	}
+	if v, want := userVersion(t, s), latestMigration(t); v != want {
+		t.Errorf("user_version = %d, want the latest migration %d", v, want)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file not created: %v", err)
+	}
+	for _, table := range []string{"users", "sessions", "scm_configs", "scm_secrets"} {
+		var n int
+		if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("table %s missing after migration", table)
+		}
+	}
+}
+
+func TestMigrationsAreNumberedFromOne(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+	for i, m := range ms {
+		if m.version != i+1 {
+			t.Errorf("migration %d is %s (version %d): versions must be 1, 2, 3 … without gaps", i, m.name, m.version)
+		}
+		if strings.TrimSpace(m.sql) == "" {
+			t.Errorf("migration %s is empty", m.name)
+		}
+	}
+}
+
+func TestOpenTwiceIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scmadmin.db")
+	keys := newTestKeyring(t, dir)
+	ctx := context.Background()
+
+	s1, err := Open(ctx, path, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s1.CreateSCMConfig(ctx, SCMConfig{Provider: "github", WebsiteURL: "https://github.com", ClientID: "abc", UniqueKey: "github|https://github.com|abc"},
+		map[string]string{"client_secret": "s3cret-value"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.CreateUser(ctx, "admin", "correct horse battery", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openTestStore(t, path, keys)
+	if v := userVersion(t, s2); v != 1 {
+		t.Errorf("user_version after reopen = %d, want 1", v)
+	}
+	// Reopening must neither lose data nor re-run the migration (which would duplicate the built-in row or fail).
+	var n int
+	if err := s2.db.QueryRow(`SELECT count(*) FROM scm_configs`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d configurations after reopen, want 2 (built-in + created)", n)
+	}
+	got, err := s2.SCMConfig(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("config lost on reopen: %v", err)
+	}
+	if got.UniqueKey != c.UniqueKey {
+		t.Errorf("reopened config unique key = %q, want %q", got.UniqueKey, c.UniqueKey)
+	}
+	if _, err := s2.Authenticate(ctx, "admin", "correct horse battery"); err != nil {
+		t.Errorf("user lost on reopen: %v", err)
+	}
+	// And a third time, with two stores open on the same file at once.
+	s3 := openTestStore(t, path, keys)
+	if err := s3.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scmadmin.db")
+	keys := newTestKeyring(t, dir)
+	ctx := context.Background()
+
+	s := openTestStore(t, path, keys)
+	future := latestMigration(t) + 1
+	if _, err := s.db.Exec("PRAGMA user_version = " + strconv.Itoa(future)); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(ctx, path, keys)
+	if err == nil {
+		s2.Close()
+		t.Fatalf("Open accepted a database with schema version %d, newer than it knows", future)
+	}
+	if !strings.Contains(err.Error(), strconv.Itoa(future)) {
+		t.Errorf("error %q does not name the database's schema version %d", err, future)
+	}
+	if v := userVersion(t, s); v != future {
+		t.Errorf("a refused Open changed user_version to %d", v)
+	}
+	s.Close()
+
+	// Much newer too, on a closed file.
+	s3, err := Open(ctx, path, keys)
+	if err == nil {
+		s3.Close()
+		t.Fatal("Open accepted the newer schema on a second try")
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	dir := t.TempDir()
+	keys := newTestKeyring(t, dir)
+	s, err := Open(context.Background(), filepath.Join(dir, "no", "such", "dir", "x.db"), keys)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open in a missing directory succeeded")
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := newTestStore(t)
+	var mode string
+	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		t.Errorf("journal_mode = %q, want wal", mode)
+	}
+	// foreign_keys is per connection: check several pooled connections, not just one.
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var fk, busy int
+		if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if fk != 1 {
+			t.Errorf("connection %d: foreign_keys = %d, want 1", i, fk)
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if busy <= 0 {
+			t.Errorf("connection %d: busy_timeout = %d, want > 0", i, busy)
+		}
+	}
+}
+
+func TestForeignKeysEnforced(t *testing.T) {
+	s := newTestStore(t)
+	_, err := s.db.Exec(`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (x'01', 424242, x'', 0, 0)`)
+	if err == nil {
+		t.Error("a session for a user that does not exist was accepted: foreign keys are off")
+	}
+}
+
+func TestBuiltInConfigurationOnFreshDatabase(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	c, err := s.SCMConfig(ctx, 1)
+	if err != nil {
+		t.Fatalf("SCMConfig(1): %v", err)
+	}
+	if c.ID != 1 || c.Provider != "internal" || !c.IsDefault || !c.Enabled {
+		t.Errorf("built-in configuration = %+v, want id 1, provider internal, default, enabled", c)
+	}
+	if c.CreatedAt.IsZero() || c.UpdatedAt.IsZero() {
+		t.Errorf("built-in configuration has zero times: %+v", c)
+	}
+	byKey, err := s.SCMConfigByUniqueKey(ctx, c.UniqueKey)
+	if err != nil || byKey.ID != 1 {
+		t.Errorf("SCMConfigByUniqueKey(%q) = %+v, %v", c.UniqueKey, byKey, err)
+	}
+	page, total, err := s.ListSCMConfigs(ctx, SCMQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 1 || len(page) != 1 || page[0].ID != 1 {
+		t.Errorf("fresh list = %d configs (total %d), want only the built-in one", len(page), total)
+	}
+	secrets, err := s.SCMSecrets(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets) != 0 {
+		t.Errorf("built-in configuration has secrets: %v", secrets)
+	}
+}
+
+func TestOnlyOneDefault(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	c, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "github", UniqueKey: "k"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`UPDATE scm_configs SET is_default = 1 WHERE id = ?`, c.ID); err == nil {
+		t.Error("the schema let two configurations be the default")
+	}
+	if _, err := s.db.Exec(`UPDATE scm_configs SET enabled = 0 WHERE id = 1`); err == nil {
+		t.Error("the schema let the default be disabled")
+	}
+}
+
+func TestPing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), filepath.Join(dir, "scmadmin.db"), newTestKeyring(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping with a cancelled context succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Error("Ping after Close succeeded")
+	}
+}
