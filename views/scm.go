@@ -85,6 +85,16 @@ type SCMForm struct {
 	CallbackURL string
 }
 
+// firstError is the first field, in form order, with an error: it gets the focus.
+func (f SCMForm) firstError() string {
+	for _, fl := range f.Provider.Fields() {
+		if f.Errors[fl.Name] != "" {
+			return fl.Name
+		}
+	}
+	return ""
+}
+
 func (f SCMForm) describedBy(name string) string {
 	if f.Errors[name] != "" {
 		return name + "-error " + name + "-help"

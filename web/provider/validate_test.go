@@ -761,8 +761,11 @@ func FuzzNormalizeURL(f *testing.F) {
 		if strings.HasSuffix(out, "/") {
 			t.Errorf("NormalizeURL(%q) = %q: trailing slash", raw, out)
 		}
-		if strings.ContainsAny(out, "?# \t\n@") {
-			t.Errorf("NormalizeURL(%q) = %q: holds a query, fragment, space or user-info", raw, out)
+		if strings.ContainsAny(out, "?# \t\n") {
+			t.Errorf("NormalizeURL(%q) = %q: holds a query, fragment or space", raw, out)
+		}
+		if u, err := url.Parse(out); err != nil || u.User != nil || u.Host == "" || u.Host != strings.ToLower(u.Host) || strings.HasSuffix(u.Host, ":443") {
+			t.Errorf("NormalizeURL(%q) = %q: not a normalised https URL with a host and no user-info (parse error %v)", raw, out, err)
 		}
 		if len(out) > MaxURLLen {
 			t.Skipf("BUG: output longer than MaxURLLen (%d > %d) for %d-byte input", len(out), MaxURLLen, len(raw))
