@@ -107,7 +107,11 @@ func NormalizeURL(label, raw string) (string, error) {
 	u.Host = joinHostPort(host, port, "443")
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = strings.TrimRight(u.RawPath, "/")
-	return u.String(), nil
+	// Escaping can lengthen the URL: the stored form must itself pass the length check.
+	if out := u.String(); len(out) <= MaxURLLen {
+		return out, nil
+	}
+	return "", fmt.Errorf("%s is too long: at most %d characters.", label, MaxURLLen)
 }
 
 var sshUser = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
@@ -169,7 +173,8 @@ func splitHostPort(hp string) (host, port string, err error) {
 	if i := strings.LastIndexByte(hp, ':'); i >= 0 && !strings.HasSuffix(hp, "]") {
 		host, port = hp[:i], hp[i+1:]
 		n, perr := strconv.Atoi(port)
-		if perr != nil || n < 1 || n > 65535 || port[0] == '0' {
+		// Atoi takes a sign; a port is digits only.
+		if perr != nil || n < 1 || n > 65535 || port[0] < '1' || port[0] > '9' {
 			return "", "", fmt.Errorf("the port must be a number from 1 to 65535")
 		}
 	}
