@@ -59,6 +59,11 @@ func Fingerprint(secret string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
+// searchText is what the list's search matches a configuration by.
+func searchText(c SCMConfig) string {
+	return strings.ToLower(strings.Join([]string{c.Name, c.WebsiteURL, c.ClientID, c.ProjectKey}, "\n"))
+}
+
 // CreateSCMConfig stores a new, enabled configuration and its secrets (field name → plain
 // text), which are encrypted before they are written. ErrDuplicate when c.UniqueKey is taken.
 func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string) (SCMConfig, error) {
@@ -67,8 +72,8 @@ func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO scm_configs (provider, name, website_url, api_url, ssh_url, client_id, project_key, unique_key,
-			  enabled, is_default, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) RETURNING id`,
-			c.Provider, c.Name, c.WebsiteURL, c.APIURL, c.SSHURL, c.ClientID, c.ProjectKey, c.UniqueKey, now, now).Scan(&c.ID)
+			  search_text, enabled, is_default, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) RETURNING id`,
+			c.Provider, c.Name, c.WebsiteURL, c.APIURL, c.SSHURL, c.ClientID, c.ProjectKey, c.UniqueKey, searchText(c), now, now).Scan(&c.ID)
 		if err != nil {
 			return err
 		}
@@ -148,7 +153,8 @@ const (
 
 // SCMQuery selects a page of the configuration list.
 type SCMQuery struct {
-	// Search matches, case-insensitively, part of the name, Website URL, client id or project key.
+	// Search matches, case-insensitively in any script, part of the name, Website URL, client
+	// id or project key.
 	Search string
 	// Providers also match the search: the ids of providers whose label contains it.
 	Providers []string
@@ -163,9 +169,8 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	var where string
 	var args []any
 	if q.Search != "" {
-		like := "%" + escapeLike(q.Search) + "%"
-		conds := []string{`name LIKE ? ESCAPE '\'`, `website_url LIKE ? ESCAPE '\'`, `client_id LIKE ? ESCAPE '\'`, `project_key LIKE ? ESCAPE '\'`}
-		args = append(args, like, like, like, like)
+		conds := []string{`search_text LIKE ? ESCAPE '\'`}
+		args = append(args, "%"+escapeLike(strings.ToLower(q.Search))+"%")
 		if len(q.Providers) > 0 {
 			conds = append(conds, `provider IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(q.Providers)), ", ")+`)`)
 			for _, p := range q.Providers {

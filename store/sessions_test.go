@@ -223,7 +223,7 @@ func TestDeleteExpiredSessions(t *testing.T) {
 	// Sub-second precision matters: idle by half a second.
 	save("idle-by-half-second", now.Add(-time.Hour), now.Add(-idle-500*time.Millisecond))
 
-	// A row made old directly in the database, as the brief's scenario of an old session.
+	// A row made old directly in the database.
 	save("made-old-by-update", now, now)
 	if _, err := s.db.Exec(`UPDATE sessions SET created_at = ?, last_seen_at = ? WHERE token_hash = ?`,
 		now.Add(-100*time.Hour).UTC(), now.Add(-99*time.Hour).UTC(), tokenHash("made-old-by-update")); err != nil {

@@ -75,6 +75,9 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, admin
 // CreateFirstAdmin creates the cluster admin username with password only if there is no user
 // at all yet; created reports whether it did.
 func (s *Store) CreateFirstAdmin(ctx context.Context, username, password string) (created bool, err error) {
+	if err := CheckUsername(username); err != nil {
+		return false, fmt.Errorf("store: first admin: %w", err)
+	}
 	if err := CheckPassword(password); err != nil {
 		return false, fmt.Errorf("store: first admin: %w", err)
 	}

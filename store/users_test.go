@@ -159,7 +159,7 @@ func TestCheckPassword(t *testing.T) {
 		strings.Repeat("密", 12), // 12 runes, 36 bytes
 		strings.Repeat("a", MaxPasswordLen),
 		strings.Repeat("密", MaxPasswordLen/3), // 1023 bytes
-		"           x", // spaces are fine
+		"           x",                        // spaces are fine
 	}
 	for _, p := range good {
 		if err := CheckPassword(p); err != nil {

@@ -35,6 +35,12 @@ func newBrowser(t *testing.T, app *testApp) *browser {
 		}
 		t.Skip("browser test skipped: no Chromium found (apt-get install -y chromium; SCMADMIN_E2E=1 makes this a failure)")
 	}
+	// Not t.TempDir: Chromium's helper processes may still write to the profile for a moment
+	// after the browser exits, which would fail the test in TempDir's cleanup.
+	profile, err := os.MkdirTemp("", "scmadmin-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", true),
@@ -44,13 +50,24 @@ func newBrowser(t *testing.T, app *testApp) *browser {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1000),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		chromedp.Cancel(ctx) // closes the browser gracefully
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}

@@ -28,7 +28,7 @@ const (
 // testApp is the real application over a real store in a temporary directory, served by
 // httptest on 127.0.0.1.
 type testApp struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	st     *store.Store
 	s      *server
@@ -54,11 +54,11 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newTestApp(t *testing.T) *testApp {
+func newTestApp(t testing.TB) *testApp {
 	return newTestAppWith(t, "http://127.0.0.1")
 }
 
-func newTestAppWith(t *testing.T, baseURL string) *testApp {
+func newTestAppWith(t testing.TB, baseURL string) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
@@ -89,7 +89,7 @@ func newTestAppWith(t *testing.T, baseURL string) *testApp {
 // client is a browser stand-in: it keeps cookies and does not follow redirects, so tests see
 // every status code.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	app  *testApp
 	http *http.Client
 }
@@ -110,7 +110,7 @@ func (a *testApp) adminClient() *client {
 }
 
 type response struct {
-	t      *testing.T
+	t      testing.TB
 	status int
 	header http.Header
 	body   string

@@ -142,7 +142,8 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	for _, plain := range []string{"", "s", "tok-1234567890", strings.Repeat("密码🔑", 500)} {
 		ad := []byte("scm_configs/1/access_token")
 		id, sealed := k.Seal([]byte(plain), ad)
-		if len(plain) > 0 && bytes.Contains(sealed, []byte(plain)) {
+		// (Only for plaintexts long enough that a random match is impossible.)
+		if len(plain) >= 8 && bytes.Contains(sealed, []byte(plain)) {
 			t.Errorf("ciphertext contains the plaintext %q", plain)
 		}
 		got, err := k.Open(id, sealed, ad)

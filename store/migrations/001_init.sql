@@ -31,6 +31,9 @@ CREATE TABLE scm_configs (
     -- The provider catalog's identity of a configuration (normalised URL plus project key or
     -- client id); the unique index makes two simultaneous creates of the same one impossible.
     unique_key  TEXT NOT NULL UNIQUE,
+    -- What the list's search looks in (name, URL, client id, project key), lower-cased in Go:
+    -- SQLite's LIKE folds only ASCII.
+    search_text TEXT NOT NULL DEFAULT '',
     enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     is_default  INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
     created_at  TIMESTAMP NOT NULL,

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// benchApp is a test app with n more configurations and a signed-in admin's cookies, whose
+// pages the benchmarks render through the whole middleware stack, in process.
+func benchApp(b *testing.B, n int) (http.Handler, []*http.Cookie) {
+	b.Helper()
+	app := newTestApp(b)
+	ctx := context.Background()
+	for i := range n {
+		cfg := store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: fmt.Sprintf("https://bb%d.example.com", i),
+			APIURL: "https://bb.example.com/rest/api/1.0", SSHURL: "ssh://git@bb.example.com:7999", ProjectKey: "ALGO",
+			UniqueKey: fmt.Sprintf("bitbucket_server https://bb%d.example.com ALGO", i)}
+		if _, err := app.st.CreateSCMConfig(ctx, cfg, map[string]string{"access_token": "token"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := app.adminClient()
+	u, _ := url.Parse(app.srv.URL)
+	return app.srv.Config.Handler, c.http.Jar.Cookies(u)
+}
+
+func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string, want int) {
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			b.Fatalf("GET %s: %d", path, rec.Code)
+		}
+	}
+}
+
+// BenchmarkPages measures the list (first page of 25, at 1,000 configurations) and the Add
+// form against /healthz, the trivial baseline behind the same middleware, in the same run:
+// compare the ns/op of each to Baseline.
+func BenchmarkPages(b *testing.B) {
+	h, cookies := benchApp(b, 1000)
+	b.Run("Baseline_healthz", func(b *testing.B) { benchGet(b, h, cookies, "/healthz", http.StatusOK) })
+	b.Run("List", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm", http.StatusOK) })
+	b.Run("ListSearch", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?q=bb99", http.StatusOK) })
+	b.Run("ListLastPage", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?page=40", http.StatusOK) })
+	b.Run("AddForm", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/new?provider=bitbucket_server", http.StatusOK) })
+	b.Run("Details", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/2", http.StatusOK) })
+}
