@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -28,6 +29,43 @@ type SCMConfig struct {
 	IsDefault bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// DisplayName is how the configuration is named: its name, else its Website URL.
+func (c SCMConfig) DisplayName() string {
+	switch {
+	case c.Name != "":
+		return c.Name
+	case c.WebsiteURL == "":
+		return "Built-in"
+	}
+	return c.WebsiteURL
+}
+
+// fields are the configuration's values by form field name, as the audit trail names them.
+func (c SCMConfig) fields() [][2]string {
+	return [][2]string{{"name", c.Name}, {"website_url", c.WebsiteURL}, {"api_url", c.APIURL}, {"ssh_url", c.SSHURL},
+		{"client_id", c.ClientID}, {"project_key", c.ProjectKey}}
+}
+
+// diff lists what changes from old to c, secrets (by field name) included as "changed".
+func (c SCMConfig) diff(old SCMConfig, secrets map[string]string) []Change {
+	var changes []Change
+	was := old.fields()
+	for i, f := range c.fields() {
+		if f[1] != was[i][1] {
+			changes = append(changes, Change{Field: f[0], From: was[i][1], To: f[1]})
+		}
+	}
+	names := make([]string, 0, len(secrets))
+	for name := range secrets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		changes = append(changes, Change{Field: name, To: SecretChanged})
+	}
+	return changes
 }
 
 // SecretInfo describes a stored secret without revealing it.
@@ -66,7 +104,7 @@ func searchText(c SCMConfig) string {
 
 // CreateSCMConfig stores a new, enabled configuration and its secrets (field name → plain
 // text), which are encrypted before they are written. ErrDuplicate when c.UniqueKey is taken.
-func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string) (SCMConfig, error) {
+func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	now := s.now()
 	c.Enabled, c.IsDefault, c.CreatedAt, c.UpdatedAt = true, false, now, now
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -77,15 +115,11 @@ func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 		if err != nil {
 			return err
 		}
-		for name, plain := range secrets {
-			keyID, sealed := s.keys.Seal([]byte(plain), secretAD(c.ID, name))
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO scm_secrets (config_id, name, key_id, ciphertext, fingerprint, set_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				c.ID, name, keyID, sealed, Fingerprint(plain), now); err != nil {
-				return err
-			}
+		if err := s.putSecrets(ctx, tx, c.ID, secrets, now); err != nil {
+			return err
 		}
-		return nil
+		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: ActionCreate, ConfigID: c.ID, Target: c.DisplayName(),
+			Changes: c.diff(SCMConfig{}, secrets)})
 	})
 	if isUnique(err) {
 		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", ErrDuplicate)
@@ -96,9 +130,32 @@ func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 	return c, nil
 }
 
+// putSecrets seals and stores secrets (field name → plain text), replacing those of the same name.
+func (s *Store) putSecrets(ctx context.Context, tx *sql.Tx, configID int64, secrets map[string]string, now time.Time) error {
+	for name, plain := range secrets {
+		keyID, sealed := s.keys.Seal([]byte(plain), secretAD(configID, name))
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO scm_secrets (config_id, name, key_id, ciphertext, fingerprint, set_at) VALUES (?, ?, ?, ?, ?, ?)
+			 ON CONFLICT (config_id, name) DO UPDATE SET key_id = excluded.key_id, ciphertext = excluded.ciphertext,
+			   fingerprint = excluded.fingerprint, set_at = excluded.set_at`,
+			configID, name, keyID, sealed, Fingerprint(plain), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SCMConfig returns the configuration with id, or ErrNotFound.
 func (s *Store) SCMConfig(ctx context.Context, id int64) (SCMConfig, error) {
-	c, err := scanSCM(s.db.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id = ?`, id))
+	return s.scmConfig(ctx, s.db, id)
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) scmConfig(ctx context.Context, db queryRower, id int64) (SCMConfig, error) {
+	c, err := scanSCM(db.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return SCMConfig{}, fmt.Errorf("store: scm config %d: %w", id, ErrNotFound)
 	}

@@ -32,7 +32,7 @@ func githubConfig(clientID string) SCMConfig {
 
 func mustCreateSCM(t *testing.T, s *Store, c SCMConfig, secrets map[string]string) SCMConfig {
 	t.Helper()
-	got, err := s.CreateSCMConfig(context.Background(), c, secrets)
+	got, err := s.CreateSCMConfig(context.Background(), c, secrets, testActor)
 	if err != nil {
 		t.Fatalf("CreateSCMConfig(%q): %v", c.UniqueKey, err)
 	}
@@ -74,7 +74,7 @@ func TestCreateSCMConfig(t *testing.T) {
 		IsDefault:  true,  // ignored: new configurations are not the default
 	}
 	before := time.Now().UTC().Add(-time.Second)
-	c, err := s.CreateSCMConfig(ctx, in, map[string]string{"access_token": canarySecret})
+	c, err := s.CreateSCMConfig(ctx, in, map[string]string{"access_token": canarySecret}, testActor)
 	if err != nil {
 		t.Fatalf("CreateSCMConfig: %v", err)
 	}
@@ -336,7 +336,7 @@ func TestCreateSCMConfigDuplicate(t *testing.T) {
 
 	dup := githubConfig("dup")
 	dup.Name = "someone else's"
-	c, err := s.CreateSCMConfig(ctx, dup, map[string]string{"client_secret": "a-new-secret", "webhook_secret": "whsec"})
+	c, err := s.CreateSCMConfig(ctx, dup, map[string]string{"client_secret": "a-new-secret", "webhook_secret": "whsec"}, testActor)
 	if !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("CreateSCMConfig(duplicate unique key) = %+v, %v; want ErrDuplicate", c, err)
 	}
@@ -362,11 +362,11 @@ func TestCreateSCMConfigDuplicate(t *testing.T) {
 	}
 
 	// Unique keys are exact: differing only in case is another configuration.
-	if _, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "github", UniqueKey: strings.ToUpper(orig.UniqueKey)}, nil); err != nil {
+	if _, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "github", UniqueKey: strings.ToUpper(orig.UniqueKey)}, nil, testActor); err != nil {
 		t.Errorf("create with an upper-case variant of a unique key: %v", err)
 	}
 	// The built-in configuration's key is taken too.
-	if _, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "internal", UniqueKey: "internal"}, nil); !errors.Is(err, ErrDuplicate) {
+	if _, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "internal", UniqueKey: "internal"}, nil, testActor); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("create a second \"internal\" configuration = %v, want ErrDuplicate", err)
 	}
 }
@@ -388,7 +388,7 @@ func TestCreateSCMConfigConcurrentDuplicates(t *testing.T) {
 			<-start
 			c := githubConfig("race")
 			c.Name = fmt.Sprintf("racer %d", i)
-			got, err := s.CreateSCMConfig(ctx, c, map[string]string{"client_secret": fmt.Sprintf("secret-%d", i)})
+			got, err := s.CreateSCMConfig(ctx, c, map[string]string{"client_secret": fmt.Sprintf("secret-%d", i)}, testActor)
 			errs[i], ids[i] = err, got.ID
 		}()
 	}
@@ -443,7 +443,7 @@ func TestCreateSCMConfigConcurrentDistinct(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.CreateSCMConfig(ctx, githubConfig(fmt.Sprintf("distinct-%d", i)), map[string]string{"client_secret": "x"})
+			_, err := s.CreateSCMConfig(ctx, githubConfig(fmt.Sprintf("distinct-%d", i)), map[string]string{"client_secret": "x"}, testActor)
 			errs <- err
 		}()
 	}

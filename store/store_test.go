@@ -67,8 +67,8 @@ func latestMigration(t *testing.T) int {
 
 func TestOpenMigratesFreshDatabase(t *testing.T) {
 	s, path := newTestStorePath(t)
-	if v := userVersion(t, s); v != 1 {
-		t.Errorf("user_version after Open = %d, want 1", v)
+	if v, want := userVersion(t, s), latestVersion(t); v != want {
+		t.Errorf("user_version after Open = %d, want %d", v, want)
 	}
 	if v, want := userVersion(t, s), latestMigration(t); v != want {
 		t.Errorf("user_version = %d, want the latest migration %d", v, want)
@@ -116,7 +116,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := s1.CreateSCMConfig(ctx, SCMConfig{Provider: "github", WebsiteURL: "https://github.com", ClientID: "abc", UniqueKey: "github|https://github.com|abc"},
-		map[string]string{"client_secret": "s3cret-value"})
+		map[string]string{"client_secret": "s3cret-value"}, testActor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +128,8 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 	}
 
 	s2 := openTestStore(t, path, keys)
-	if v := userVersion(t, s2); v != 1 {
-		t.Errorf("user_version after reopen = %d, want 1", v)
+	if v, want := userVersion(t, s2), latestVersion(t); v != want {
+		t.Errorf("user_version after reopen = %d, want %d", v, want)
 	}
 	// Reopening must neither lose data nor re-run the migration (which would duplicate the built-in row or fail).
 	var n int
@@ -276,7 +276,7 @@ func TestBuiltInConfigurationOnFreshDatabase(t *testing.T) {
 func TestOnlyOneDefault(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	c, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "github", UniqueKey: "k"}, nil)
+	c, err := s.CreateSCMConfig(ctx, SCMConfig{Provider: "github", UniqueKey: "k"}, nil, testActor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,4 +308,17 @@ func TestPing(t *testing.T) {
 	if err := s.Ping(context.Background()); err == nil {
 		t.Error("Ping after Close succeeded")
 	}
+}
+
+// testActor is who the store tests make changes as.
+var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
+
+// latestVersion is the version of the newest embedded migration.
+func latestVersion(t *testing.T) int {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms[len(ms)-1].version
 }

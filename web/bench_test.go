@@ -21,7 +21,7 @@ func benchApp(b *testing.B, n int) (http.Handler, []*http.Cookie) {
 		cfg := store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: fmt.Sprintf("https://bb%d.example.com", i),
 			APIURL: "https://bb.example.com/rest/api/1.0", SSHURL: "ssh://git@bb.example.com:7999", ProjectKey: "ALGO",
 			UniqueKey: fmt.Sprintf("bitbucket_server https://bb%d.example.com ALGO", i)}
-		if _, err := app.st.CreateSCMConfig(ctx, cfg, map[string]string{"access_token": "token"}); err != nil {
+		if _, err := app.st.CreateSCMConfig(ctx, cfg, map[string]string{"access_token": "token"}, store.Actor{Username: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -154,6 +154,12 @@ func (s *server) toLogin(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
+// actor is who makes the request's change, for the audit trail.
+func actor(c echo.Context) store.Actor {
+	u, _ := currentUser(c)
+	return store.Actor{Username: u.Username, Addr: c.RealIP()}
+}
+
 func currentUser(c echo.Context) (store.User, bool) {
 	u, ok := c.Get(userKey).(store.User)
 	return u, ok

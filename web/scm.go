@@ -99,7 +99,7 @@ func (s *server) createSCM(c echo.Context) error {
 	vals, errs := p.Validate(form, provider.Create)
 	if len(errs) == 0 {
 		cfg, secrets := p.Config(vals)
-		created, err := s.st.CreateSCMConfig(c.Request().Context(), cfg, secrets)
+		created, err := s.st.CreateSCMConfig(c.Request().Context(), cfg, secrets, actor(c))
 		if err == nil {
 			s.log.Info("scm config created", "id", created.ID, "provider", created.Provider)
 			if err := s.setStatus(c, "Added “"+views.DisplayName(created)+"”."); err != nil {

@@ -54,6 +54,9 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	s.sessions = newSessionStore(st, s.secure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// The audit trail records the peer's address; headers such as X-Forwarded-For are not
+	// trusted, since anyone can send them.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 	s.routes(e)
 	return e, s, nil

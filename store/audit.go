@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Actor is who makes a change and from where, for the audit trail.
+type Actor struct {
+	Username string
+	Addr     string
+}
+
+// Audit actions.
+const (
+	ActionSignIn       = "sign_in"
+	ActionSignInFailed = "sign_in_failed"
+	ActionSignOut      = "sign_out"
+	ActionCreate       = "create"
+	ActionUpdate       = "update"
+	ActionEnable       = "enable"
+	ActionDisable      = "disable"
+	ActionMakeDefault  = "make_default"
+	ActionDelete       = "delete"
+)
+
+// SecretChanged is what the audit trail records of a secret's new value.
+const SecretChanged = "changed"
+
+// Change is one field's change; a secret's To is SecretChanged and its From empty.
+type Change struct {
+	Field string `json:"field"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+}
+
+// AuditEvent is one entry of the audit trail.
+type AuditEvent struct {
+	ID       int64
+	At       time.Time
+	Actor    Actor
+	Action   string
+	ConfigID int64  // 0 when the event concerns no configuration
+	Target   string // the configuration's name at the time
+	Changes  []Change
+}
+
+// RecordAudit adds an event that is not part of a configuration change, such as a sign-in.
+func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
+	if err := s.audit(ctx, s.db, ev); err != nil {
+		return fmt.Errorf("store: record audit: %w", err)
+	}
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// audit writes ev with db, which is the transaction of the change it records when there is one.
+func (s *Store) audit(ctx context.Context, db execer, ev AuditEvent) error {
+	if ev.Changes == nil {
+		ev.Changes = []Change{}
+	}
+	changes, err := json.Marshal(ev.Changes)
+	if err != nil {
+		return err
+	}
+	var configID any
+	if ev.ConfigID != 0 {
+		configID = ev.ConfigID
+	}
+	_, err = db.ExecContext(ctx,
+		`INSERT INTO audit_events (at, actor, remote_addr, action, config_id, target, changes) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.now(), ev.Actor.Username, ev.Actor.Addr, ev.Action, configID, ev.Target, string(changes))
+	return err
+}
+
+// AuditQuery selects a page of the audit trail, newest first.
+type AuditQuery struct {
+	ConfigID int64 // only this configuration's events, when not 0
+	Limit    int
+	Offset   int
+}
+
+// ListAudit returns one page of the audit trail, newest first, and how many events match.
+func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int, error) {
+	where, args := "", []any{}
+	if q.ConfigID != 0 {
+		where, args = " WHERE config_id = ?", append(args, q.ConfigID)
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_events`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count audit: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, at, actor, remote_addr, action, coalesce(config_id, 0), target, changes FROM audit_events`+where+
+			` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list audit: %w", err)
+	}
+	defer rows.Close()
+	var evs []AuditEvent
+	for rows.Next() {
+		var ev AuditEvent
+		var changes string
+		if err := rows.Scan(&ev.ID, &ev.At, &ev.Actor.Username, &ev.Actor.Addr, &ev.Action, &ev.ConfigID, &ev.Target, &changes); err != nil {
+			return nil, 0, fmt.Errorf("store: list audit: %w", err)
+		}
+		if err := json.Unmarshal([]byte(changes), &ev.Changes); err != nil {
+			return nil, 0, fmt.Errorf("store: audit event %d changes: %w", ev.ID, err)
+		}
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: list audit: %w", err)
+	}
+	return evs, total, nil
+}
