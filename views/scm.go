@@ -64,25 +64,38 @@ type SCMList struct {
 	Total   int
 }
 
-func (l SCMList) lastPage() int {
-	if l.Total == 0 {
-		return 1
-	}
-	return (l.Total + l.Query.PerPage - 1) / l.Query.PerPage
-}
+func (l SCMList) lastPage() int { return max(1, (l.Total+l.Query.PerPage-1)/l.Query.PerPage) }
 
 func (l SCMList) first() int { return (l.Query.Page-1)*l.Query.PerPage + 1 }
 
 func (l SCMList) last() int { return l.first() + len(l.Configs) - 1 }
 
-// SCMForm is the Add (or Edit) form for one provider.
+// SCMForm is the Add form for one provider, or the Edit form of a stored configuration.
 type SCMForm struct {
+	// Config is the configuration being edited; its ID is 0 on the Add form.
+	Config   store.SCMConfig
+	Secrets  map[string]store.SecretInfo // the stored secrets, when editing
 	Provider *provider.Provider
 	// Values are what the form shows: defaults on a new form, what was typed after an error.
 	// Secret fields are never among them.
 	Values      provider.Values
 	Errors      provider.Errors
 	CallbackURL string
+}
+
+func (f SCMForm) editing() bool { return f.Config.ID != 0 }
+
+func (f SCMForm) action() string {
+	if f.editing() {
+		return detailsURL(f.Config.ID)
+	}
+	return "/admin/scm"
+}
+
+// locked reports whether the field is shown but cannot change: the identity of a stored
+// Bitbucket Server configuration (its project key).
+func (f SCMForm) locked(fl provider.Field) bool {
+	return f.editing() && fl.Name == provider.FieldProjectKey
 }
 
 // firstError is the first field, in form order, with an error: it gets the focus.
@@ -114,7 +127,17 @@ func inputType(f provider.Field) string {
 
 // SCMDetails is a configuration with what its details page shows besides it.
 type SCMDetails struct {
-	Config   store.SCMConfig
-	Provider *provider.Provider
-	Secrets  map[string]store.SecretInfo
+	Config       store.SCMConfig
+	Provider     *provider.Provider
+	Secrets      map[string]store.SecretInfo
+	Repositories int
+	History      []store.AuditEvent
+	HistoryTotal int
 }
+
+// deletable reports whether the lifecycle rules allow deleting c now.
+func deletable(c store.SCMConfig) bool { return c.ID != store.BuiltInID && !c.Enabled }
+
+func editURL(id int64) string { return detailsURL(id) + "/edit" }
+
+func actionURL(id int64, action string) string { return detailsURL(id) + "/" + action }

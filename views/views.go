@@ -3,6 +3,7 @@
 package views
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,6 @@ import (
 // Page is what every page's layout needs.
 type Page struct {
 	Title string
-	CSRF  string
 	User  string // the signed-in username; empty on the sign-in page
 	// Status is a success message, Alert a refusal or failure, shown at the top of the page.
 	Status string
@@ -22,24 +22,17 @@ type Page struct {
 }
 
 // htmxConfig keeps htmx within the Content-Security-Policy: no eval, no inline styles.
-const htmxConfig = `{"allowEval":false,"includeIndicatorStyles":false,"historyCacheSize":0}`
+// Refusals (409) and invalid forms (422) are swapped in like successes: they carry the message
+// and the current state.
+const htmxConfig = `{"allowEval":false,"includeIndicatorStyles":false,"historyCacheSize":0,` +
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"409","swap":true},` +
+	`{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
 
 func providerLabel(id string) string {
 	if p, ok := provider.Lookup(id); ok {
 		return p.Label
 	}
 	return id
-}
-
-// DisplayName is how a configuration is named: its name, else its Website URL.
-func DisplayName(c store.SCMConfig) string {
-	switch {
-	case c.Name != "":
-		return c.Name
-	case c.Provider == provider.Internal:
-		return "Built-in"
-	}
-	return c.WebsiteURL
 }
 
 // identity is the list's ID column: the client id, or the project key for Bitbucket Server.
@@ -50,9 +43,67 @@ func identity(c store.SCMConfig) string {
 	return ""
 }
 
+type csrfKey struct{}
+
+// WithCSRF returns ctx carrying the request's CSRF token, which every form renders.
+func WithCSRF(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, csrfKey{}, token)
+}
+
+func csrfToken(ctx context.Context) string {
+	t, _ := ctx.Value(csrfKey{}).(string)
+	return t
+}
+
 func detailsURL(id int64) string { return "/admin/scm/" + strconv.FormatInt(id, 10) }
 
-func dataID(id int64) string { return strconv.FormatInt(id, 10) }
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+var actionLabels = map[string]string{
+	store.ActionSignIn: "Signed in", store.ActionSignInFailed: "Sign-in failed", store.ActionSignOut: "Signed out",
+	store.ActionCreate: "Created", store.ActionUpdate: "Edited", store.ActionEnable: "Enabled",
+	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
+}
+
+func actionLabel(action string) string {
+	if l, ok := actionLabels[action]; ok {
+		return l
+	}
+	return action
+}
+
+// fieldLabel names a field in the audit trail, whichever provider it belonged to.
+func fieldLabel(name string) string {
+	for _, p := range provider.All() {
+		if f, ok := p.Field(name); ok {
+			return f.Label
+		}
+	}
+	return name
+}
+
+func defaultNote(c store.SCMConfig) string {
+	if c.IsDefault {
+		return ", after making another configuration the default"
+	}
+	return ""
+}
+
+// AuditList is one page of the audit trail.
+type AuditList struct {
+	Events  []store.AuditEvent
+	Total   int
+	Page    int
+	PerPage int
+}
+
+func (a AuditList) lastPage() int { return max(1, (a.Total+a.PerPage-1)/a.PerPage) }
+
+func (a AuditList) pageURL(n int) string {
+	return "/admin/audit?page=" + strconv.Itoa(n) + "&per_page=" + strconv.Itoa(a.PerPage)
+}
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 

@@ -23,6 +23,10 @@ func (s *server) login(c echo.Context) error {
 	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))
 	if errors.Is(err, store.ErrBadCredentials) {
 		s.log.Info("sign-in refused", "username", username, "remote", c.RealIP())
+		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+			Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInFailed}); err != nil {
+			return err
+		}
 		p := s.page(c, "Sign in")
 		p.Alert = "Wrong username or password. Check both and try again."
 		return render(c, http.StatusUnauthorized, views.LoginPage(p, username, next), nil)
@@ -44,6 +48,10 @@ func (s *server) login(c echo.Context) error {
 	}
 	s.newCSRFToken(c)
 	s.log.Info("signed in", "username", u.Username, "remote", c.RealIP())
+	if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+		Actor: store.Actor{Username: u.Username, Addr: c.RealIP()}, Action: store.ActionSignIn}); err != nil {
+		return err
+	}
 	if next == "" {
 		next = "/admin/scm"
 	}
@@ -56,6 +64,14 @@ func (s *server) logout(c echo.Context) error {
 		return err
 	}
 	if !sess.IsNew {
+		if uid, ok := sess.Values[userIDKey].(int64); ok {
+			if u, err := s.st.UserByID(c.Request().Context(), uid); err == nil {
+				if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+					Actor: store.Actor{Username: u.Username, Addr: c.RealIP()}, Action: store.ActionSignOut}); err != nil {
+					return err
+				}
+			}
+		}
 		sess.Options.MaxAge = -1
 		if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
 			return err
@@ -74,4 +90,12 @@ func safeNext(next string) string {
 		return ""
 	}
 	return next
+}
+
+// truncate cuts s to at most n runes, so that hostile input stays small where it is kept.
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

@@ -26,7 +26,7 @@ func render(c echo.Context, status int, page, fragment templ.Component) error {
 		comp = fragment
 	}
 	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+	if err := comp.Render(views.WithCSRF(c.Request().Context(), csrfToken(c)), &buf); err != nil {
 		return err
 	}
 	c.Response().Header().Add("Vary", "HX-Request")
@@ -36,7 +36,7 @@ func render(c echo.Context, status int, page, fragment templ.Component) error {
 // page returns what the layout needs for the current request: the CSRF token, the signed-in
 // user, and the status message left by the request that redirected here.
 func (s *server) page(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, CSRF: csrfToken(c)}
+	p := views.Page{Title: title}
 	if u, ok := currentUser(c); ok {
 		p.User = u.Username
 	}
@@ -48,7 +48,7 @@ func (s *server) page(c echo.Context, title string) views.Page {
 func (s *server) errorPage(c echo.Context, status int, heading, message string) error {
 	p := s.page(c, heading)
 	p.Alert = message
-	return render(c, status, views.ErrorPage(p, heading, message), views.Messages(p))
+	return render(c, status, views.ErrorPage(p, heading, message), views.Messages(p, true))
 }
 
 // notFound renders the 404 page for something that does not exist (or no longer does).

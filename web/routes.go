@@ -28,4 +28,12 @@ func (s *server) routes(e *echo.Echo) {
 	a.GET("/scm/new", s.newSCM)
 	a.POST("/scm", s.createSCM)
 	a.GET("/scm/:id", s.showSCM)
+	a.GET("/scm/:id/edit", s.editSCM)
+	a.POST("/scm/:id", s.updateSCM)
+	a.POST("/scm/:id/default", s.lifecycle(makeDefault(s.st)))
+	a.POST("/scm/:id/enable", s.lifecycle(setEnabled(s.st, true)))
+	a.POST("/scm/:id/disable", s.lifecycle(setEnabled(s.st, false)))
+	a.GET("/scm/:id/delete", s.confirmDeleteSCM)
+	a.POST("/scm/:id/delete", s.lifecycle(deleteSCM(s.st)))
+	a.GET("/audit", s.listAudit)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -21,31 +22,37 @@ const (
 	defaultPerPage = 25
 	maxPerPage     = 100
 	maxSearchLen   = 200
+	maxPage        = 1_000_000 // keeps the offset far from overflowing
 )
 
-// parseListQuery reads the list's view from the URL; a value out of range falls back to the
-// default rather than failing, so that an edited or old link still shows a list.
-func parseListQuery(c echo.Context) views.ListQuery {
-	q := views.ListQuery{Q: strings.TrimSpace(c.QueryParam("q")), Sort: "created", Page: 1, PerPage: defaultPerPage}
+// parseListQuery reads the list's view from a URL query; a value out of range falls back to
+// the default rather than failing, so that an edited or old link still shows a list.
+func parseListQuery(v url.Values) views.ListQuery {
+	q := views.ListQuery{Q: strings.TrimSpace(v.Get("q")), Sort: "created", Page: 1, PerPage: defaultPerPage}
 	if utf8.RuneCountInString(q.Q) > maxSearchLen {
 		q.Q = string([]rune(q.Q)[:maxSearchLen])
 	}
-	switch sort := c.QueryParam("sort"); sort {
+	switch sort := v.Get("sort"); sort {
 	case string(store.SortProvider), string(store.SortWebsiteURL), string(store.SortCreated):
 		q.Sort = sort
 	}
-	q.Desc = c.QueryParam("dir") == "desc"
-	if n, err := strconv.Atoi(c.QueryParam("page")); err == nil && n > 0 {
-		q.Page = n
+	q.Desc = v.Get("dir") == "desc"
+	if n, err := strconv.Atoi(v.Get("page")); err == nil && n > 0 {
+		q.Page = min(n, maxPage)
 	}
-	if n, err := strconv.Atoi(c.QueryParam("per_page")); err == nil && n > 0 {
+	if n, err := strconv.Atoi(v.Get("per_page")); err == nil && n > 0 {
 		q.PerPage = min(n, maxPerPage)
 	}
 	return q
 }
 
 func (s *server) listSCM(c echo.Context) error {
-	q := parseListQuery(c)
+	return s.renderList(c, http.StatusOK, parseListQuery(c.QueryParams()), s.page(c, "Source Code Management"))
+}
+
+// renderList renders the list as q views it: the page, or for htmx the table with the
+// page's messages swapped out of band.
+func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
 	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage}
 	if q.Q != "" {
 		for _, p := range provider.All() {
@@ -59,12 +66,19 @@ func (s *server) listSCM(c echo.Context) error {
 		return err
 	}
 	l := views.SCMList{Query: q, Configs: configs, Total: total}
-	return render(c, http.StatusOK, views.SCMListPage(s.page(c, "Source Code Management"), l), views.SCMTable(l))
+	return render(c, status, views.SCMListPage(p, l), templ.Join(views.SCMTable(l), views.Messages(p, true)))
 }
 
 // form returns the Add form for p showing values.
 func (s *server) form(p *provider.Provider, values provider.Values, errs provider.Errors) views.SCMForm {
 	return views.SCMForm{Provider: p, Values: values, Errors: errs, CallbackURL: s.baseURL + "/oauth/" + p.ID + "/callback"}
+}
+
+// invalidForm re-renders the form (422) with its errors and a page-level alert.
+func (s *server) invalidForm(c echo.Context, title string, f views.SCMForm) error {
+	pg := s.page(c, title)
+	pg.Alert = fmt.Sprintf("The configuration was not saved: %s below.", countFields(len(f.Errors)))
+	return render(c, http.StatusUnprocessableEntity, views.SCMFormPage(pg, f), nil)
 }
 
 func (s *server) newSCM(c echo.Context) error {
@@ -102,7 +116,7 @@ func (s *server) createSCM(c echo.Context) error {
 		created, err := s.st.CreateSCMConfig(c.Request().Context(), cfg, secrets, actor(c))
 		if err == nil {
 			s.log.Info("scm config created", "id", created.ID, "provider", created.Provider)
-			if err := s.setStatus(c, "Added “"+views.DisplayName(created)+"”."); err != nil {
+			if err := s.setStatus(c, "Added “"+created.DisplayName()+"”."); err != nil {
 				return err
 			}
 			return c.Redirect(http.StatusSeeOther, "/admin/scm")
@@ -112,9 +126,7 @@ func (s *server) createSCM(c echo.Context) error {
 		}
 		errs[p.Identity] = s.clash(c, p, cfg)
 	}
-	pg := s.page(c, "Add SCM Configuration")
-	pg.Alert = fmt.Sprintf("The configuration was not saved: %s below.", countFields(len(errs)))
-	return render(c, http.StatusUnprocessableEntity, views.SCMFormPage(pg, s.form(p, typed(p, form), errs)), nil)
+	return s.invalidForm(c, "Add SCM Configuration", s.form(p, typed(p, form), errs))
 }
 
 // clash says which configuration already holds cfg's identity.
@@ -128,7 +140,7 @@ func (s *server) clash(c echo.Context, p *provider.Provider, cfg store.SCMConfig
 		return fmt.Sprintf("%s is already registered for %s.", idLabel, cfg.WebsiteURL)
 	}
 	return fmt.Sprintf("%s is already registered for %s in “%s” (ID %d). Edit that configuration instead.",
-		idLabel, cfg.WebsiteURL, views.DisplayName(other), other.ID)
+		idLabel, cfg.WebsiteURL, other.DisplayName(), other.ID)
 }
 
 func countFields(n int) string {
@@ -172,18 +184,94 @@ func (s *server) loadSCM(c echo.Context) (store.SCMConfig, *provider.Provider, e
 // errNotFound makes the error handler answer 404 for a configuration that does not exist.
 var errNotFound = echo.NewHTTPError(http.StatusNotFound)
 
+// historyOnDetails is how many of its audit events a configuration's details page shows.
+const historyOnDetails = 20
+
 func (s *server) showSCM(c echo.Context) error {
 	cfg, p, err := s.loadSCM(c)
 	if err != nil {
 		return err
 	}
+	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()))
+}
+
+func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, p *provider.Provider, pg views.Page) error {
+	ctx := c.Request().Context()
+	secrets, err := s.st.SCMSecrets(ctx, cfg.ID)
+	if err != nil {
+		return err
+	}
+	repos, err := s.st.RepositoryCount(ctx, cfg.ID)
+	if err != nil {
+		return err
+	}
+	history, total, err := s.st.ListAudit(ctx, store.AuditQuery{ConfigID: cfg.ID, Limit: historyOnDetails})
+	if err != nil {
+		return err
+	}
+	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, Repositories: repos, History: history, HistoryTotal: total}
+	return render(c, status, views.SCMDetailsPage(pg, d), nil)
+}
+
+func (s *server) editSCM(c echo.Context) error {
+	cfg, p, err := s.loadSCM(c)
+	if err != nil {
+		return err
+	}
+	if !p.Selectable() {
+		return s.errorPage(c, http.StatusBadRequest, "Nothing to edit", "The built-in configuration has no settings to edit.")
+	}
 	secrets, err := s.st.SCMSecrets(c.Request().Context(), cfg.ID)
 	if err != nil {
 		return err
 	}
-	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets}
-	return render(c, http.StatusOK, views.SCMDetailsPage(s.page(c, views.DisplayName(cfg)), d), nil)
+	f := s.form(p, provider.ValuesOf(cfg), nil)
+	f.Config, f.Secrets = cfg, secrets
+	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, "Edit "+cfg.DisplayName()), f), nil)
 }
+
+func (s *server) updateSCM(c echo.Context) error {
+	cfg, p, err := s.loadSCM(c)
+	if err != nil {
+		return err
+	}
+	if !p.Selectable() {
+		return s.errorPage(c, http.StatusBadRequest, "Nothing to edit", "The built-in configuration has no settings to edit.")
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
+	}
+	// The project key is the configuration's identity: whatever was posted, it stays.
+	if p.Identity == provider.FieldProjectKey {
+		form.Set(provider.FieldProjectKey, cfg.ProjectKey)
+	}
+	vals, errs := p.Validate(form, provider.Edit)
+	if len(errs) == 0 {
+		changed, secrets := p.Config(vals)
+		changed.ID = cfg.ID
+		updated, err := s.st.UpdateSCMConfig(c.Request().Context(), changed, secrets, actor(c))
+		if err == nil {
+			if err := s.setStatus(c, "Saved “"+updated.DisplayName()+"”."); err != nil {
+				return err
+			}
+			return c.Redirect(http.StatusSeeOther, detailsURL(cfg.ID))
+		}
+		if !errors.Is(err, store.ErrDuplicate) {
+			return err
+		}
+		errs[p.Identity] = s.clash(c, p, changed)
+	}
+	secrets, err := s.st.SCMSecrets(c.Request().Context(), cfg.ID)
+	if err != nil {
+		return err
+	}
+	f := s.form(p, typed(p, form), errs)
+	f.Config, f.Secrets = cfg, secrets
+	return s.invalidForm(c, "Edit "+cfg.DisplayName(), f)
+}
+
+func detailsURL(id int64) string { return "/admin/scm/" + strconv.FormatInt(id, 10) }
 
 func (s *server) healthz(c echo.Context) error {
 	if err := s.st.Ping(c.Request().Context()); err != nil {
