@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -23,11 +24,21 @@ const (
 
 var b64 = base64.RawStdEncoding
 
+// hashing bounds how many argon2 hashes run at once: each takes argonMemory KiB, so a burst
+// of sign-ins must queue rather than take the machine's memory.
+var hashing = make(chan struct{}, runtime.NumCPU())
+
+func argonKey(password, salt []byte, passes, memory uint32, threads uint8, keyLen uint32) []byte {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
+	return argon2.IDKey(password, salt, passes, memory, threads, keyLen)
+}
+
 // hashPassword returns the PHC string of an argon2id hash of password.
 func hashPassword(password string) string {
 	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
-	sum := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	sum := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(sum))
 }
@@ -56,7 +67,7 @@ func checkPassword(encoded, password string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("store: argon2 hash: %w", err)
 	}
-	got := argon2.IDKey([]byte(password), salt, passes, memory, threads, uint32(len(want)))
+	got := argonKey([]byte(password), salt, passes, memory, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

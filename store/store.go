@@ -46,6 +46,10 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers take the lock up front instead of failing on upgrade
+	q.Set("_time_format", "sqlite")
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("store: the database path %q must not contain ? or #", path)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -99,23 +103,26 @@ func migrations() ([]migration, error) {
 }
 
 // migrate applies, each in its own transaction, the migrations newer than PRAGMA user_version.
+// The version is read inside the write transaction, so that two processes opening a new
+// database at once do not both apply a migration.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	var current int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
-	}
-	if latest := ms[len(ms)-1].version; current > latest {
-		return fmt.Errorf("store: the database has schema version %d, newer than this scmadmin knows (%d): run a newer scmadmin", current, latest)
-	}
+	latest := ms[len(ms)-1].version
 	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var current int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+				return err
+			}
+			if current > latest {
+				return fmt.Errorf("the database has schema version %d, newer than this scmadmin knows (%d): run a newer scmadmin", current, latest)
+			}
+			if m.version <= current {
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}

@@ -75,6 +75,13 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, admin
 // CreateFirstAdmin creates the cluster admin username with password only if there is no user
 // at all yet; created reports whether it did.
 func (s *Store) CreateFirstAdmin(ctx context.Context, username, password string) (created bool, err error) {
+	var users int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
+		return false, fmt.Errorf("store: first admin: %w", err)
+	}
+	if users > 0 {
+		return false, nil
+	}
 	if err := CheckUsername(username); err != nil {
 		return false, fmt.Errorf("store: first admin: %w", err)
 	}

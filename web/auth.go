@@ -22,7 +22,8 @@ func (s *server) login(c echo.Context) error {
 	next := safeNext(c.FormValue("next"))
 	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))
 	if errors.Is(err, store.ErrBadCredentials) {
-		s.log.Info("sign-in refused", "username", username, "remote", c.RealIP())
+		// Not the typed name: people paste passwords into the wrong box. The audit trail has it.
+		s.log.Info("sign-in refused", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "remote", c.RealIP())
 		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
 			Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInFailed}); err != nil {
 			return err
@@ -35,13 +36,13 @@ func (s *server) login(c echo.Context) error {
 		return err
 	}
 	// A new session id at every sign-in: a session id planted before it is worth nothing.
-	if old, err := s.sessions.Get(c.Request(), sessionCookie); err == nil && !old.IsNew {
+	if old, err := s.sessions.Get(c.Request(), s.cookieName(sessionCookie)); err == nil && !old.IsNew {
 		old.Options.MaxAge = -1
 		if err := s.sessions.Save(c.Request(), c.Response(), old); err != nil {
 			return err
 		}
 	}
-	sess := s.sessions.fresh(sessionCookie)
+	sess := s.sessions.fresh(s.cookieName(sessionCookie))
 	sess.Values[userIDKey] = u.ID
 	if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
 		return err
@@ -59,7 +60,7 @@ func (s *server) login(c echo.Context) error {
 }
 
 func (s *server) logout(c echo.Context) error {
-	sess, err := s.sessions.Get(c.Request(), sessionCookie)
+	sess, err := s.sessions.Get(c.Request(), s.cookieName(sessionCookie))
 	if err != nil {
 		return err
 	}

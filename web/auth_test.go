@@ -56,7 +56,7 @@ func TestSignInCookies(t *testing.T) {
 			r := app.client().login(adminName, adminPassword).wantStatus(http.StatusSeeOther)
 			var found bool
 			for _, ck := range (&http.Response{Header: r.header}).Cookies() {
-				if ck.Name != sessionCookie {
+				if ck.Name != app.s.cookieName(sessionCookie) {
 					continue
 				}
 				found = true
@@ -66,6 +66,9 @@ func TestSignInCookies(t *testing.T) {
 			}
 			if !found {
 				t.Fatal("sign-in set no session cookie")
+			}
+			if got := strings.HasPrefix(app.s.cookieName(sessionCookie), "__Host-"); got != tc.wantSecure {
+				t.Errorf("cookie names __Host- prefixed: %v", got)
 			}
 			if hsts := r.header.Get("Strict-Transport-Security"); (hsts != "") != tc.wantSecure {
 				t.Errorf("HSTS header %q with base URL %s", hsts, tc.baseURL)

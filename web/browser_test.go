@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/provider"
 )
 
 // browser drives headless Chromium (Debian's package) against a test app. Browser tests skip
@@ -163,4 +167,99 @@ func TestBrowserAddBitbucketServer(t *testing.T) {
 		}
 	}
 	b.screenshot("list")
+}
+
+// rowText returns the text of the list row of configuration id ("" when it is not there).
+func (b *browser) rowText(id int64) string {
+	b.t.Helper()
+	var text string
+	b.run(chromedp.Evaluate(fmt.Sprintf(`(document.querySelector('tr[data-scm-id="%d"]') || {}).innerText || ""`, id), &text))
+	return text
+}
+
+// waitFor polls the page until the JavaScript expression js is true.
+func (b *browser) waitFor(js string) {
+	b.t.Helper()
+	b.run(chromedp.Poll(js, nil, chromedp.WithPollingTimeout(10*time.Second)))
+}
+
+func TestBrowserLifecycleAndSearch(t *testing.T) {
+	app := newTestApp(t)
+	ctx := context.Background()
+	var ids []int64
+	for _, host := range []string{"alpha", "beta", "gamma"} {
+		f := validForm("bitbucket_server")
+		f.Set("website_url", "https://"+host+".example.com")
+		p, _ := provider.Lookup("bitbucket_server")
+		vals, errs := p.Validate(f, provider.Create)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		cfg, secrets := p.Config(vals)
+		created, err := app.st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "setup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, created.ID)
+	}
+	b := newBrowser(t, app)
+	b.signIn()
+	b.run(chromedp.Evaluate(`window.noReload = "still here"`, nil))
+
+	// Make alpha the default: its row and the built-in's change in place, with a message.
+	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Make default"]`, ids[0]), chromedp.ByQuery))
+	b.waitFor(fmt.Sprintf(`(document.querySelector('tr[data-scm-id="%d"] .badge') || {}).innerText === "Default"`, ids[0]))
+	if row := b.rowText(1); strings.Contains(row, "Default") {
+		t.Errorf("the built-in row still says Default: %q", row)
+	}
+	var status string
+	b.run(chromedp.Text("[role=status]", &status, chromedp.ByQuery))
+	if !strings.Contains(status, "is now the default") {
+		t.Errorf("status %q", status)
+	}
+
+	// Disable the old default (the built-in), then beta; delete beta with an in-place confirm.
+	b.run(chromedp.Click(`tr[data-scm-id="1"] button[aria-label^="Disable"]`, chromedp.ByQuery))
+	b.waitFor(`(document.querySelector('tr[data-scm-id="1"] .badge') || {}).innerText === "Disabled"`)
+	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Disable"]`, ids[1]), chromedp.ByQuery))
+	b.waitFor(fmt.Sprintf(`!!document.querySelector('tr[data-scm-id="%d"] a[aria-label^="Delete"]')`, ids[1]))
+	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%d"] a[aria-label^="Delete"]`, ids[1]), chromedp.ByQuery))
+	b.waitFor(fmt.Sprintf(`!!document.querySelector('tr.confirm[data-scm-id="%d"]')`, ids[1]))
+	var focused string
+	b.run(chromedp.Evaluate(`document.activeElement.innerText`, &focused))
+	b.screenshot("delete-confirm")
+	b.run(chromedp.Click(fmt.Sprintf(`tr.confirm[data-scm-id="%d"] button[type=submit]`, ids[1]), chromedp.ByQuery))
+	b.waitFor(fmt.Sprintf(`!document.querySelector('tr[data-scm-id="%d"]')`, ids[1]))
+	b.run(chromedp.Text("[role=status]", &status, chromedp.ByQuery))
+	if !strings.Contains(status, "Deleted") {
+		t.Errorf("status after delete %q", status)
+	}
+	if _, err := app.st.SCMConfig(ctx, ids[1]); err == nil {
+		t.Error("beta is still in the database")
+	}
+
+	// Typing in the search box narrows the table, and the address follows.
+	b.run(chromedp.SendKeys("#q", "gamma", chromedp.ByQuery))
+	b.waitFor(`document.querySelectorAll("table#scm-configs tbody tr").length === 1`)
+	var search, marker string
+	b.run(
+		chromedp.Evaluate(`location.search`, &search),
+		chromedp.Evaluate(`window.noReload || "reloaded"`, &marker),
+	)
+	if row := b.rowText(ids[2]); !strings.Contains(row, "gamma.example.com") {
+		t.Errorf("search left %q", row)
+	}
+	if !strings.Contains(search, "q=gamma") {
+		t.Errorf("the address did not follow the search: %q", search)
+	}
+	if marker != "still here" {
+		t.Error("an action or the search reloaded the page")
+	}
+	// A reload of that address shows the same view.
+	b.run(chromedp.Reload(), chromedp.WaitVisible("table#scm-configs", chromedp.ByQuery))
+	var rows int
+	b.run(chromedp.Evaluate(`document.querySelectorAll("table#scm-configs tbody tr").length`, &rows))
+	if rows != 1 {
+		t.Errorf("after reload %d rows, want the 1 the search found", rows)
+	}
 }

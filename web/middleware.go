@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/scmadmin/scmadmin/store"
 )
 
+const csrfCookie = "scmadmin_csrf"
+
 // Context keys.
 const (
 	userKey    = "scmadmin.user"
@@ -24,7 +27,16 @@ const (
 	csrfKey    = "scmadmin.csrf"
 )
 
-const csrfCookie = "scmadmin_csrf"
+// requestID gives every request an id of our own, in the X-Request-Id response header and
+// the log. One sent by the client is not taken: it could forge or collide with another's.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw := make([]byte, 8)
+		rand.Read(raw)
+		c.Response().Header().Set(echo.HeaderXRequestID, hex.EncodeToString(raw))
+		return next(c)
+	}
+}
 
 // logRequests logs one line per request with its id, route, status and duration. It logs the
 // path without the query string and never a body, so no secret reaches the log.
@@ -63,6 +75,10 @@ func (s *server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
+		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			// Pages hold configuration details and the CSRF token: no cache may keep them.
+			h.Set("Cache-Control", "no-store")
+		}
 		if s.secure {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
@@ -70,13 +86,14 @@ func (s *server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrf guards every state change with a double-submit token: a random value in an HttpOnly
-// SameSite cookie that each form repeats in its _csrf field (htmx: the X-CSRF-Token header).
-// A page on another site can neither read the cookie nor set it, so it cannot forge the pair.
+// csrf guards every state change twice. Browsers say where a request comes from
+// (Sec-Fetch-Site, Origin): one from another origin is refused outright. And every form
+// repeats, in its _csrf field (htmx: the X-CSRF-Token header), a random token that is also in
+// an HttpOnly SameSite cookie — __Host- prefixed on https, so no other host can plant it.
 func (s *server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token := ""
-		if ck, err := c.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
+		if ck, err := c.Cookie(s.cookieName(csrfCookie)); err == nil && len(ck.Value) == 43 {
 			token = ck.Value
 		}
 		switch c.Request().Method {
@@ -86,7 +103,8 @@ func (s *server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			if sent == "" {
 				sent = c.FormValue("_csrf")
 			}
-			if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(sent)) != 1 {
+			if s.crossOrigin.Check(c.Request()) != nil || token == "" ||
+				subtle.ConstantTimeCompare([]byte(token), []byte(sent)) != 1 {
 				return s.errorPage(c, http.StatusForbidden, "Request refused",
 					"This form has expired or was sent from another site. Reload the page and try again.")
 			}
@@ -106,7 +124,7 @@ func (s *server) newCSRFToken(c echo.Context) {
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	c.SetCookie(&http.Cookie{Name: s.cookieName(csrfCookie), Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	c.Set(csrfKey, token)
 }
 
@@ -115,11 +133,20 @@ func csrfToken(c echo.Context) string {
 	return t
 }
 
+// cookieName is the name of a cookie of ours: with the __Host- prefix on https, which binds
+// it to this host and path / so that no sibling host can set it.
+func (s *server) cookieName(name string) string {
+	if s.secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
 // requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to
 // the sign-in page (303), a signed-in user who is not an admin gets 403.
 func (s *server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, err := s.sessions.Get(c.Request(), sessionCookie)
+		sess, err := s.sessions.Get(c.Request(), s.cookieName(sessionCookie))
 		if err != nil {
 			return err
 		}
@@ -175,10 +202,11 @@ func (s *server) setStatus(c echo.Context, msg string) error {
 	return sess.Save(c.Request(), c.Response())
 }
 
-// popStatus returns (and forgets) the message a previous request left.
+// popStatus returns (and forgets) the message a previous request left. An htmx request
+// leaves it for the next full page.
 func (s *server) popStatus(c echo.Context) string {
 	sess, ok := c.Get(sessionKey).(*sessions.Session)
-	if !ok {
+	if !ok || isHTMX(c) {
 		return ""
 	}
 	flashes := sess.Flashes()

@@ -48,7 +48,7 @@ func (s *server) page(c echo.Context, title string) views.Page {
 func (s *server) errorPage(c echo.Context, status int, heading, message string) error {
 	p := s.page(c, heading)
 	p.Alert = message
-	return render(c, status, views.ErrorPage(p, heading, message), views.Messages(p, true))
+	return render(c, status, views.ErrorPage(p, heading), views.Messages(p, true))
 }
 
 // notFound renders the 404 page for something that does not exist (or no longer does).

@@ -11,9 +11,10 @@ import (
 
 // routes registers every route of the application, as SPEC.md lists them.
 func (s *server) routes(e *echo.Echo) {
-	e.Use(middleware.RequestID(), s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimit("1M"))
+	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimit("1M"))
 
 	e.GET("/healthz", s.healthz)
+	e.HEAD("/healthz", s.healthz)
 	e.StaticFS("/static", static.FS)
 
 	// Everything a browser submits forms to checks the CSRF token.
@@ -23,7 +24,8 @@ func (s *server) routes(e *echo.Echo) {
 	g.POST("/login", s.login)
 	g.POST("/logout", s.logout)
 
-	a := g.Group("/admin", s.requireAdmin)
+	// Sign-in is checked first, so that anyone not signed in is sent to it, whatever they post.
+	a := e.Group("/admin", s.requireAdmin, s.csrf)
 	a.GET("/scm", s.listSCM)
 	a.GET("/scm/new", s.newSCM)
 	a.POST("/scm", s.createSCM)

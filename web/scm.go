@@ -65,6 +65,14 @@ func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p vie
 	if err != nil {
 		return err
 	}
+	if last := max(1, (total+q.PerPage-1)/q.PerPage); q.Page > last {
+		// Past the end (an old link, a delete): show the last page rather than nothing.
+		q.Page = last
+		sq.Offset = (q.Page - 1) * q.PerPage
+		if configs, total, err = s.st.ListSCMConfigs(c.Request().Context(), sq); err != nil {
+			return err
+		}
+	}
 	l := views.SCMList{Query: q, Configs: configs, Total: total}
 	return render(c, status, views.SCMListPage(p, l), templ.Join(views.SCMTable(l), views.Messages(p, true)))
 }
@@ -90,13 +98,7 @@ func (s *server) newSCM(c echo.Context) error {
 				fmt.Sprintf("There is no provider %q to add. Choose one from the list on the Add SCM Configuration page.", id))
 		}
 	}
-	values := provider.Values{}
-	for _, f := range p.Fields() {
-		if f.Default != "" {
-			values[f.Name] = f.Default
-		}
-	}
-	f := s.form(p, values, nil)
+	f := s.form(p, defaults(p), nil)
 	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, "Add SCM Configuration"), f), views.ProviderFields(f))
 }
 
@@ -107,8 +109,17 @@ func (s *server) createSCM(c echo.Context) error {
 	}
 	p, ok := provider.Lookup(form.Get("provider"))
 	if !ok || !p.Selectable() {
-		return s.errorPage(c, http.StatusUnprocessableEntity, "Unknown provider",
-			"Choose a provider from the list on the Add SCM Configuration page.")
+		p = provider.Selectable()[0]
+		return s.invalidForm(c, "Add SCM Configuration", s.form(p, defaults(p),
+			provider.Errors{"provider": "Choose a provider from the list."}))
+	}
+	// Without JavaScript, choosing another provider posts the form: show that provider's
+	// fields (fields_for says whose fields were posted) instead of creating anything.
+	if shown := form.Get("fields_for"); form.Has("choose") || (shown != "" && shown != p.ID) {
+		f := s.form(p, defaults(p), nil)
+		pg := s.page(c, "Add SCM Configuration")
+		pg.Status = "Fill in the fields for " + p.Label + ", then create the configuration."
+		return render(c, http.StatusOK, views.SCMFormPage(pg, f), nil)
 	}
 	vals, errs := p.Validate(form, provider.Create)
 	if len(errs) == 0 {
@@ -137,6 +148,8 @@ func (s *server) clash(c echo.Context, p *provider.Provider, cfg store.SCMConfig
 	}
 	other, err := s.st.SCMConfigByUniqueKey(c.Request().Context(), cfg.UniqueKey)
 	if err != nil {
+		// Deleted between the insert and this look-up, or the database failed: say what is known.
+		s.log.Warn("look up the configuration a duplicate clashes with", "err", err)
 		return fmt.Sprintf("%s is already registered for %s.", idLabel, cfg.WebsiteURL)
 	}
 	return fmt.Sprintf("%s is already registered for %s in “%s” (ID %d). Edit that configuration instead.",
@@ -150,12 +163,24 @@ func countFields(n int) string {
 	return fmt.Sprintf("correct the %d fields marked", n)
 }
 
-// typed returns what was typed into p's fields, secrets excepted, to show the form again.
+// defaults are what p's Add form is pre-filled with.
+func defaults(p *provider.Provider) provider.Values {
+	v := provider.Values{}
+	for _, f := range p.Fields() {
+		if f.Default != "" {
+			v[f.Name] = f.Default
+		}
+	}
+	return v
+}
+
+// typed returns what was typed into p's fields, secrets excepted, to show the form again;
+// cut to the field's limit, so that a huge input is refused without being sent back whole.
 func typed(p *provider.Provider, form url.Values) provider.Values {
 	v := provider.Values{}
 	for _, f := range p.Fields() {
 		if f.Kind != provider.KindSecret {
-			v[f.Name] = strings.TrimSpace(form.Get(f.Name))
+			v[f.Name] = truncate(strings.TrimSpace(form.Get(f.Name)), f.MaxLen()+1)
 		}
 	}
 	return v

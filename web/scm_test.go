@@ -223,7 +223,13 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 				t.Error("no page-level alert")
 			}
 			// What was typed comes back; secrets never do.
+			if v, _ := r.doc.Find("select[name=provider] option[selected]").Attr("value"); v != tc.provider {
+				t.Errorf("provider came back as %q", v)
+			}
 			for name := range form {
+				if name == "provider" {
+					continue
+				}
 				in := r.doc.Find(fmt.Sprintf(`#scm-form input[name=%q]`, name))
 				v, _ := in.Attr("value")
 				if typ, _ := in.Attr("type"); typ == "password" {
@@ -377,8 +383,8 @@ func TestProviderSwitch(t *testing.T) {
 	if got := r.text(`label[for="client_id"]`); got != "Application ID" {
 		t.Errorf("GitLab client id label %q", got)
 	}
-	if v, _ := r.doc.Find(`input[name=provider]`).Attr("value"); v != "gitlab" {
-		t.Errorf("fragment posts provider %q", v)
+	if v, _ := r.doc.Find(`input[name=fields_for]`).Attr("value"); v != "gitlab" {
+		t.Errorf("fragment says its fields are for %q", v)
 	}
 	if r.has(`input[name=project_key]`) {
 		t.Error("GitLab fields include a project key")
@@ -386,11 +392,11 @@ func TestProviderSwitch(t *testing.T) {
 
 	// The select swaps with htmx and pushes the URL; without JavaScript, a Choose button.
 	full := c.get("/admin/scm/new?provider=bitbucket_server").wantStatus(http.StatusOK)
-	sel := full.doc.Find("select[name=provider]")
+	sel := full.doc.Find("#scm-form select[name=provider]")
 	if hx, _ := sel.Attr("hx-get"); hx != "/admin/scm/new" {
 		t.Errorf("select hx-get %q", hx)
 	}
-	if sel.Closest("form").AttrOr("method", "") != "get" || !strings.Contains(full.body, "<noscript><button type=\"submit\">Choose</button></noscript>") {
+	if !strings.Contains(full.body, `<noscript><button type="submit" name="choose" value="1" formnovalidate>Choose</button></noscript>`) {
 		t.Error("no JavaScript-free Choose button")
 	}
 	if got := full.text("#scm-form fieldset legend"); got != "Connection" {
@@ -432,5 +438,50 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	if r.header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Error("no nosniff")
+	}
+}
+
+func TestChooseProviderWithoutJavaScript(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	// The Choose button, or Create pressed after switching the drop-down: the chosen
+	// provider's form comes back, and nothing is created from the other provider's fields.
+	for _, extra := range []url.Values{{"choose": {"1"}}, {}} {
+		form := validForm("github")
+		form.Set("provider", "bitbucket_server")
+		form.Set("fields_for", "github")
+		for k, v := range extra {
+			form[k] = v
+		}
+		r := c.submit("/admin/scm/new?provider=github", "/admin/scm", form).wantStatus(http.StatusOK)
+		if !r.has("#scm-form input[name=project_key]") || r.has("#scm-form input[name=client_id]") {
+			t.Errorf("%v: not the Bitbucket Server form", extra)
+		}
+		if v, _ := r.doc.Find("select[name=provider] option[selected]").Attr("value"); v != "bitbucket_server" {
+			t.Errorf("%v: drop-down shows %q", extra, v)
+		}
+		if !strings.Contains(r.text("[role=status]"), "Bitbucket Server") {
+			t.Errorf("%v: status %q", extra, r.text("[role=status]"))
+		}
+	}
+	assertConfigCount(t, app, 1)
+	// The form's own fields_for agrees with the drop-down: Create creates.
+	form := validForm("github")
+	form.Set("fields_for", "github")
+	c.submit("/admin/scm/new?provider=github", "/admin/scm", form).wantRedirect("/admin/scm")
+	assertConfigCount(t, app, 2)
+}
+
+func TestUnknownProviderIsAFieldError(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	form := validForm("github")
+	form.Set("provider", "svn")
+	r := c.submit("/admin/scm/new", "/admin/scm", form).wantStatus(http.StatusUnprocessableEntity)
+	if !strings.Contains(r.text("#provider-error"), "Choose a provider") {
+		t.Errorf("#provider-error %q", r.text("#provider-error"))
+	}
+	if v, _ := r.doc.Find("select[name=provider]").Attr("aria-invalid"); v != "true" {
+		t.Error("the drop-down is not marked invalid")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -29,6 +30,8 @@ type server struct {
 	baseURL  string
 	secure   bool
 	sessions *sessionStore
+	// crossOrigin refuses state changes that browsers say come from another origin.
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New returns the application, every route registered, over st.
@@ -50,6 +53,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		log:     cfg.Logger,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secure:  u.Scheme == "https",
+
+		crossOrigin: http.NewCrossOriginProtection(),
 	}
 	s.sessions = newSessionStore(st, s.secure)
 	e := echo.New()

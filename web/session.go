@@ -83,7 +83,9 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		return sess, s.st.DeleteSession(r.Context(), hash)
 	}
 	if err := (securecookie.GobEncoder{}).Deserialize(row.Data, &sess.Values); err != nil {
-		return sess, fmt.Errorf("web: decode session: %w", err)
+		// A session that cannot be read is ended, not an error on every request it makes.
+		sess.Values = map[any]any{}
+		return sess, s.st.DeleteSession(r.Context(), hash)
 	}
 	sess.ID, sess.IsNew = c.Value, false
 	if now.Sub(row.LastSeenAt) > touchEvery {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -59,9 +62,21 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// openStore opens the keyring (made on first start) and the database.
+// openStore opens the keyring and the database. The key file is made only together with a
+// new database: a database whose key file is missing keeps secrets nothing can read, and
+// starting with a fresh key would hide that until a secret is needed.
 func (c *config) openStore(ctx context.Context) (*store.Store, error) {
-	keys, _, err := keyring.LoadOrCreate(c.keyFile())
+	var keys *keyring.Keyring
+	var err error
+	if _, statErr := os.Stat(c.DB); errors.Is(statErr, fs.ErrNotExist) {
+		keys, _, err = keyring.LoadOrCreate(c.keyFile())
+	} else {
+		keys, err = keyring.Load(c.keyFile())
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("the database %s exists but its key file %s does not: restore the key file from "+
+				"the backup you made with the database, or point --key-file (SCMADMIN_KEY_FILE) at it", c.DB, c.keyFile())
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -194,4 +195,30 @@ func TestUserCommands(t *testing.T) {
 	if u, err := st.Authenticate(ctx, "bob", "bob's password 123"); err != nil || u.IsAdmin {
 		t.Errorf("bob: %+v %v", u, err)
 	}
+}
+
+func TestMissingKeyFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db")}
+	if err := run(context.Background(), []string{"user", "add", "alice"}, env(vars), strings.NewReader("alice's password 1\n"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "scmadmin.key")); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, env(vars), strings.NewReader(""), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "key file") {
+		t.Fatalf("serve with the key file gone: %v, want a refusal naming the key file", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "scmadmin.key")); err == nil {
+		t.Error("a new key file was made for an existing database")
+	}
+}
+
+func TestShortAdminPasswordIgnoredOnceUsersExist(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_ADMIN_PASSWORD": "first password 1"}
+	startServer(t, vars)
+	vars["SCMADMIN_ADMIN_PASSWORD"] = "short"
+	startServer(t, vars) // would fail if the unused password were still checked
 }

@@ -63,8 +63,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight after the grace period: closing them", "grace", shutdownGrace)
+		srv.Close() // before the deferred store close, so that no handler outlives the database
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 	}
 	return nil
 }

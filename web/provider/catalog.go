@@ -86,6 +86,19 @@ func (p *Provider) Field(name string) (Field, bool) {
 	return Field{}, false
 }
 
+// MaxLen is the most characters the field accepts.
+func (f Field) MaxLen() int {
+	switch f.Kind {
+	case KindHTTPSURL, KindSSHURL:
+		return MaxURLLen
+	case KindProjectKey:
+		return MaxProjectKeyLen
+	case KindCredential, KindSecret:
+		return MaxCredentialLen
+	}
+	return MaxNameLen
+}
+
 // Selectable reports whether admins can add configurations of this provider.
 func (p *Provider) Selectable() bool { return p.ID != Internal }
 

@@ -116,8 +116,9 @@ func NormalizeURL(label, raw string) (string, error) {
 
 var sshUser = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-// CheckSSHURL checks ssh://[user@]host[:port] or user@host[:port] and returns it with the
-// host lower-case. portRequired makes the port mandatory.
+// CheckSSHURL checks ssh://[user@]host[:port] or user@host[:port] and returns it as
+// ssh://[user@]host[:port] with the host lower-case: in the scp-like form git would read the
+// port as a path. portRequired makes the port mandatory.
 func CheckSSHURL(label, raw string, portRequired bool) (string, error) {
 	form := "ssh://git@git.example.com:22 or git@git.example.com:22"
 	if portRequired {
@@ -159,10 +160,7 @@ func CheckSSHURL(label, raw string, portRequired bool) (string, error) {
 	if user != "" {
 		out = user + "@" + out
 	}
-	if hasScheme {
-		out = "ssh://" + out
-	}
-	return out, nil
+	return "ssh://" + out, nil
 }
 
 var hostname = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)

@@ -65,6 +65,9 @@ func TestGoodFormsPass(t *testing.T) {
 				t.Errorf("%s mode %d: good form rejected: %v", p.ID, mode, errs)
 			}
 			for k, want := range goodForms[p.ID] {
+				if k == FieldSSHURL && !strings.HasPrefix(want, "ssh://") {
+					want = "ssh://" + want // the scp-like form is stored as ssh://
+				}
 				if vals[k] != want {
 					t.Errorf("%s: %s = %q, want %q", p.ID, k, vals[k], want)
 				}
@@ -207,17 +210,17 @@ func TestValidateSSHURL(t *testing.T) {
 	cases := []vcase{
 		// accepted forms
 		{name: "ssh user host port", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999", wantVal: "ssh://git@bitbucket.example.com:7999"},
-		{name: "scp-like user host port", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:8000", wantVal: "git@bitbucket.example.com:8000"},
+		{name: "scp-like user host port", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:8000", wantVal: "ssh://git@bitbucket.example.com:8000"},
 		{name: "ssh without user", provider: bbs, field: FieldSSHURL, value: "ssh://bitbucket.example.com:7999", wantVal: "ssh://bitbucket.example.com:7999"},
 		{name: "host lower-cased, user kept", provider: bbs, field: FieldSSHURL, value: "SSH://Git@BitBucket.Example.com:7999", wantVal: "ssh://Git@bitbucket.example.com:7999"},
 		{name: "trailing slash dropped", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999/", wantVal: "ssh://git@bitbucket.example.com:7999"},
 		{name: "IPv6", provider: bbs, field: FieldSSHURL, value: "ssh://git@[2001:db8::1]:7999", wantVal: "ssh://git@[2001:db8::1]:7999"},
-		{name: "user with dot dash underscore", provider: bbs, field: FieldSSHURL, value: "git.user_1-x@bitbucket.example.com:7999", wantVal: "git.user_1-x@bitbucket.example.com:7999"},
-		{name: "port 65535", provider: bbs, field: FieldSSHURL, value: "git@h.example.com:65535", wantVal: "git@h.example.com:65535"},
+		{name: "user with dot dash underscore", provider: bbs, field: FieldSSHURL, value: "git.user_1-x@bitbucket.example.com:7999", wantVal: "ssh://git.user_1-x@bitbucket.example.com:7999"},
+		{name: "port 65535", provider: bbs, field: FieldSSHURL, value: "git@h.example.com:65535", wantVal: "ssh://git@h.example.com:65535"},
 		{name: "github port optional ssh", field: FieldSSHURL, value: "ssh://git@github.com", wantVal: "ssh://git@github.com"},
-		{name: "github port optional scp", field: FieldSSHURL, value: "git@github.com", wantVal: "git@github.com"},
+		{name: "github port optional scp", field: FieldSSHURL, value: "git@github.com", wantVal: "ssh://git@github.com"},
 		{name: "gitlab port optional", provider: "gitlab", field: FieldSSHURL, value: "ssh://git@gitlab.com", wantVal: "ssh://git@gitlab.com"},
-		{name: "github with port", field: FieldSSHURL, value: "git@github.com:22", wantVal: "git@github.com:22"},
+		{name: "github with port", field: FieldSSHURL, value: "git@github.com:22", wantVal: "ssh://git@github.com:22"},
 
 		// port required for both Bitbucket Server kinds
 		{name: "bbs port missing ssh", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com", wantErr: true},
@@ -496,10 +499,10 @@ func TestCheckSSHURL(t *testing.T) {
 		want         string // "" means an error is expected
 	}{
 		{"ssh://git@Bitbucket.Example.com:7999", true, "ssh://git@bitbucket.example.com:7999"},
-		{"git@bitbucket.example.com:8000", true, "git@bitbucket.example.com:8000"},
+		{"git@bitbucket.example.com:8000", true, "ssh://git@bitbucket.example.com:8000"},
 		{"ssh://git@github.com:22/", false, "ssh://git@github.com:22"},
 		{"ssh://git@github.com", false, "ssh://git@github.com"},
-		{"git@github.com", false, "git@github.com"},
+		{"git@github.com", false, "ssh://git@github.com"},
 		{"ssh://github.com:22", false, "ssh://github.com:22"},
 		{"ssh://git@github.com", true, ""},
 		{"git@github.com", true, ""},

@@ -1,0 +1,118 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+func TestAnonymousPostIsSentToSignIn(t *testing.T) {
+	app := newTestApp(t)
+	// No session and no token: sign-in is what is missing, so that is what the answer says.
+	app.client().post("/admin/scm", validForm("github")).wantRedirect("/login")
+	app.client().post("/admin/scm/1/disable", nil).wantRedirect("/login")
+}
+
+func TestCrossOriginPostRefusedEvenWithToken(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	form := validForm("github")
+	form.Set("_csrf", c.get("/admin/scm/new").csrf())
+	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/admin/scm", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example.com")
+	c.do(req).wantStatus(http.StatusForbidden)
+	assertConfigCount(t, app, 1)
+}
+
+func TestRequestIDIsOurs(t *testing.T) {
+	app := newTestApp(t)
+	req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/login", nil)
+	req.Header.Set("X-Request-Id", "forged-id")
+	r := app.client().do(req)
+	if id := r.header.Get("X-Request-Id"); id == "" || id == "forged-id" {
+		t.Errorf("X-Request-Id %q", id)
+	}
+	if strings.Contains(app.logs.String(), "forged-id") {
+		t.Error("the client's request id reached the log")
+	}
+}
+
+func TestPagesAreNotCached(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	for _, path := range []string{"/login", "/admin/scm", "/admin/scm/1"} {
+		if cc := c.get(path).header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s Cache-Control %q", path, cc)
+		}
+	}
+	if cc := c.get("/static/css/app.css").header.Get("Cache-Control"); cc == "no-store" {
+		t.Error("static files marked no-store")
+	}
+}
+
+func TestOneAlertOnRefusals(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	r := c.post("/admin/scm", validForm("github")).wantStatus(http.StatusForbidden)
+	if n := r.doc.Find("[role=alert]").Length(); n != 1 {
+		t.Errorf("%d alerts on the refusal page, want 1", n)
+	}
+}
+
+func TestPastTheLastPageShowsTheLastPage(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	for _, q := range []string{"page=5", "page=9223372036854775807&per_page=100", "page=99999999999999999999"} {
+		r := c.get("/admin/scm?" + q).wantStatus(http.StatusOK)
+		if !r.has(`tr[data-scm-id="1"]`) {
+			t.Errorf("%s: the only configuration is not shown", q)
+		}
+		if got := r.text(".pager .count"); got != "1–1 of 1" {
+			t.Errorf("%s: count %q", q, got)
+		}
+	}
+}
+
+func TestUnreadableSessionIsEnded(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	hash, _ := tokenHash(c.cookie(sessionCookie))
+	if err := app.st.SaveSession(context.Background(), hash, 1, []byte("not gob"), app.s.sessions.now()); err != nil {
+		t.Fatal(err)
+	}
+	c.get("/admin/scm").wantRedirect("/login")
+	if _, err := app.st.Session(context.Background(), hash); err == nil {
+		t.Error("the unreadable session is still stored")
+	}
+}
+
+func TestHugeInputIsNotEchoedWhole(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	form := validForm("bitbucket_server")
+	form.Set("website_url", "https://"+strings.Repeat("a", 900_000)+".example.com")
+	r := c.submit("/admin/scm/new", "/admin/scm", form).wantStatus(http.StatusUnprocessableEntity)
+	if len(r.body) > 100_000 {
+		t.Errorf("the 422 page is %d bytes: the input came back whole", len(r.body))
+	}
+	if max, _ := r.doc.Find("input[name=website_url]").Attr("maxlength"); max != "2048" {
+		t.Errorf("maxlength %q", max)
+	}
+}
+
+func TestSignInFailureLogsNoTypedName(t *testing.T) {
+	app := newTestApp(t)
+	app.client().login("my-password-typed-as-name", "x")
+	if strings.Contains(app.logs.String(), "my-password-typed-as-name") {
+		t.Error("the typed username reached the log")
+	}
+	evs, _, err := app.st.ListAudit(context.Background(), store.AuditQuery{Limit: 5})
+	if err != nil || len(evs) == 0 || evs[0].Action != store.ActionSignInFailed {
+		t.Fatalf("audit: %v %v", evs, err)
+	}
+}
