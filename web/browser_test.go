@@ -177,10 +177,12 @@ func (b *browser) rowText(id int64) string {
 	return text
 }
 
-// waitFor polls the page until the JavaScript expression js is true.
+// waitFor polls the page until the JavaScript expression js is true and htmx has settled
+// (new content gets its behaviour only then: a click before would be a plain navigation).
 func (b *browser) waitFor(js string) {
 	b.t.Helper()
-	b.run(chromedp.Poll(js, nil, chromedp.WithPollingTimeout(10*time.Second)))
+	settled := `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`
+	b.run(chromedp.Poll("("+js+") && "+settled, nil, chromedp.WithPollingTimeout(10*time.Second)))
 }
 
 func TestBrowserLifecycleAndSearch(t *testing.T) {
