@@ -48,7 +48,7 @@ func (s *Store) UpdateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 		if err := s.putSecrets(ctx, tx, updated.ID, secrets, now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: ActionUpdate, ConfigID: updated.ID, Target: updated.DisplayName(), Changes: changes})
+		return s.audit(ctx, tx, configEvent(by, ActionUpdate, updated, changes))
 	})
 	if isUnique(err) {
 		return SCMConfig{}, fmt.Errorf("store: update scm config %d: %w", c.ID, ErrDuplicate)
@@ -82,7 +82,7 @@ func (s *Store) MakeDefault(ctx context.Context, id int64, by Actor) (previous i
 		if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET is_default = 1, updated_at = ? WHERE id = ?`, now, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: ActionMakeDefault, ConfigID: id, Target: c.DisplayName()})
+		return s.audit(ctx, tx, configEvent(by, ActionMakeDefault, c, nil))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: make %d the default: %w", id, err)
@@ -110,7 +110,7 @@ func (s *Store) SetEnabled(ctx context.Context, id int64, enabled bool, by Actor
 		if enabled {
 			action = ActionEnable
 		}
-		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: action, ConfigID: id, Target: c.DisplayName()})
+		return s.audit(ctx, tx, configEvent(by, action, c, nil))
 	})
 	if err != nil {
 		return fmt.Errorf("store: set %d enabled=%v: %w", id, enabled, err)
@@ -125,25 +125,42 @@ func (s *Store) DeleteSCMConfig(ctx context.Context, id int64, by Actor) error {
 		if err != nil {
 			return err
 		}
-		var repos int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM repositories WHERE config_id = ?`, id).Scan(&repos); err != nil {
+		if err := deleteRefusal(ctx, tx, c); err != nil {
 			return err
-		}
-		switch {
-		case id == BuiltInID:
-			return ErrDeleteBuiltIn
-		case c.Enabled:
-			return ErrDeleteEnabled
-		case repos > 0:
-			return ErrHostsRepositories
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM scm_configs WHERE id = ?`, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: ActionDelete, ConfigID: id, Target: c.DisplayName()})
+		return s.audit(ctx, tx, configEvent(by, ActionDelete, c, nil))
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete scm config %d: %w", id, err)
+	}
+	return nil
+}
+
+// CheckDelete returns the rule that would refuse deleting c now, or nil: to ask for
+// confirmation only of a delete that can happen. DeleteSCMConfig checks again.
+func (s *Store) CheckDelete(ctx context.Context, c SCMConfig) error {
+	if err := deleteRefusal(ctx, s.db, c); err != nil {
+		return fmt.Errorf("store: check delete of %d: %w", c.ID, err)
+	}
+	return nil
+}
+
+// deleteRefusal is the lifecycle rule that refuses deleting c, or nil.
+func deleteRefusal(ctx context.Context, db queryRower, c SCMConfig) error {
+	var repos int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM repositories WHERE config_id = ?`, c.ID).Scan(&repos); err != nil {
+		return err
+	}
+	switch {
+	case c.ID == BuiltInID:
+		return ErrDeleteBuiltIn
+	case c.Enabled:
+		return ErrDeleteEnabled
+	case repos > 0:
+		return ErrHostsRepositories
 	}
 	return nil
 }

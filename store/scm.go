@@ -118,8 +118,7 @@ func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 		if err := s.putSecrets(ctx, tx, c.ID, secrets, now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: ActionCreate, ConfigID: c.ID, Target: c.DisplayName(),
-			Changes: c.diff(SCMConfig{}, secrets)})
+		return s.audit(ctx, tx, configEvent(by, ActionCreate, c, c.diff(SCMConfig{}, secrets)))
 	})
 	if isUnique(err) {
 		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", ErrDuplicate)
@@ -215,10 +214,13 @@ type SCMQuery struct {
 	Search string
 	// Providers also match the search: the ids of providers whose label contains it.
 	Providers []string
-	Sort      SCMSort
-	Desc      bool
-	Limit     int
-	Offset    int
+	// ProviderOrder is every provider id in the order SortProvider lists them (their labels'
+	// order), which the store cannot know.
+	ProviderOrder []string
+	Sort          SCMSort
+	Desc          bool
+	Limit         int
+	Offset        int
 }
 
 // ListSCMConfigs returns one page of configurations and how many match in all.
@@ -246,7 +248,15 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	order := "id" + dir
 	switch q.Sort {
 	case SortProvider:
-		order = "provider" + dir + ", id" + dir
+		rank := "provider"
+		if len(q.ProviderOrder) > 0 {
+			rank = "CASE provider"
+			for i, id := range q.ProviderOrder {
+				rank += fmt.Sprintf(" WHEN '%s' THEN %d", strings.ReplaceAll(id, "'", "''"), i)
+			}
+			rank += " END"
+		}
+		order = rank + dir + ", id" + dir
 	case SortWebsiteURL:
 		order = "website_url" + dir + ", id" + dir
 	}

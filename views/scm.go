@@ -42,7 +42,7 @@ func (q ListQuery) page(n int) string {
 // sortBy is the link of a column header: by that column, flipping the direction if already so.
 func (q ListQuery) sortBy(col string) string {
 	q.Desc = q.Sort == col && !q.Desc
-	q.Page = 1
+	q.Sort, q.Page = col, 1
 	return q.URL()
 }
 

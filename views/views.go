@@ -74,9 +74,9 @@ func actionLabel(action string) string {
 	return action
 }
 
-// fieldLabel names a field in the audit trail, whichever provider it belonged to.
-func fieldLabel(name string) string {
-	for _, p := range provider.All() {
+// fieldLabel names a field of a provider's form in the audit trail.
+func fieldLabel(providerID, name string) string {
+	if p, ok := provider.Lookup(providerID); ok {
 		if f, ok := p.Field(name); ok {
 			return f.Label
 		}

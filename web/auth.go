@@ -14,7 +14,11 @@ import (
 
 func (s *server) showLogin(c echo.Context) error {
 	p := s.page(c, "Sign in")
-	return render(c, http.StatusOK, views.LoginPage(p, "", safeNext(c.QueryParam("next"))), nil)
+	next := safeNext(c.QueryParam("next"))
+	if next != "" {
+		p.Status = "Sign in to continue: your session has ended, or you were not signed in."
+	}
+	return render(c, http.StatusOK, views.LoginPage(p, "", next), nil)
 }
 
 func (s *server) login(c echo.Context) error {

@@ -265,3 +265,34 @@ func TestBrowserLifecycleAndSearch(t *testing.T) {
 		t.Errorf("after reload %d rows, want the 1 the search found", rows)
 	}
 }
+
+func TestBrowserPhoneWidth(t *testing.T) {
+	app := newTestApp(t)
+	p, _ := provider.Lookup("bitbucket_server")
+	f := validForm("bitbucket_server")
+	f.Set("website_url", "https://bitbucket-server-with-a-long-host-name.algorithms.example.com")
+	f.Set("project_key", "MACHINE_LEARNING_ALGORITHMS_TEAM")
+	vals, _ := p.Validate(f, provider.Create)
+	cfg, secrets := p.Config(vals)
+	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "setup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, app)
+	b.run(chromedp.EmulateViewport(360, 800))
+	b.signIn()
+	for _, path := range []string{"/admin/scm", fmt.Sprintf("/admin/scm/%d", created.ID), "/admin/scm/new?provider=bitbucket_server",
+		fmt.Sprintf("/admin/scm/%d/edit", created.ID), "/admin/audit"} {
+		var width int
+		b.run(
+			chromedp.Navigate(app.srv.URL+path),
+			chromedp.WaitVisible("main", chromedp.ByQuery),
+			chromedp.Evaluate(`document.documentElement.scrollWidth`, &width),
+		)
+		if width > 360 {
+			t.Errorf("%s is %d px wide on a 360 px screen", path, width)
+		}
+	}
+	b.run(chromedp.Navigate(app.srv.URL + "/admin/scm"))
+	b.screenshot("phone-list")
+}

@@ -275,7 +275,7 @@ func TestEditDuplicate(t *testing.T) {
 	f.Set("website_url", "HTTPS://Bitbucket.Example.com:443/")
 	r := c.post(scmPath(second, ""), f).wantStatus(http.StatusUnprocessableEntity)
 	msg := r.text("#project_key-error")
-	for _, want := range []string{"ALGO", "First Bitbucket", fmt.Sprintf("ID %d", firstID)} {
+	for _, want := range []string{"ALGO", "First Bitbucket", fmt.Sprint(firstID)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("#project_key-error %q lacks %q", msg, want)
 		}
@@ -299,7 +299,7 @@ func TestEditDuplicate(t *testing.T) {
 	f.Set("client_id", "client-one")
 	r = c.post(scmPath(gh2ID, ""), f).wantStatus(http.StatusUnprocessableEntity)
 	msg = r.text("#client_id-error")
-	for _, want := range []string{"client-one", "GitHub one", fmt.Sprintf("ID %d", gh1ID)} {
+	for _, want := range []string{"client-one", "GitHub one", fmt.Sprint(gh1ID)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("#client_id-error %q lacks %q", msg, want)
 		}

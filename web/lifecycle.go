@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -122,25 +123,20 @@ func (s *server) confirmDeleteSCM(c echo.Context) error {
 		return err
 	}
 	pg := s.page(c, "Delete "+cfg.DisplayName())
-	if msg, refused := s.refusal(c.Request().Context(), cfg, deletableErr(cfg)); refused {
-		pg.Alert = msg
-		return s.renderDetails(c, http.StatusConflict, cfg, p, pg)
-	}
 	listURL := "/admin/scm"
 	if u, err := url.Parse(c.Request().Header.Get("HX-Current-URL")); err == nil && u.Path == "/admin/scm" {
 		listURL = parseListQuery(u.Query()).URL()
 	}
-	return render(c, http.StatusOK, views.SCMDeletePage(pg, cfg), views.SCMDeleteRow(cfg, listURL))
-}
-
-// deletableErr is the refusal a delete of cfg would meet, before asking to confirm it. The
-// store checks again when deleting.
-func deletableErr(cfg store.SCMConfig) error {
-	switch {
-	case cfg.ID == store.BuiltInID:
-		return store.ErrDeleteBuiltIn
-	case cfg.Enabled:
-		return store.ErrDeleteEnabled
+	err = s.st.CheckDelete(c.Request().Context(), cfg)
+	if msg, refused := s.refusal(c.Request().Context(), cfg, err); refused {
+		pg.Alert = msg
+		if isHTMX(c) {
+			row := templ.Join(views.SCMRow(cfg, listURL), views.Messages(pg, true))
+			return render(c, http.StatusConflict, row, row)
+		}
+		return s.renderDetails(c, http.StatusConflict, cfg, p, pg)
+	} else if err != nil {
+		return err
 	}
-	return nil
+	return render(c, http.StatusOK, views.SCMDeletePage(pg, cfg), views.SCMDeleteRow(cfg, listURL))
 }

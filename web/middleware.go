@@ -168,11 +168,19 @@ func (s *server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// toLogin sends the browser to the sign-in page, remembering where it was going.
+// toLogin sends the browser to the sign-in page, remembering where it was going: the page
+// asked for, or for a form posted after the session ended, the page the form was on.
 func (s *server) toLogin(c echo.Context) error {
 	target := "/login"
-	if c.Request().Method == http.MethodGet && c.Request().URL.Path != "/admin/scm" {
-		target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+	next := c.Request().URL.RequestURI()
+	if c.Request().Method != http.MethodGet {
+		next = ""
+		if ref, err := url.Parse(c.Request().Referer()); err == nil && ref.Host == c.Request().Host {
+			next = safeNext(ref.RequestURI())
+		}
+	}
+	if next != "" && next != "/admin/scm" {
+		target += "?next=" + url.QueryEscape(next)
 	}
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Redirect", target)

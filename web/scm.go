@@ -53,7 +53,8 @@ func (s *server) listSCM(c echo.Context) error {
 // renderList renders the list as q views it: the page, or for htmx the table with the
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
-	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage}
+	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage,
+		ProviderOrder: provider.ByLabel()}
 	if q.Q != "" {
 		for _, p := range provider.All() {
 			if strings.Contains(strings.ToLower(p.Label), strings.ToLower(q.Q)) {
@@ -98,7 +99,9 @@ func (s *server) newSCM(c echo.Context) error {
 				fmt.Sprintf("There is no provider %q to add. Choose one from the list on the Add SCM Configuration page.", id))
 		}
 	}
-	f := s.form(p, defaults(p), nil)
+	f := s.form(p, carried(p, c.QueryParams()), nil)
+	// htmx sends what was typed along; the address bar shows only the provider.
+	c.Response().Header().Set("HX-Push-Url", "/admin/scm/new?provider="+p.ID)
 	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, "Add SCM Configuration"), f), views.ProviderFields(f))
 }
 
@@ -116,7 +119,7 @@ func (s *server) createSCM(c echo.Context) error {
 	// Without JavaScript, choosing another provider posts the form: show that provider's
 	// fields (fields_for says whose fields were posted) instead of creating anything.
 	if shown := form.Get("fields_for"); form.Has("choose") || (shown != "" && shown != p.ID) {
-		f := s.form(p, defaults(p), nil)
+		f := s.form(p, carried(p, form), nil)
 		pg := s.page(c, "Add SCM Configuration")
 		pg.Status = "Fill in the fields for " + p.Label + ", then create the configuration."
 		return render(c, http.StatusOK, views.SCMFormPage(pg, f), nil)
@@ -152,7 +155,7 @@ func (s *server) clash(c echo.Context, p *provider.Provider, cfg store.SCMConfig
 		s.log.Warn("look up the configuration a duplicate clashes with", "err", err)
 		return fmt.Sprintf("%s is already registered for %s.", idLabel, cfg.WebsiteURL)
 	}
-	return fmt.Sprintf("%s is already registered for %s in “%s” (ID %d). Edit that configuration instead.",
+	return fmt.Sprintf("%s is already registered for %s in “%s” (configuration %d). Edit that configuration instead.",
 		idLabel, cfg.WebsiteURL, other.DisplayName(), other.ID)
 }
 
@@ -169,6 +172,24 @@ func defaults(p *provider.Provider) provider.Values {
 	for _, f := range p.Fields() {
 		if f.Default != "" {
 			v[f.Name] = f.Default
+		}
+	}
+	return v
+}
+
+// carried is the form of p after a switch from the provider named by fields_for in typed:
+// p's defaults, except where the admin typed something of their own into a field p has too.
+// Secrets are never carried (they are never sent).
+func carried(p *provider.Provider, typed url.Values) provider.Values {
+	v := defaults(p)
+	from, ok := provider.Lookup(typed.Get("fields_for"))
+	if !ok {
+		return v
+	}
+	for _, f := range p.Fields() {
+		old, shared := from.Field(f.Name)
+		if t := strings.TrimSpace(typed.Get(f.Name)); shared && f.Kind != provider.KindSecret && t != "" && t != old.Default {
+			v[f.Name] = truncate(t, f.MaxLen())
 		}
 	}
 	return v

@@ -271,7 +271,7 @@ func TestDuplicates(t *testing.T) {
 		dup.Set("project_key", "algo")
 		r := c.submit("/admin/scm/new", "/admin/scm", dup).wantStatus(http.StatusUnprocessableEntity)
 		msg := r.text("#project_key-error")
-		for _, want := range []string{"ALGO", "Algorithms on Bitbucket", "ID 2"} {
+		for _, want := range []string{"ALGO", "Algorithms on Bitbucket", "configuration 2"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("%s: #project_key-error %q lacks %q", kind, msg, want)
 			}
@@ -483,5 +483,46 @@ func TestUnknownProviderIsAFieldError(t *testing.T) {
 	}
 	if v, _ := r.doc.Find("select[name=provider]").Attr("aria-invalid"); v != "true" {
 		t.Error("the drop-down is not marked invalid")
+	}
+}
+
+func TestSortHeadersSort(t *testing.T) {
+	app := newTestApp(t)
+	r := app.adminClient().get("/admin/scm?q=x&sort=created&dir=asc").wantStatus(http.StatusOK)
+	for col, want := range map[int]string{
+		0: "/admin/scm?dir=asc&page=1&per_page=25&q=x&sort=provider",
+		1: "/admin/scm?dir=asc&page=1&per_page=25&q=x&sort=website_url",
+		3: "/admin/scm?dir=desc&page=1&per_page=25&q=x&sort=created",
+	} {
+		if href, _ := r.doc.Find("table#scm-configs thead th").Eq(col).Find("a").Attr("href"); href != want {
+			t.Errorf("column %d links to %q, want %q", col, href, want)
+		}
+	}
+}
+
+func TestProviderSwitchKeepsWhatWasTyped(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	// Bitbucket Server build-on-checkin → build-via-API: same fields, all kept.
+	q := url.Values{"provider": {"bitbucket_server_api"}, "fields_for": {"bitbucket_server"},
+		"website_url": {"https://bb.example.com"}, "project_key": {"ALGO"}, "name": {"Ours"}}
+	r := c.getHTMX("/admin/scm/new?" + q.Encode()).wantStatus(http.StatusOK)
+	for name, want := range map[string]string{"website_url": "https://bb.example.com", "project_key": "ALGO", "name": "Ours"} {
+		if v, _ := r.doc.Find("input[name=" + name + "]").Attr("value"); v != want {
+			t.Errorf("%s = %q after the switch, want %q", name, v, want)
+		}
+	}
+	if push := r.header.Get("HX-Push-Url"); push != "/admin/scm/new?provider=bitbucket_server_api" {
+		t.Errorf("HX-Push-Url %q", push)
+	}
+	// GitHub → GitLab: GitHub's pre-filled URLs give way to GitLab's, a typed name stays.
+	q = url.Values{"provider": {"gitlab"}, "fields_for": {"github"}, "website_url": {"https://github.com"},
+		"api_url": {"https://api.github.com"}, "name": {"Code"}}
+	r = c.getHTMX("/admin/scm/new?" + q.Encode())
+	if v, _ := r.doc.Find("input[name=website_url]").Attr("value"); v != "https://gitlab.com" {
+		t.Errorf("website_url %q, want GitLab's default", v)
+	}
+	if v, _ := r.doc.Find("input[name=name]").Attr("value"); v != "Code" {
+		t.Errorf("name %q", v)
 	}
 }

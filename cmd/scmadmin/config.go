@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
@@ -33,8 +35,20 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	fs.StringVar(&c.Addr, "addr", env("SCMADMIN_ADDR", ":8080"), "listen address")
 	fs.StringVar(&c.DB, "db", env("SCMADMIN_DB", "scmadmin.db"), "SQLite database file (created and migrated on start)")
-	fs.StringVar(&c.BaseURL, "base-url", env("SCMADMIN_BASE_URL", "http://localhost:8080"), "the public URL; https:// turns on Secure cookies and HSTS")
+	fs.StringVar(&c.BaseURL, "base-url", env("SCMADMIN_BASE_URL", ""), "the public URL; https:// turns on Secure cookies and HSTS (default http://localhost:PORT)")
 	fs.StringVar(&c.KeyFile, "key-file", env("SCMADMIN_KEY_FILE", ""), "the keys that encrypt stored secrets (default scmadmin.key beside the database)")
+}
+
+// baseURL is the public URL: as configured, or else this machine at the port listened on.
+func (c *config) baseURL(listening net.Addr) string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	port := "8080"
+	if a, ok := listening.(*net.TCPAddr); ok {
+		port = strconv.Itoa(a.Port)
+	}
+	return "http://localhost:" + port
 }
 
 func (c *config) keyFile() string {

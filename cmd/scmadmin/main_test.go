@@ -222,3 +222,25 @@ func TestShortAdminPasswordIgnoredOnceUsersExist(t *testing.T) {
 	vars["SCMADMIN_ADMIN_PASSWORD"] = "short"
 	startServer(t, vars) // would fail if the unused password were still checked
 }
+
+func TestBaseURLFollowsTheAddress(t *testing.T) {
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(t.TempDir(), "scm.db"), "SCMADMIN_ADMIN_PASSWORD": "base url test 1"}
+	base, printed := startServer(t, vars)
+	port := base[strings.LastIndex(base, ":")+1:]
+	if want := `"url":"http://localhost:` + port + `/login"`; !strings.Contains(printed, want) {
+		t.Errorf("start-up names no %s:\n%s", want, printed)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	for _, args := range [][]string{{"--help"}, {"help"}, {"user", "--help"}} {
+		out.Reset()
+		if err := run(context.Background(), args, env(nil), strings.NewReader(""), &out); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "usage:") {
+			t.Errorf("%q printed %q", args, out.String())
+		}
+	}
+}

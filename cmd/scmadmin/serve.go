@@ -23,7 +23,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var cfg config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg.flags(fs, getenv)
-	if rest, err := parse(fs, args); err != nil || len(rest) > 0 {
+	if rest, err := parse(fs, args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	} else if err != nil || len(rest) > 0 {
 		return fmt.Errorf("serve: bad arguments %q\n%s", args, usage)
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
@@ -36,13 +39,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
 		return err
 	}
-	e, err := web.New(web.Config{BaseURL: cfg.BaseURL, Logger: log}, st)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	baseURL := cfg.baseURL(ln.Addr())
+	e, err := web.New(web.Config{BaseURL: baseURL, Logger: log}, st)
+	if err != nil {
+		return err
 	}
 	srv := &http.Server{
 		Handler:           e,
@@ -52,7 +57,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", cfg.BaseURL+"/login", "db", cfg.DB)
+	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -21,6 +21,10 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	cfg.flags(fs, getenv)
 	admin := fs.Bool("admin", false, "make the account a cluster admin")
 	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	if err != nil || len(pos) != 2 || (pos[0] != "add" && pos[0] != "passwd") || (*admin && pos[0] != "add") {
 		return fmt.Errorf("user: bad arguments %q\n%s", args, usage)
 	}

@@ -19,8 +19,10 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user_id ON sessions (user_id);
 
+-- AUTOINCREMENT: a deleted configuration's id is never reused, so its audit history and
+-- links never come to describe another one.
 CREATE TABLE scm_configs (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     provider    TEXT NOT NULL,
     name        TEXT NOT NULL DEFAULT '',
     website_url TEXT NOT NULL DEFAULT '',

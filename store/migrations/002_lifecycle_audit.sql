@@ -17,6 +17,7 @@ CREATE TABLE audit_events (
     remote_addr TEXT NOT NULL,
     action      TEXT NOT NULL,
     config_id   INTEGER,
+    provider    TEXT NOT NULL DEFAULT '', -- the configuration's provider, which names its fields
     target      TEXT NOT NULL DEFAULT '',
     changes     TEXT NOT NULL DEFAULT '[]' -- JSON [{"field","from","to"}]; a secret only as "changed"
 );

@@ -4,6 +4,11 @@
 // read it, so adding a provider means adding one entry to catalog.
 package provider
 
+import (
+	"slices"
+	"strings"
+)
+
 // Form field names, as SPEC.md names them.
 const (
 	FieldName         = "name"
@@ -114,6 +119,19 @@ func Lookup(id string) (*Provider, bool) {
 
 // All returns every provider, the built-in one first, in drop-down order.
 func All() []*Provider { return catalog }
+
+// ByLabel returns every provider id, ordered by label as the list sorts them.
+func ByLabel() []string { return byLabel }
+
+var byLabel = func() []string {
+	ps := slices.Clone(catalog)
+	slices.SortFunc(ps, func(a, b *Provider) int { return strings.Compare(a.Label, b.Label) })
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	return ids
+}()
 
 // Selectable returns the providers an admin can add, in drop-down order.
 func Selectable() []*Provider { return catalog[1:] }
