@@ -238,7 +238,11 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 		}
 		where = " WHERE " + strings.Join(conds, " OR ")
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM scm_configs`+where, args...).Scan(&total); err != nil {
+	countQuery := `SELECT count(*) FROM scm_configs` + where
+	if where == "" {
+		countQuery = `SELECT n FROM scm_config_count`
+	}
+	if err := s.db.QueryRowContext(ctx, countQuery, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count scm configs: %w", err)
 	}
 	dir := " ASC"
@@ -260,8 +264,10 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	case SortWebsiteURL:
 		order = "website_url" + dir + ", id" + dir
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+scmColumns+` FROM scm_configs`+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		append(args, q.Limit, q.Offset)...)
+	// The page's ids come from the sort order's index alone; only those rows are read whole,
+	// so a late page does not decode every row before it.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id IN (SELECT id FROM scm_configs`+
+		where+` ORDER BY `+order+` LIMIT ? OFFSET ?) ORDER BY `+order, append(args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
 	}

@@ -45,15 +45,21 @@ func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string,
 	}
 }
 
-// BenchmarkPages measures the list (first page of 25, at 1,000 configurations) and the Add
-// form against /healthz, the trivial baseline behind the same middleware, in the same run:
-// compare the ns/op of each to Baseline.
+// BenchmarkPages measures the list, the Add form and the details page at 100 and at 100,000
+// configurations against /healthz, the trivial baseline behind the same middleware, in the
+// same run: compare each ns/op to its Baseline, and the two sizes with each other.
 func BenchmarkPages(b *testing.B) {
-	h, cookies := benchApp(b, 1000)
-	b.Run("Baseline_healthz", func(b *testing.B) { benchGet(b, h, cookies, "/healthz", http.StatusOK) })
-	b.Run("List", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm", http.StatusOK) })
-	b.Run("ListSearch", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?q=bb99", http.StatusOK) })
-	b.Run("ListLastPage", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?page=40", http.StatusOK) })
-	b.Run("AddForm", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/new?provider=bitbucket_server", http.StatusOK) })
-	b.Run("Details", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/2", http.StatusOK) })
+	for _, n := range []int{100, 100_000} {
+		b.Run(fmt.Sprintf("configs=%d", n), func(b *testing.B) {
+			h, cookies := benchApp(b, n)
+			b.Run("Baseline_healthz", func(b *testing.B) { benchGet(b, h, cookies, "/healthz", http.StatusOK) })
+			b.Run("List", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm", http.StatusOK) })
+			b.Run("ListByURL", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?sort=website_url&dir=desc", http.StatusOK) })
+			b.Run("ListByProvider", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?sort=provider", http.StatusOK) })
+			b.Run("ListSearch", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?q=bb99", http.StatusOK) })
+			b.Run("ListLastPage", func(b *testing.B) { benchGet(b, h, cookies, fmt.Sprintf("/admin/scm?page=%d", n/25), http.StatusOK) })
+			b.Run("AddForm", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/new?provider=bitbucket_server", http.StatusOK) })
+			b.Run("Details", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/2", http.StatusOK) })
+		})
+	}
 }
