@@ -296,3 +296,31 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	b.run(chromedp.Navigate(app.srv.URL + "/admin/scm"))
 	b.screenshot("phone-list")
 }
+
+func TestBrowserKeyboard(t *testing.T) {
+	app := newTestApp(t)
+	b := newBrowser(t, app)
+	b.signIn()
+	// From the top of the list, Tab reaches the Add button with a visible focus ring, and
+	// Enter follows it.
+	var found bool
+	for range 10 {
+		var label, outline string
+		b.run(
+			chromedp.KeyEvent("\t"),
+			chromedp.Evaluate(`document.activeElement.innerText || ""`, &label),
+			chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline),
+		)
+		if strings.TrimSpace(label) == "Add SCM Configuration" {
+			found = true
+			if outline == "none" {
+				t.Error("the focused Add button shows no focus outline")
+			}
+			break
+		}
+	}
+	if !found {
+		t.Fatal("Tab never reached the Add SCM Configuration button")
+	}
+	b.run(chromedp.KeyEvent("\r"), chromedp.WaitVisible("select[name=provider]", chromedp.ByQuery))
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -114,5 +115,23 @@ func TestSignInFailureLogsNoTypedName(t *testing.T) {
 	evs, _, err := app.st.ListAudit(context.Background(), store.AuditQuery{Limit: 5})
 	if err != nil || len(evs) == 0 || evs[0].Action != store.ActionSignInFailed {
 		t.Fatalf("audit: %v %v", evs, err)
+	}
+}
+
+func TestEveryPageHasItsOwnTitle(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	c.submit("/admin/scm/new", "/admin/scm", validForm("bitbucket_server")).wantRedirect("/admin/scm")
+	c.submit("/admin/scm/2", "/admin/scm/2/disable", url.Values{"next": {"/admin/scm/2"}}).wantRedirect("/admin/scm/2")
+	seen := map[string]string{}
+	for _, path := range []string{"/admin/scm", "/admin/scm/new", "/admin/scm/2", "/admin/scm/2/edit", "/admin/scm/2/delete", "/admin/audit"} {
+		title := c.get(path).wantStatus(http.StatusOK).text("title")
+		if other, dup := seen[title]; dup {
+			t.Errorf("%s and %s share the title %q", path, other, title)
+		}
+		seen[title] = path
+	}
+	if title := app.client().get("/login").text("title"); seen[title] != "" {
+		t.Errorf("the sign-in page shares the title %q", title)
 	}
 }
