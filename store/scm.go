@@ -29,6 +29,14 @@ type SCMConfig struct {
 	IsDefault bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	LastTest  ConnectionTest
+}
+
+// ConnectionTest is the outcome of a configuration's last connection test.
+type ConnectionTest struct {
+	At      time.Time // zero when never tested
+	Passed  bool
+	Summary string // "passed", or the first step that failed
 }
 
 // DisplayName is how the configuration is named: its name, else its Website URL.
@@ -77,12 +85,14 @@ type SecretInfo struct {
 }
 
 const scmColumns = `id, provider, name, website_url, api_url, ssh_url, client_id, project_key, unique_key,
-	enabled, is_default, created_at, updated_at`
+	enabled, is_default, created_at, updated_at, last_test_at, last_test_passed, last_test_summary`
 
 func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	var c SCMConfig
+	var tested sql.NullTime
 	err := row.Scan(&c.ID, &c.Provider, &c.Name, &c.WebsiteURL, &c.APIURL, &c.SSHURL, &c.ClientID, &c.ProjectKey,
-		&c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt)
+		&c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt, &tested, &c.LastTest.Passed, &c.LastTest.Summary)
+	c.LastTest.At = tested.Time
 	return c, err
 }
 
@@ -195,6 +205,45 @@ func (s *Store) SCMSecrets(ctx context.Context, configID int64) (map[string]Secr
 		return nil, fmt.Errorf("store: scm secrets %d: %w", configID, err)
 	}
 	return infos, nil
+}
+
+// OpenSecrets returns a configuration's secrets in plain text, by field name, for the
+// connection test and the calls made to the host. Never render or log them.
+func (s *Store) OpenSecrets(ctx context.Context, configID int64) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, key_id, ciphertext FROM scm_secrets WHERE config_id = ?`, configID)
+	if err != nil {
+		return nil, fmt.Errorf("store: open secrets of %d: %w", configID, err)
+	}
+	defer rows.Close()
+	secrets := map[string]string{}
+	for rows.Next() {
+		var name string
+		var keyID uint32
+		var sealed []byte
+		if err := rows.Scan(&name, &keyID, &sealed); err != nil {
+			return nil, fmt.Errorf("store: open secrets of %d: %w", configID, err)
+		}
+		plain, err := s.keys.Open(keyID, sealed, secretAD(configID, name))
+		if err != nil {
+			return nil, fmt.Errorf("store: open secret %s of %d: %w", name, configID, err)
+		}
+		secrets[name] = string(plain)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: open secrets of %d: %w", configID, err)
+	}
+	return secrets, nil
+}
+
+// RecordConnectionTest keeps t as configuration id's last connection test.
+func (s *Store) RecordConnectionTest(ctx context.Context, id int64, t ConnectionTest) error {
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE scm_configs SET last_test_at = ?, last_test_passed = ?, last_test_summary = ? WHERE id = ?`,
+		t.At.UTC(), t.Passed, t.Summary, id)
+	if err != nil {
+		return fmt.Errorf("store: record connection test of %d: %w", id, err)
+	}
+	return nil
 }
 
 // SCMSort names an order of the configuration list.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/probe"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
@@ -81,6 +82,7 @@ type SCMForm struct {
 	Values      provider.Values
 	Errors      provider.Errors
 	CallbackURL string
+	Test        *probe.Result // a "Test before saving" just run
 }
 
 func (f SCMForm) editing() bool { return f.Config.ID != 0 }
@@ -133,6 +135,7 @@ type SCMDetails struct {
 	Repositories int
 	History      []store.AuditEvent
 	HistoryTotal int
+	Test         *probe.Result // a connection test just run
 }
 
 // deletable reports whether the lifecycle rules allow deleting c now.
@@ -141,3 +144,5 @@ func deletable(c store.SCMConfig) bool { return c.ID != store.BuiltInID && !c.En
 func editURL(id int64) string { return detailsURL(id) + "/edit" }
 
 func actionURL(id int64, action string) string { return detailsURL(id) + "/" + action }
+
+var statusLabels = map[probe.Status]string{probe.Passed: "Passed", probe.Failed: "Failed", probe.Warning: "Warning", probe.Skipped: "Skipped"}

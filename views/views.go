@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/probe"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
@@ -109,4 +110,20 @@ func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 func intro(s provider.Section, callbackURL string) string {
 	return strings.ReplaceAll(s.Intro, "{callback_url}", callbackURL)
+}
+
+func warningsNote(r probe.Result) string {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Status == probe.Warning {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return ", with one warning to read"
+	}
+	return ", with " + strconv.Itoa(n) + " warnings to read"
 }

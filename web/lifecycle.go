@@ -107,7 +107,7 @@ func (s *server) renderWhere(c echo.Context, status int, next string, id int64, 
 		cfg, err := s.st.SCMConfig(c.Request().Context(), id)
 		if err == nil {
 			pg.Title = cfg.DisplayName()
-			return s.renderDetails(c, status, cfg, p, pg)
+			return s.renderDetails(c, status, cfg, p, pg, nil)
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -134,7 +134,7 @@ func (s *server) confirmDeleteSCM(c echo.Context) error {
 			row := templ.Join(views.SCMRow(cfg, listURL), views.Messages(pg, true))
 			return render(c, http.StatusConflict, row, row)
 		}
-		return s.renderDetails(c, http.StatusConflict, cfg, p, pg)
+		return s.renderDetails(c, http.StatusConflict, cfg, p, pg, nil)
 	} else if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/views"
+	"github.com/scmadmin/scmadmin/web/probe"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
@@ -238,10 +239,11 @@ func (s *server) showSCM(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()))
+	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()), nil)
 }
 
-func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, p *provider.Provider, pg views.Page) error {
+// renderDetails renders cfg's details page, with the checklist of a connection test just run.
+func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, p *provider.Provider, pg views.Page, test *probe.Result) error {
 	ctx := c.Request().Context()
 	secrets, err := s.st.SCMSecrets(ctx, cfg.ID)
 	if err != nil {
@@ -255,7 +257,7 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	if err != nil {
 		return err
 	}
-	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, Repositories: repos, History: history, HistoryTotal: total}
+	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, Repositories: repos, History: history, HistoryTotal: total, Test: test}
 	return render(c, status, views.SCMDetailsPage(pg, d), nil)
 }
 

@@ -492,7 +492,7 @@ func TestSortHeadersSort(t *testing.T) {
 	for col, want := range map[int]string{
 		0: "/admin/scm?dir=asc&page=1&per_page=25&q=x&sort=provider",
 		1: "/admin/scm?dir=asc&page=1&per_page=25&q=x&sort=website_url",
-		3: "/admin/scm?dir=desc&page=1&per_page=25&q=x&sort=created",
+		4: "/admin/scm?dir=desc&page=1&per_page=25&q=x&sort=created",
 	} {
 		if href, _ := r.doc.Find("table#scm-configs thead th").Eq(col).Find("a").Attr("href"); href != want {
 			t.Errorf("column %d links to %q, want %q", col, href, want)

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/probe"
 )
 
 // Config is what the web application needs to know about its deployment.
@@ -21,6 +22,8 @@ type Config struct {
 	// Secure cookies and HSTS.
 	BaseURL string
 	Logger  *slog.Logger
+	// ExtraCAs are PEM certificates that connection tests trust besides the system roots.
+	ExtraCAs []byte
 }
 
 // server holds the handlers' dependencies; every handler is a method on it.
@@ -32,6 +35,7 @@ type server struct {
 	sessions *sessionStore
 	// crossOrigin refuses state changes that browsers say come from another origin.
 	crossOrigin *http.CrossOriginProtection
+	checker     *probe.Checker
 }
 
 // New returns the application, every route registered, over st.
@@ -48,7 +52,12 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	if cfg.Logger == nil {
 		return nil, nil, errors.New("web: no logger")
 	}
+	checker, err := probe.New(cfg.ExtraCAs)
+	if err != nil {
+		return nil, nil, err
+	}
 	s := &server{
+		checker: checker,
 		st:      st,
 		log:     cfg.Logger,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),

@@ -23,6 +23,7 @@ type config struct {
 	DB      string
 	BaseURL string
 	KeyFile string
+	CAFile  string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -37,6 +38,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DB, "db", env("SCMADMIN_DB", "scmadmin.db"), "SQLite database file (created and migrated on start)")
 	fs.StringVar(&c.BaseURL, "base-url", env("SCMADMIN_BASE_URL", ""), "the public URL; https:// turns on Secure cookies and HSTS (default http://localhost:PORT)")
 	fs.StringVar(&c.KeyFile, "key-file", env("SCMADMIN_KEY_FILE", ""), "the keys that encrypt stored secrets (default scmadmin.key beside the database)")
+	fs.StringVar(&c.CAFile, "ca-file", env("SCMADMIN_CA_FILE", ""), "extra PEM certificates trusted when testing connections (internal CAs)")
 }
 
 // baseURL is the public URL: as configured, or else this machine at the port listened on.
@@ -99,4 +101,16 @@ func (c *config) openStore(ctx context.Context) (*store.Store, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return st, nil
+}
+
+// extraCAs reads the CA file, if one is configured.
+func (c *config) extraCAs() ([]byte, error) {
+	if c.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("SCMADMIN_CA_FILE: %w", err)
+	}
+	return pem, nil
 }

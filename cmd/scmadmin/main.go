@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 const usage = `usage:
-  scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE]
+  scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.

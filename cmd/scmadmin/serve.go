@@ -45,7 +45,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 	baseURL := cfg.baseURL(ln.Addr())
-	e, err := web.New(web.Config{BaseURL: baseURL, Logger: log}, st)
+	cas, err := cfg.extraCAs()
+	if err != nil {
+		return err
+	}
+	e, err := web.New(web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas}, st)
 	if err != nil {
 		return err
 	}

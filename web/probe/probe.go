@@ -1,0 +1,485 @@
+// Package probe checks, step by step, that a source code host is what a configuration says
+// and gives the platform what it needs: the name resolves, the port answers, the certificate
+// is valid, the API is that product at a supported version, the credentials work with enough
+// permission, and SSH greets. Each step says what it found and what to do next.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Status is a step's outcome, as SPEC's data-status names it.
+type Status string
+
+// Step outcomes.
+const (
+	Passed  Status = "passed"
+	Failed  Status = "failed"
+	Warning Status = "warning"
+	Skipped Status = "skipped" // an earlier step failed
+)
+
+// Step is one check of the list.
+type Step struct {
+	ID     string // stable name, SPEC's data-step: dns, tcp, tls, product, token, project, permission, credentials, ssh
+	Title  string // what is checked, in a few words
+	Status Status
+	Detail string // what was found and, unless it passed, what to do
+}
+
+// Result is a whole check.
+type Result struct {
+	At    time.Time
+	Steps []Step
+}
+
+// Passed reports whether no step failed (warnings pass).
+func (r Result) Passed() bool {
+	for _, s := range r.Steps {
+		if s.Status == Failed {
+			return false
+		}
+	}
+	return len(r.Steps) > 0
+}
+
+// FirstFailure returns the first failed step, if any.
+func (r Result) FirstFailure() (Step, bool) {
+	for _, s := range r.Steps {
+		if s.Status == Failed {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// Target is what to check: a configuration's values, secrets in plain text.
+type Target struct {
+	Provider     string
+	WebsiteURL   string
+	APIURL       string
+	SSHURL       string
+	ClientID     string
+	ClientSecret string
+	ProjectKey   string
+	AccessToken  string
+}
+
+// Limits of a check, so that a slow or dead host never holds a request for long.
+const (
+	StepTimeout  = 5 * time.Second
+	TotalTimeout = 15 * time.Second
+	MaxBody      = 1 << 20
+	// MaxRunning is how many checks may run at once; more wait for a place.
+	MaxRunning = 4
+)
+
+// Checker runs checks. It is safe for concurrent use.
+type Checker struct {
+	roots   *x509.CertPool
+	lookup  func(ctx context.Context, host string) ([]string, error)
+	running chan struct{}
+	now     func() time.Time
+	// stepTimeout and totalTimeout are the limits; tests shorten them.
+	stepTimeout, totalTimeout time.Duration
+}
+
+// New returns a Checker trusting the system roots plus the PEM certificates in extraCAs
+// (SCMADMIN_CA_FILE's content; may be empty).
+func New(extraCAs []byte) (*Checker, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if len(extraCAs) > 0 && !roots.AppendCertsFromPEM(extraCAs) {
+		return nil, errors.New("probe: the CA file holds no PEM certificate")
+	}
+	return &Checker{
+		roots:        roots,
+		lookup:       net.DefaultResolver.LookupHost,
+		running:      make(chan struct{}, MaxRunning),
+		now:          time.Now,
+		stepTimeout:  StepTimeout,
+		totalTimeout: TotalTimeout,
+	}, nil
+}
+
+// Check runs every step for t, within TotalTimeout. A step after a failed one is skipped.
+func (c *Checker) Check(ctx context.Context, t Target) Result {
+	ctx, cancel := context.WithTimeout(ctx, c.totalTimeout)
+	defer cancel()
+	r := Result{At: c.now().UTC()}
+	select {
+	case c.running <- struct{}{}:
+		defer func() { <-c.running }()
+	case <-ctx.Done():
+		r.Steps = []Step{{ID: "queue", Title: "A place to run", Status: Failed,
+			Detail: "Too many connection tests are running at once. Try again in a moment."}}
+		return r
+	}
+	run := &run{c: c, ctx: ctx, t: t}
+	for _, s := range c.plan(t) {
+		step := Step{ID: s.id, Title: s.title}
+		if run.failed {
+			step.Status, step.Detail = Skipped, "Skipped: an earlier step failed. Fix that first."
+		} else {
+			step.Status, step.Detail = s.check(run)
+			run.failed = step.Status == Failed
+		}
+		r.Steps = append(r.Steps, step)
+	}
+	return r
+}
+
+type stepFunc struct {
+	id, title string
+	check     func(*run) (Status, string)
+}
+
+// run is the state one check carries from step to step.
+type run struct {
+	c      *Checker
+	ctx    context.Context
+	t      Target
+	failed bool
+	addrs  []string // what the API host resolved to
+	http   *http.Client
+}
+
+// plan lists the steps for t's provider.
+func (c *Checker) plan(t Target) []stepFunc {
+	network := []stepFunc{
+		{"dns", "Name resolves", (*run).resolve},
+		{"tcp", "Port accepts connections", (*run).connect},
+		{"tls", "Certificate is valid", (*run).verifyTLS},
+	}
+	ssh := stepFunc{"ssh", "SSH answers", (*run).sshBanner}
+	switch t.Provider {
+	case "bitbucket_server", "bitbucket_server_api":
+		return append(network,
+			stepFunc{"product", "Bitbucket Server 5.6 or newer", (*run).bitbucketVersion},
+			stepFunc{"token", "Access token authenticates", (*run).bitbucketToken},
+			stepFunc{"project", "Project exists", (*run).bitbucketProject},
+			stepFunc{"permission", "Token's user is project admin", (*run).bitbucketAdmin},
+			ssh)
+	case "github", "github_enterprise":
+		return append(network,
+			stepFunc{"product", "API answers as GitHub", (*run).githubMeta},
+			stepFunc{"credentials", "OAuth client ID and secret", (*run).githubCredentials},
+			ssh)
+	case "gitlab":
+		return append(network,
+			stepFunc{"product", "API answers as GitLab", (*run).gitlabVersion},
+			stepFunc{"credentials", "OAuth application ID and secret", (*run).gitlabCredentials},
+			ssh)
+	case "bitbucket_cloud":
+		return append(network,
+			stepFunc{"product", "API answers as Bitbucket Cloud", (*run).bitbucketCloudAPI},
+			stepFunc{"credentials", "OAuth consumer key and secret", (*run).bitbucketCloudCredentials},
+			ssh)
+	}
+	return nil
+}
+
+// stepCtx bounds one step.
+func (r *run) stepCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.ctx, r.c.stepTimeout)
+}
+
+func (r *run) apiURL() (*url.URL, error) { return url.Parse(r.t.APIURL) }
+
+// hostPort is the API URL's host and port (443 unless given).
+func (r *run) hostPort() (host, port string) {
+	u, err := r.apiURL()
+	if err != nil {
+		return "", ""
+	}
+	port = u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return u.Hostname(), port
+}
+
+func (r *run) resolve() (Status, string) {
+	host, _ := r.hostPort()
+	if host == "" {
+		return Failed, "The API URL has no host name. Correct the API URL."
+	}
+	ctx, cancel := r.stepCtx()
+	defer cancel()
+	addrs, err := r.c.lookup(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		if ctx.Err() != nil {
+			return Failed, fmt.Sprintf("Looking up %s took longer than %s. Check this server's DNS settings.", host, r.c.stepTimeout)
+		}
+		return Failed, fmt.Sprintf("%s does not resolve to an address (%s). Check the spelling of the API URL, "+
+			"and that this server uses a DNS that knows the host.", host, plainError(err))
+	}
+	r.addrs = addrs
+	return Passed, fmt.Sprintf("%s resolves to %s.", host, strings.Join(addrs, ", "))
+}
+
+// dial connects to host:port through the addresses the name resolved to (for the API host)
+// or resolves host itself (for the SSH host).
+func (r *run) dial(ctx context.Context, host, port string) (net.Conn, error) {
+	addrs := r.addrs
+	if apiHost, _ := r.hostPort(); host != apiHost || len(addrs) == 0 {
+		var err error
+		if addrs, err = r.c.lookup(ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	var d net.Dialer
+	var err error
+	for _, a := range addrs {
+		var conn net.Conn
+		if conn, err = d.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); err == nil {
+			return conn, nil
+		}
+	}
+	return nil, err
+}
+
+func (r *run) connect() (Status, string) {
+	host, port := r.hostPort()
+	ctx, cancel := r.stepCtx()
+	defer cancel()
+	conn, err := r.dial(ctx, host, port)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Failed, fmt.Sprintf("%s:%s did not answer within %s. A firewall may drop the connection: check that this "+
+				"server may reach it, and that the port is right.", host, port, r.c.stepTimeout)
+		}
+		return Failed, fmt.Sprintf("%s:%s refused the connection (%s). Check the port in the API URL and that the server is running.",
+			host, port, plainError(err))
+	}
+	conn.Close()
+	return Passed, fmt.Sprintf("%s:%s accepts connections.", host, port)
+}
+
+func (r *run) tlsConfig(host string) *tls.Config {
+	return &tls.Config{RootCAs: r.c.roots, ServerName: host, MinVersion: tls.VersionTLS12}
+}
+
+// certExpiryWarning is how close to its expiry a certificate is worth a warning.
+const certExpiryWarning = 30 * 24 * time.Hour
+
+func (r *run) verifyTLS() (Status, string) {
+	host, port := r.hostPort()
+	ctx, cancel := r.stepCtx()
+	defer cancel()
+	raw, err := r.dial(ctx, host, port)
+	if err != nil {
+		return Failed, fmt.Sprintf("Could not connect again to %s:%s (%s).", host, port, plainError(err))
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, r.tlsConfig(host))
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return Failed, tlsAdvice(host, err)
+	}
+	leaf := conn.ConnectionState().PeerCertificates[0]
+	left := leaf.NotAfter.Sub(r.c.now())
+	if left < certExpiryWarning {
+		return Warning, fmt.Sprintf("The certificate of %s is valid but expires on %s, in %d days. Renew it before then, "+
+			"or builds will fail.", host, leaf.NotAfter.UTC().Format("2006-01-02"), int(left.Hours()/24))
+	}
+	return Passed, fmt.Sprintf("The certificate of %s is valid, issued by %s, until %s.", host,
+		issuerName(leaf), leaf.NotAfter.UTC().Format("2006-01-02"))
+}
+
+func issuerName(c *x509.Certificate) string {
+	if c.Issuer.CommonName != "" {
+		return c.Issuer.CommonName
+	}
+	return c.Issuer.String()
+}
+
+// tlsAdvice says in plain words why a handshake with host failed and what to do.
+func tlsAdvice(host string, err error) string {
+	var unknown x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Sprintf("The certificate of %s is not signed by an authority this server trusts. If your company uses "+
+			"its own certificate authority, put its certificate (PEM) in the file SCMADMIN_CA_FILE names, and restart scmadmin; "+
+			"otherwise give %s a certificate from a public authority.", host, host)
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("The certificate presented by %s is for %s, not for %s. Use the host name the certificate "+
+			"names in the URL, or have the certificate reissued for %s.", host, certNames(hostErr.Certificate), host, host)
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return fmt.Sprintf("The certificate of %s expired on %s. Renew it on the server.", host,
+			invalid.Cert.NotAfter.UTC().Format("2006-01-02"))
+	}
+	return fmt.Sprintf("The TLS handshake with %s failed (%s). Check that the port serves HTTPS.", host, plainError(err))
+}
+
+func certNames(c *x509.Certificate) string {
+	if c == nil {
+		return "another name"
+	}
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 && c.Subject.CommonName != "" {
+		names = append(names, c.Subject.CommonName)
+	}
+	if len(names) == 0 {
+		return "no name"
+	}
+	return strings.Join(names, ", ")
+}
+
+// client is the HTTP client of the API steps: it dials the addresses the name resolved to,
+// verifies TLS as the tls step did, reads no redirect to another host, and keeps no
+// connection after the check.
+func (r *run) client() *http.Client {
+	if r.http != nil {
+		return r.http
+	}
+	r.http = &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				h, p, _ := net.SplitHostPort(addr)
+				return r.dial(ctx, h, p)
+			},
+			// No fixed ServerName: each request is verified against its own host.
+			TLSClientConfig:   &tls.Config{RootCAs: r.c.roots, MinVersion: tls.VersionTLS12},
+			DisableKeepAlives: true,
+			ForceAttemptHTTP2: false,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host != via[0].URL.Host || len(via) > 3 {
+				return fmt.Errorf("redirected to %s, which is not followed", req.URL.Redacted())
+			}
+			return nil
+		},
+	}
+	return r.http
+}
+
+// response is an API answer, its body read up to MaxBody.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// call makes one API request within the step's time.
+func (r *run) call(method, rawURL string, body io.Reader, prepare func(*http.Request)) (response, error) {
+	ctx, cancel := r.stepCtx()
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "scmadmin-connection-test")
+	if prepare != nil {
+		prepare(req)
+	}
+	res, err := r.client().Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return response{}, fmt.Errorf("no answer within %s", r.c.stepTimeout)
+		}
+		return response{}, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, MaxBody))
+	if err != nil {
+		return response{}, fmt.Errorf("reading the answer: %w", err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: data}, nil
+}
+
+// plainError is err's message without the Go call chain's prefixes worth hiding.
+func plainError(err error) string {
+	if err == nil {
+		return "no address"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound {
+			return "no such host"
+		}
+		return dnsErr.Err
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return opErr.Err.Error()
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err.Error()
+	}
+	return err.Error()
+}
+
+// sshBanner checks that the SSH URL's host and port greet as an SSH 2 server.
+func (r *run) sshBanner() (Status, string) {
+	u, err := url.Parse(r.t.SSHURL)
+	if err != nil || u.Hostname() == "" {
+		return Failed, "The SSH URL cannot be read. Correct it."
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "22"
+	}
+	ctx, cancel := r.stepCtx()
+	defer cancel()
+	conn, err := r.dial(ctx, host, port)
+	if err != nil {
+		return Failed, fmt.Sprintf("%s:%s does not accept SSH connections (%s). Check that SSH access is enabled on the "+
+			"host and that the port at the end of the SSH URL is its SSH port.", host, port, plainError(err))
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	conn.SetReadDeadline(deadline)
+	buf := make([]byte, 256)
+	n, _ := io.ReadAtLeast(conn, buf, len("SSH-2.0-"))
+	banner := strings.TrimSpace(strings.SplitN(string(buf[:n]), "\n", 2)[0])
+	if !strings.HasPrefix(banner, "SSH-2.0-") {
+		if banner == "" {
+			return Failed, fmt.Sprintf("%s:%s accepted the connection but sent no SSH greeting within %s. It is probably not "+
+				"the SSH port: check the port at the end of the SSH URL.", host, port, r.c.stepTimeout)
+		}
+		return Failed, fmt.Sprintf("%s:%s answered %q, not an SSH 2 greeting. Check the port at the end of the SSH URL.",
+			host, port, truncate(banner, 60))
+	}
+	return Passed, fmt.Sprintf("%s:%s greets as %s.", host, port, truncate(banner, 80))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// versionAtLeast reports whether the dotted version v is at least want (major, minor).
+func versionAtLeast(v string, major, minor int) (bool, bool) {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false, false
+	}
+	maj, err1 := strconv.Atoi(parts[0])
+	mnr, err2 := strconv.Atoi(strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return false, false
+	}
+	return maj > major || (maj == major && mnr >= minor), true
+}
