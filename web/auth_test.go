@@ -52,7 +52,7 @@ func TestSignInCookies(t *testing.T) {
 		wantSecure bool
 	}{{"http://127.0.0.1", false}, {"https://scm.example.com", true}} {
 		t.Run(tc.baseURL, func(t *testing.T) {
-			app := newTestAppWith(t, tc.baseURL)
+			app := newTestAppWith(t, Config{BaseURL: tc.baseURL})
 			r := app.client().login(adminName, adminPassword).wantStatus(http.StatusSeeOther)
 			var found bool
 			for _, ck := range (&http.Response{Header: r.header}).Cookies() {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -323,4 +324,45 @@ func TestBrowserKeyboard(t *testing.T) {
 		t.Fatal("Tab never reached the Add SCM Configuration button")
 	}
 	b.run(chromedp.KeyEvent("\r"), chromedp.WaitVisible("select[name=provider]", chromedp.ByQuery))
+}
+
+func TestBrowserConnectionTest(t *testing.T) {
+	fake := newFakeBitbucket(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
+	p, _ := provider.Lookup("bitbucket_server")
+	vals, errs := p.Validate(fake.form("good-token-1"), provider.Create)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	cfg, secrets := p.Config(vals)
+	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "setup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, app)
+	b.signIn()
+	var statuses []string
+	b.run(
+		chromedp.Navigate(fmt.Sprintf("%s/admin/scm/%d", app.srv.URL, created.ID)),
+		chromedp.Evaluate(`window.noReload = "still here"`, nil),
+		chromedp.Click(`form.test-connection button`, chromedp.ByQuery),
+	)
+	b.waitFor(`!!document.querySelector("ol#connection-test li[data-step=ssh]")`)
+	var marker string
+	b.run(
+		chromedp.Evaluate(`[...document.querySelectorAll("ol#connection-test li")].map(li => li.dataset.status)`, &statuses),
+		chromedp.Evaluate(`window.noReload || "reloaded"`, &marker),
+	)
+	if marker != "still here" {
+		t.Error("the test reloaded the page")
+	}
+	if len(statuses) != 8 || slices.ContainsFunc(statuses, func(s string) bool { return s != "passed" }) {
+		t.Errorf("statuses %v", statuses)
+	}
+	var health string
+	b.run(chromedp.Text("#detail-health", &health, chromedp.ByQuery))
+	if !strings.HasPrefix(health, "Passed") {
+		t.Errorf("the details page's last test says %q after the test", health)
+	}
+	b.screenshot("connection-test")
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -53,11 +54,10 @@ func (s *server) testSCM(c echo.Context) error {
 	if err := s.st.RecordConnectionTest(ctx, cfg.ID, cfg.LastTest); err != nil {
 		return err
 	}
-	pg := s.page(c, cfg.DisplayName())
 	if isHTMX(c) {
-		return render(c, http.StatusOK, views.ConnectionTest(result), nil)
+		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(result), views.HealthDetail(cfg.LastTest, true)), nil)
 	}
-	return s.renderDetails(c, http.StatusOK, cfg, p, pg, &result)
+	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()), &result)
 }
 
 // testForm is "Test before saving": the same check for the values of the Add or Edit form,

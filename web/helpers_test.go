@@ -55,10 +55,11 @@ func (b *syncBuffer) String() string {
 }
 
 func newTestApp(t testing.TB) *testApp {
-	return newTestAppWith(t, "http://127.0.0.1")
+	return newTestAppWith(t, Config{BaseURL: "http://127.0.0.1"})
 }
 
-func newTestAppWith(t testing.TB, baseURL string) *testApp {
+// newTestAppWith is newTestApp with cfg (its Logger is the test's).
+func newTestAppWith(t testing.TB, cfg Config) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
@@ -74,7 +75,8 @@ func newTestAppWith(t testing.TB, baseURL string) *testApp {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	e, s, err := newServer(Config{BaseURL: baseURL, Logger: slog.New(slog.NewJSONHandler(logs, nil))}, st)
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	e, s, err := newServer(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}

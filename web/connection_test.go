@@ -1,0 +1,202 @@
+package web
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+)
+
+// fakeBitbucket is a Bitbucket Server over TLS that knows one token and one project, and an
+// SSH port that greets.
+type fakeBitbucket struct {
+	srv    *httptest.Server
+	ssh    net.Listener
+	token  string
+	calls  atomic.Int32
+	caPEM  []byte
+	apiURL string
+}
+
+func newFakeBitbucket(t *testing.T, token string) *fakeBitbucket {
+	f := &fakeBitbucket{token: token}
+	mux := http.NewServeMux()
+	authed := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			f.calls.Add(1)
+			if r.Header.Get("Authorization") != "Bearer "+f.token {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}`)
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("GET /rest/api/1.0/application-properties", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"version":"7.21.0","buildNumber":"7021000","buildDate":"1700000000000","displayName":"Bitbucket"}`)
+	})
+	mux.HandleFunc("GET /rest/api/1.0/profile/recent/repos", authed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-AUSERNAME", "svc-platform")
+		fmt.Fprint(w, `{"size":0,"limit":1,"isLastPage":true,"values":[],"start":0}`)
+	}))
+	mux.HandleFunc("GET /rest/api/1.0/projects/ALGO", authed(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"key":"ALGO","id":3,"name":"Algorithms","public":false,"type":"NORMAL"}`)
+	}))
+	mux.HandleFunc("GET /rest/api/1.0/projects/ALGO/permissions/users", authed(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"size":0,"limit":1,"isLastPage":true,"values":[],"start":0}`)
+	}))
+	f.srv = httptest.NewTLSServer(mux)
+	f.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+	f.apiURL = f.srv.URL + "/rest/api/1.0"
+	var err error
+	if f.ssh, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			conn, err := f.ssh.Accept()
+			if err != nil {
+				return
+			}
+			conn.Write([]byte("SSH-2.0-SSHD-CORE-2.9.2\r\n"))
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { f.srv.Close(); f.ssh.Close() })
+	return f
+}
+
+// form is the Add form for a Bitbucket Server configuration on the fake.
+func (f *fakeBitbucket) form(token string) url.Values {
+	return url.Values{"provider": {"bitbucket_server"}, "website_url": {f.srv.URL}, "api_url": {f.apiURL},
+		"ssh_url": {"ssh://git@" + f.ssh.Addr().String()}, "project_key": {"ALGO"}, "access_token": {token}}
+}
+
+func steps(r *response) map[string]string {
+	got := map[string]string{}
+	r.doc.Find("ol#connection-test li[data-step]").Each(func(_ int, li *goquery.Selection) {
+		got[li.AttrOr("data-step", "")] = li.AttrOr("data-status", "")
+	})
+	return got
+}
+
+func TestConnectionTestOfStoredConfiguration(t *testing.T) {
+	fake := newFakeBitbucket(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
+	c := app.adminClient()
+	c.submit("/admin/scm/new", "/admin/scm", fake.form("good-token-1")).wantRedirect("/admin/scm")
+
+	r := c.submit("/admin/scm/2", "/admin/scm/2/test", nil).wantStatus(http.StatusOK)
+	want := []string{"dns", "tcp", "tls", "product", "token", "project", "permission", "ssh"}
+	got := steps(r)
+	for _, id := range want {
+		if got[id] != "passed" {
+			t.Errorf("step %s is %q, want passed; checklist: %s", id, got[id], r.text("ol#connection-test"))
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("steps %v", got)
+	}
+	if !strings.Contains(r.text(`li[data-step="token"]`), "svc-platform") {
+		t.Errorf("token step %q does not name the user", r.text(`li[data-step="token"]`))
+	}
+	// The result is kept: the list and the details page show it.
+	if h := c.get("/admin/scm").text(`tr[data-scm-id="2"] .health`); h != "Passed" {
+		t.Errorf("list health %q", h)
+	}
+	cfg, _ := app.st.SCMConfig(context.Background(), 2)
+	if !cfg.LastTest.Passed || cfg.LastTest.At.IsZero() {
+		t.Errorf("stored health %+v", cfg.LastTest)
+	}
+
+	// A revoked token: the token step fails with Bitbucket's words, later steps are skipped,
+	// and the list says where it failed.
+	fake.token = "rotated"
+	r = c.submit("/admin/scm/2", "/admin/scm/2/test", nil)
+	got = steps(r)
+	if got["token"] != "failed" || got["project"] != "skipped" || got["ssh"] != "skipped" {
+		t.Errorf("after revocation: %v", got)
+	}
+	if !strings.Contains(r.text(`li[data-step="token"]`), "Authentication failed") {
+		t.Errorf("token step %q", r.text(`li[data-step="token"]`))
+	}
+	if h := c.get("/admin/scm").text(`tr[data-scm-id="2"] .health`); h != "Failed: Access token authenticates" {
+		t.Errorf("list health %q", h)
+	}
+	assertNoSecrets(t, app, r)
+	if strings.Contains(r.body, "good-token-1") || strings.Contains(app.logs.String(), "good-token-1") {
+		t.Error("the token was rendered or logged")
+	}
+
+	// With htmx the checklist alone comes back, to be swapped in place.
+	token, _ := c.get("/admin/scm/2").doc.Find(`meta[name="csrf-token"]`).Attr("content")
+	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/admin/scm/2/test", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("X-CSRF-Token", token)
+	frag := c.do(req).wantStatus(http.StatusOK)
+	if frag.has("html body header") || !frag.has("section#connection-test-result ol#connection-test") {
+		t.Errorf("htmx answer is not the checklist fragment:\n%s", frag.body)
+	}
+
+	c.submit("/admin/scm/1", "/admin/scm/1/test", nil).wantStatus(http.StatusBadRequest)
+}
+
+func TestTestBeforeSaving(t *testing.T) {
+	fake := newFakeBitbucket(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
+	c := app.adminClient()
+
+	// The Add form's values, tested: nothing is stored; the form comes back, secret blank.
+	r := c.submit("/admin/scm/new?provider=bitbucket_server", "/admin/scm/test", fake.form("good-token-1")).wantStatus(http.StatusOK)
+	if got := steps(r); got["ssh"] != "passed" {
+		t.Errorf("form test: %v", got)
+	}
+	if v, _ := r.doc.Find("#scm-form input[name=website_url]").Attr("value"); v != fake.srv.URL {
+		t.Errorf("typed Website URL not kept: %q", v)
+	}
+	if v, _ := r.doc.Find("#scm-form input[name=access_token]").Attr("value"); v != "" {
+		t.Error("the token came back into the form")
+	}
+	assertConfigCount(t, app, 1)
+
+	// A bad token is caught before saving.
+	r = c.submit("/admin/scm/new?provider=bitbucket_server", "/admin/scm/test", fake.form("wrong"))
+	if got := steps(r); got["token"] != "failed" {
+		t.Errorf("bad token before saving: %v", got)
+	}
+	// Values that are not valid yet are not tested at all.
+	bad := fake.form("x")
+	bad.Set("website_url", "http://plain")
+	r = c.submit("/admin/scm/new?provider=bitbucket_server", "/admin/scm/test", bad)
+	if got := steps(r); got["input"] != "failed" || len(got) != 1 {
+		t.Errorf("invalid input: %v", got)
+	}
+	if !r.has(`input[name=website_url][aria-invalid=true]`) {
+		t.Error("the invalid field is not marked")
+	}
+
+	// On Edit, a token left empty is the stored one.
+	c.submit("/admin/scm/new", "/admin/scm", fake.form("good-token-1")).wantRedirect("/admin/scm")
+	edit := fake.form("")
+	edit.Set("id", "2")
+	before := fake.calls.Load()
+	r = c.submit("/admin/scm/2/edit", "/admin/scm/test", edit)
+	if got := steps(r); got["permission"] != "passed" {
+		t.Errorf("edit test with the stored token: %v", got)
+	}
+	if fake.calls.Load() == before {
+		t.Error("the fake was not called")
+	}
+	cfg, _ := app.st.SCMConfig(context.Background(), 2)
+	if !cfg.LastTest.At.IsZero() {
+		t.Error("Test before saving stored a result")
+	}
+}
