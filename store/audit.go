@@ -25,6 +25,9 @@ const (
 	ActionDisable      = "disable"
 	ActionMakeDefault  = "make_default"
 	ActionDelete       = "delete"
+	// Webhooks (Bitbucket Server build-on-checkin).
+	ActionRotateWebhookSecret = "rotate_webhook_secret"
+	ActionInstallWebhook      = "install_webhook"
 )
 
 // SecretChanged is what the audit trail records of a secret's new value.

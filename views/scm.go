@@ -136,6 +136,16 @@ type SCMDetails struct {
 	History      []store.AuditEvent
 	HistoryTotal int
 	Test         *probe.Result // a connection test just run
+	Webhook      Webhook       // for providers whose builds start from webhooks
+}
+
+// Webhook is what the details page shows of a configuration's build-on-checkin webhook.
+type Webhook struct {
+	ConfigID   int64
+	URL        string
+	Status     store.WebhookStatus
+	Deliveries []store.Delivery
+	Builds     []store.Build
 }
 
 // deletable reports whether the lifecycle rules allow deleting c now.

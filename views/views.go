@@ -66,6 +66,7 @@ var actionLabels = map[string]string{
 	store.ActionSignIn: "Signed in", store.ActionSignInFailed: "Sign-in failed", store.ActionSignOut: "Signed out",
 	store.ActionCreate: "Created", store.ActionUpdate: "Edited", store.ActionEnable: "Enabled",
 	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
+	store.ActionRotateWebhookSecret: "Rotated the webhook secret", store.ActionInstallWebhook: "Installed the webhook",
 }
 
 func actionLabel(action string) string {
@@ -75,8 +76,12 @@ func actionLabel(action string) string {
 	return action
 }
 
-// fieldLabel names a field of a provider's form in the audit trail.
+// fieldLabel names a field of a provider's form, or a secret scmadmin keeps itself, in the
+// audit trail.
 func fieldLabel(providerID, name string) string {
+	if name == store.WebhookSecret {
+		return "Webhook secret"
+	}
 	if p, ok := provider.Lookup(providerID); ok {
 		if f, ok := p.Field(name); ok {
 			return f.Label
@@ -126,4 +131,11 @@ func warningsNote(r probe.Result) string {
 		return ", with one warning to read"
 	}
 	return ", with " + strconv.Itoa(n) + " warnings to read"
+}
+
+func shortCommit(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

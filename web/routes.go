@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -11,11 +12,17 @@ import (
 
 // routes registers every route of the application, as SPEC.md lists them.
 func (s *server) routes(e *echo.Echo) {
-	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimit("1M"))
+	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: "1M",
+		// The webhook receiver answers an oversized delivery itself, and records it.
+		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/hooks/") },
+	}))
 
 	e.GET("/healthz", s.healthz)
 	e.HEAD("/healthz", s.healthz)
 	e.StaticFS("/static", static.FS)
+	// Bitbucket's deliveries: no session, no CSRF token; the signature authenticates.
+	e.POST("/hooks/scm/:id", s.receiveWebhook)
 
 	// Everything a browser submits forms to checks the CSRF token.
 	g := e.Group("", s.csrf)
@@ -39,5 +46,9 @@ func (s *server) routes(e *echo.Echo) {
 	a.POST("/scm/:id/test", s.testSCM)
 	a.GET("/scm/:id/delete", s.confirmDeleteSCM)
 	a.POST("/scm/:id/delete", s.lifecycle(deleteSCM(s.st)))
+	a.POST("/scm/:id/webhook/rotate", s.rotateWebhookSecret)
+	a.POST("/scm/:id/webhook/install", s.installWebhook)
+	a.POST("/scm/:id/webhook/ping", s.pingWebhook)
+	a.GET("/scm/:id/webhook/activity", s.webhookActivity)
 	a.GET("/audit", s.listAudit)
 }

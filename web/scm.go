@@ -128,6 +128,9 @@ func (s *server) createSCM(c echo.Context) error {
 	vals, errs := p.Validate(form, provider.Create)
 	if len(errs) == 0 {
 		cfg, secrets := p.Config(vals)
+		if p.Webhook {
+			secrets[store.WebhookSecret] = newWebhookSecret()
+		}
 		created, err := s.st.CreateSCMConfig(c.Request().Context(), cfg, secrets, actor(c))
 		if err == nil {
 			s.log.Info("scm config created", "id", created.ID, "provider", created.Provider)
@@ -258,6 +261,11 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 		return err
 	}
 	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, Repositories: repos, History: history, HistoryTotal: total, Test: test}
+	if p.Webhook {
+		if d.Webhook, err = s.webhookDetails(c, cfg); err != nil {
+			return err
+		}
+	}
 	return render(c, status, views.SCMDetailsPage(pg, d), nil)
 }
 

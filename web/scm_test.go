@@ -135,8 +135,12 @@ func TestCreateEveryProvider(t *testing.T) {
 				t.Error("a new configuration has a badge")
 			}
 			secrets, err := app.st.SCMSecrets(context.Background(), cfg.ID)
-			if err != nil || len(secrets) != 1 {
-				t.Errorf("secrets stored: %v (%v)", secrets, err)
+			want := 1 // the credential
+			if p.Webhook {
+				want++ // and the webhook's secret, made at creation
+			}
+			if err != nil || len(secrets) != want {
+				t.Errorf("secrets stored: %v (%v), want %d", secrets, err, want)
 			}
 			details := c.get(fmt.Sprintf("/admin/scm/%d", cfg.ID)).wantStatus(http.StatusOK)
 			assertNoSecrets(t, app, formPage, list, details)

@@ -1,7 +1,8 @@
-// Package probe checks, step by step, that a source code host is what a configuration says
-// and gives the platform what it needs: the name resolves, the port answers, the certificate
-// is valid, the API is that product at a supported version, the credentials work with enough
-// permission, and SSH greets. Each step says what it found and what to do next.
+// Package probe talks to source code hosts. Check tests, step by step, that a host is what a
+// configuration says and gives the platform what it needs: the name resolves, the port
+// answers, the certificate is valid, the API is that product at a supported version, the
+// credentials work with enough permission, and SSH greets. Each step says what it found and
+// what to do next. The same bounded client installs Bitbucket Server's webhook.
 package probe
 
 import (

@@ -70,6 +70,8 @@ type Provider struct {
 	UniqueScope string
 	// SSHPortRequired makes the SSH URL's port mandatory (Bitbucket Server serves SSH on its own port).
 	SSHPortRequired bool
+	// Webhook says builds start from pushes delivered to scmadmin's webhook receiver.
+	Webhook bool
 }
 
 // Fields returns the provider's fields in form order.
@@ -170,9 +172,10 @@ func bitbucketServerCredentials(trigger string) Section {
 	}
 }
 
-func bitbucketServer(id, label, trigger, howBuilt string) *Provider {
+func bitbucketServer(id, label, trigger, howBuilt string, webhook bool) *Provider {
 	return &Provider{
 		ID: id, Label: label, Trigger: trigger, Identity: FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
+		Webhook: webhook,
 		Sections: []Section{
 			urls(
 				Field{Placeholder: "https://bitbucket.example.com",
@@ -246,7 +249,7 @@ var catalog = []*Provider{
 		},
 	},
 	bitbucketServer("bitbucket_server", "Bitbucket Server (build-on-checkin)", "push to master, via webhook",
-		"Every push to master then starts a build, through a webhook on the project."),
+		"Every push to master then starts a build, through a webhook on the project.", true),
 	bitbucketServer("bitbucket_server_api", "Bitbucket Server (build-via-API)", "an API call per build",
-		"Builds are then started by an API call, not by pushes."),
+		"Builds are then started by an API call, not by pushes.", false),
 }

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Delivery results.
+const (
+	DeliveryAccepted  = "accepted"
+	DeliveryDuplicate = "duplicate"
+	DeliveryIgnored   = "ignored"
+	DeliveryRefused   = "refused"
+)
+
+// Secret names of the webhook: the current one, and the one it replaced, still accepted for
+// WebhookGrace after the rotation (its set_at is the rotation's time).
+const (
+	WebhookSecret         = "webhook_secret"
+	WebhookSecretPrevious = "webhook_secret_previous"
+	WebhookGrace          = 24 * time.Hour
+)
+
+// Delivery is one webhook delivery that reached a configuration.
+type Delivery struct {
+	ID         int64
+	ConfigID   int64
+	RequestID  string
+	Event      string
+	Result     string
+	Status     int
+	Reason     string
+	ReceivedAt time.Time
+}
+
+// Build is one build a push started.
+type Build struct {
+	ID         int64
+	ConfigID   int64
+	RequestID  string
+	ProjectKey string
+	Repository string
+	Commit     string
+	Actor      string
+	PushedAt   time.Time
+	CreatedAt  time.Time
+}
+
+// RecordDelivery records d and, when b is not nil, the build it starts and its repository,
+// in one transaction. A build whose request id was seen before is not recorded again: d's
+// result becomes DeliveryDuplicate. It returns d as recorded.
+func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Delivery, error) {
+	now := s.now()
+	d.ReceivedAt = now
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if b != nil {
+			res, err := tx.ExecContext(ctx,
+				`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.PushedAt.UTC(), now)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				d.Result, d.Reason = DeliveryDuplicate, "already delivered (same X-Request-Id): no second build"
+			} else if _, err := tx.ExecContext(ctx,
+				`INSERT INTO repositories (config_id, slug, created_at) VALUES (?, ?, ?) ON CONFLICT (config_id, slug) DO NOTHING`,
+				d.ConfigID, b.Repository, now); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRowContext(ctx,
+			`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID)
+	})
+	if err != nil {
+		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)
+	}
+	return d, nil
+}
+
+// CountWebhookFailure counts a delivery refused for its signature, which is not recorded:
+// anyone can send one.
+func (s *Store) CountWebhookFailure(ctx context.Context, configID int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE scm_configs SET webhook_failures = webhook_failures + 1 WHERE id = ?`, configID); err != nil {
+		return fmt.Errorf("store: count webhook failure of %d: %w", configID, err)
+	}
+	return nil
+}
+
+// WebhookStatus is what the details page shows of a configuration's webhook.
+type WebhookStatus struct {
+	Failures    int
+	InstalledAt time.Time // zero when never installed through scmadmin
+}
+
+// WebhookStatus returns the webhook's failure count and installation time.
+func (s *Store) WebhookStatus(ctx context.Context, configID int64) (WebhookStatus, error) {
+	var ws WebhookStatus
+	var installed sql.NullTime
+	err := s.db.QueryRowContext(ctx, `SELECT webhook_failures, webhook_installed_at FROM scm_configs WHERE id = ?`, configID).
+		Scan(&ws.Failures, &installed)
+	if err != nil {
+		return WebhookStatus{}, fmt.Errorf("store: webhook status of %d: %w", configID, err)
+	}
+	ws.InstalledAt = installed.Time
+	return ws, nil
+}
+
+// RecordWebhookInstalled notes that the webhook was installed on the host now.
+func (s *Store) RecordWebhookInstalled(ctx context.Context, configID int64, by Actor) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.scmConfig(ctx, tx, configID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET webhook_installed_at = ? WHERE id = ?`, s.now(), configID); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, configEvent(by, ActionInstallWebhook, c, nil))
+	})
+}
+
+// RotateWebhookSecret makes secret the webhook's secret; the one it replaces stays valid for
+// WebhookGrace, so that deliveries signed with it are not lost while the host is updated.
+func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret string, by Actor) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.scmConfig(ctx, tx, configID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		// The current secret becomes the previous one, re-sealed under its new name.
+		var keyID uint32
+		var sealed []byte
+		err = tx.QueryRowContext(ctx, `SELECT key_id, ciphertext FROM scm_secrets WHERE config_id = ? AND name = ?`,
+			configID, WebhookSecret).Scan(&keyID, &sealed)
+		switch {
+		case err == nil:
+			plain, err := s.keys.Open(keyID, sealed, secretAD(configID, WebhookSecret))
+			if err != nil {
+				return err
+			}
+			if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretPrevious: string(plain)}, now); err != nil {
+				return err
+			}
+		case err != sql.ErrNoRows:
+			return err
+		}
+		if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecret: secret}, now); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, configEvent(by, ActionRotateWebhookSecret, c, []Change{{Field: WebhookSecret, To: SecretChanged}}))
+	})
+	if err != nil {
+		return fmt.Errorf("store: rotate webhook secret of %d: %w", configID, err)
+	}
+	return nil
+}
+
+// Deliveries returns a configuration's latest deliveries, newest first.
+func (s *Store) Deliveries(ctx context.Context, configID int64, limit int) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, config_id, request_id, event, result, status, reason, received_at FROM webhook_deliveries
+		 WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries of %d: %w", configID, err)
+	}
+	defer rows.Close()
+	var ds []Delivery
+	for rows.Next() {
+		var d Delivery
+		if err := rows.Scan(&d.ID, &d.ConfigID, &d.RequestID, &d.Event, &d.Result, &d.Status, &d.Reason, &d.ReceivedAt); err != nil {
+			return nil, fmt.Errorf("store: deliveries of %d: %w", configID, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
+
+// Builds returns a configuration's latest builds, newest first.
+func (s *Store) Builds(ctx context.Context, configID int64, limit int) ([]Build, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at FROM builds
+		 WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: builds of %d: %w", configID, err)
+	}
+	defer rows.Close()
+	var bs []Build
+	for rows.Next() {
+		var b Build
+		if err := rows.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.PushedAt, &b.CreatedAt); err != nil {
+			return nil, fmt.Errorf("store: builds of %d: %w", configID, err)
+		}
+		bs = append(bs, b)
+	}
+	return bs, rows.Err()
+}

@@ -1,0 +1,284 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/views"
+	"github.com/scmadmin/scmadmin/web/probe"
+	"github.com/scmadmin/scmadmin/web/provider"
+)
+
+// maxDelivery is the largest webhook body accepted (SPEC: over 1 MiB → 413).
+const maxDelivery = 1 << 20
+
+// newWebhookSecret returns 32 random bytes, hex-encoded: what Bitbucket signs deliveries with.
+func newWebhookSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *server) webhookURL(id int64) string {
+	return s.baseURL + "/hooks/scm/" + strconv.FormatInt(id, 10)
+}
+
+// signedBy reports whether header (X-Hub-Signature: sha256=HEX) is body's HMAC-SHA256 under
+// secret, compared in constant time.
+func signedBy(header string, body []byte, secret string) bool {
+	sig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || secret == "" {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal([]byte(strings.ToLower(sig)), []byte(hex.EncodeToString(mac.Sum(nil))))
+}
+
+// pushEvent is the part of Bitbucket Server's repo:refs_changed payload a build needs.
+type pushEvent struct {
+	Date  string `json:"date"`
+	Actor struct {
+		Name string `json:"name"`
+	} `json:"actor"`
+	Repository struct {
+		Slug    string `json:"slug"`
+		Project struct {
+			Key string `json:"key"`
+		} `json:"project"`
+	} `json:"repository"`
+	Changes []struct {
+		Ref struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		} `json:"ref"`
+		ToHash string `json:"toHash"`
+		Type   string `json:"type"`
+	} `json:"changes"`
+}
+
+const masterRef = "refs/heads/master"
+
+// build returns the build ev starts for a configuration of project, or why it starts none.
+func (ev pushEvent) build(project string) (*store.Build, string) {
+	repo := ev.Repository.Project.Key + "/" + ev.Repository.Slug
+	if !strings.EqualFold(ev.Repository.Project.Key, project) {
+		return nil, fmt.Sprintf("repository %s is outside project %s", repo, project)
+	}
+	var seen []string
+	for _, ch := range ev.Changes {
+		if ch.Ref.ID == masterRef && (ch.Type == "ADD" || ch.Type == "UPDATE") {
+			pushed, err := time.Parse("2006-01-02T15:04:05-0700", ev.Date)
+			if err != nil {
+				pushed = time.Now()
+			}
+			return &store.Build{ProjectKey: ev.Repository.Project.Key, Repository: ev.Repository.Slug,
+				Commit: ch.ToHash, Actor: ev.Actor.Name, PushedAt: pushed}, ""
+		}
+		seen = append(seen, ch.Ref.ID+" "+ch.Type)
+	}
+	if len(seen) == 0 {
+		return nil, "the push changed no ref"
+	}
+	return nil, "no push to master: " + truncate(strings.Join(seen, ", "), 200)
+}
+
+// receiveWebhook takes Bitbucket Server's deliveries (SPEC "Build-on-checkin webhooks"). It
+// needs no session: the signature authenticates. It never logs a body.
+func (s *server) receiveWebhook(c echo.Context) error {
+	ctx := c.Request().Context()
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return c.String(http.StatusNotFound, "no such configuration")
+	}
+	cfg, err := s.st.SCMConfig(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return c.String(http.StatusNotFound, "no such configuration")
+	} else if err != nil {
+		return err
+	}
+	if p, _ := provider.Lookup(cfg.Provider); p == nil || !p.Webhook {
+		return c.String(http.StatusNotFound, "no webhook for this configuration")
+	}
+	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(c.Request().Header.Get("X-Request-Id"), 100),
+		Event: truncate(c.Request().Header.Get("X-Event-Key"), 100)}
+	answer := func(status int, result, reason string, b *store.Build) error {
+		d.Status, d.Result, d.Reason = status, result, reason
+		recorded, err := s.st.RecordDelivery(ctx, d, b)
+		if err != nil {
+			return err
+		}
+		return c.String(status, recorded.Result+": "+recorded.Reason)
+	}
+
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxDelivery+1))
+	if err != nil {
+		return c.String(http.StatusBadRequest, "the body could not be read")
+	}
+	if len(body) > maxDelivery {
+		return answer(http.StatusRequestEntityTooLarge, store.DeliveryRefused, "body over 1 MiB", nil)
+	}
+	if d.Event == "diagnostics:ping" {
+		return c.String(http.StatusOK, "pong")
+	}
+	if !s.validSignature(c, cfg.ID, body) {
+		if err := s.st.CountWebhookFailure(ctx, cfg.ID); err != nil {
+			return err
+		}
+		return c.String(http.StatusUnauthorized, "bad or missing X-Hub-Signature")
+	}
+	if !cfg.Enabled {
+		return answer(http.StatusConflict, store.DeliveryRefused, "the configuration is disabled", nil)
+	}
+	if d.Event != "repo:refs_changed" {
+		return answer(http.StatusAccepted, store.DeliveryIgnored, "event "+strconv.Quote(d.Event)+" starts no build", nil)
+	}
+	var ev pushEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return answer(http.StatusBadRequest, store.DeliveryRefused, "malformed JSON", nil)
+	}
+	b, why := ev.build(cfg.ProjectKey)
+	if b == nil {
+		return answer(http.StatusAccepted, store.DeliveryIgnored, why, nil)
+	}
+	return answer(http.StatusAccepted, store.DeliveryAccepted,
+		fmt.Sprintf("build of %s/%s at %s", b.ProjectKey, b.Repository, truncate(b.Commit, 12)), b)
+}
+
+// validSignature checks body against the webhook secret, or the previous one within the
+// grace period after a rotation.
+func (s *server) validSignature(c echo.Context, configID int64, body []byte) bool {
+	ctx := c.Request().Context()
+	secrets, err := s.st.OpenSecrets(ctx, configID)
+	if err != nil {
+		s.log.Error("open webhook secret", "config", configID, "err", err)
+		return false
+	}
+	header := c.Request().Header.Get("X-Hub-Signature")
+	if signedBy(header, body, secrets[store.WebhookSecret]) {
+		return true
+	}
+	if prev, ok := secrets[store.WebhookSecretPrevious]; ok && signedBy(header, body, prev) {
+		infos, err := s.st.SCMSecrets(ctx, configID)
+		return err == nil && time.Since(infos[store.WebhookSecretPrevious].SetAt) < store.WebhookGrace
+	}
+	return false
+}
+
+// loadWebhookSCM returns the configuration the :id names, if it has a webhook.
+func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
+	cfg, p, err := s.loadSCM(c)
+	if err == nil && !p.Webhook {
+		err = echo.NewHTTPError(http.StatusBadRequest, "Only Bitbucket Server (build-on-checkin) configurations have a webhook.")
+	}
+	return cfg, p, err
+}
+
+// rotateWebhookSecret makes a new secret and shows it, once.
+func (s *server) rotateWebhookSecret(c echo.Context) error {
+	cfg, _, err := s.loadWebhookSCM(c)
+	if err != nil {
+		return err
+	}
+	secret := newWebhookSecret()
+	if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
+		return err
+	}
+	pg := s.page(c, "New webhook secret for "+cfg.DisplayName())
+	pg.Status = "Made a new webhook secret. The old one keeps working for 24 hours."
+	return render(c, http.StatusOK, views.WebhookSecretPage(pg, cfg, s.webhookURL(cfg.ID), secret), nil)
+}
+
+// installWebhook creates (or updates) the project's webhook on Bitbucket.
+func (s *server) installWebhook(c echo.Context) error {
+	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, secrets map[string]string) (string, error) {
+		updated, err := s.checker.InstallWebhook(c.Request().Context(), t, s.webhookURL(cfg.ID), secrets[store.WebhookSecret])
+		if err != nil {
+			return "", err
+		}
+		if err := s.st.RecordWebhookInstalled(c.Request().Context(), cfg.ID, actor(c)); err != nil {
+			return "", err
+		}
+		verb := "Installed"
+		if updated {
+			verb = "Updated"
+		}
+		return fmt.Sprintf("%s the webhook on project %s: every push to master in its repositories now starts a build.", verb, cfg.ProjectKey), nil
+	})
+}
+
+// pingWebhook asks Bitbucket to deliver a test event.
+func (s *server) pingWebhook(c echo.Context) error {
+	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, _ map[string]string) (string, error) {
+		return s.checker.PingWebhook(c.Request().Context(), t, s.webhookURL(cfg.ID))
+	})
+}
+
+// webhookCall runs call against the configuration's Bitbucket: 303 back to the details page
+// with what happened, or the page with the failure in plain words (502).
+func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Target, map[string]string) (string, error)) error {
+	cfg, p, err := s.loadWebhookSCM(c)
+	if err != nil {
+		return err
+	}
+	secrets, err := s.st.OpenSecrets(c.Request().Context(), cfg.ID)
+	if err != nil {
+		return err
+	}
+	done, err := call(cfg, target(cfg, secrets), secrets)
+	if msg, ok := probe.HostMessage(err); ok {
+		pg := s.page(c, cfg.DisplayName())
+		pg.Alert = msg
+		return s.renderDetails(c, http.StatusBadGateway, cfg, p, pg, nil)
+	} else if err != nil {
+		return err
+	}
+	if err := s.setStatus(c, done); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, detailsURL(cfg.ID))
+}
+
+// recentOnDetails is how many deliveries and builds the details page lists.
+const recentOnDetails = 10
+
+// webhookActivity is the details page's deliveries and builds; htmx refreshes it while the
+// page is open.
+func (s *server) webhookActivity(c echo.Context) error {
+	cfg, _, err := s.loadWebhookSCM(c)
+	if err != nil {
+		return err
+	}
+	w, err := s.webhookDetails(c, cfg)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.WebhookActivity(w), nil)
+}
+
+func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig) (views.Webhook, error) {
+	ctx := c.Request().Context()
+	w := views.Webhook{ConfigID: cfg.ID, URL: s.webhookURL(cfg.ID)}
+	var err error
+	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
+		return w, err
+	}
+	if w.Deliveries, err = s.st.Deliveries(ctx, cfg.ID, recentOnDetails); err != nil {
+		return w, err
+	}
+	w.Builds, err = s.st.Builds(ctx, cfg.ID, recentOnDetails)
+	return w, err
+}
