@@ -2374,7 +2374,7 @@ func SCMDetailsPage(p Page, d SCMDetails) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Provider.Webhook {
-				templ_7745c5c3_Err = webhookSection(d.Webhook).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = webhookSection(d.Webhook, d.Secrets[store.WebhookSecret]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

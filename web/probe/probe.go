@@ -6,6 +6,7 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -121,6 +122,10 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.totalTimeout)
 	defer cancel()
 	r := Result{At: c.now().UTC()}
+	if ctx.Err() != nil {
+		r.Steps = []Step{{ID: "queue", Title: "A place to run", Status: Failed, Detail: "The test was cancelled before it started."}}
+		return r
+	}
 	select {
 	case c.running <- struct{}{}:
 		defer func() { <-c.running }()
@@ -288,6 +293,11 @@ func (r *run) verifyTLS() (Status, string) {
 	defer raw.Close()
 	conn := tls.Client(raw, r.tlsConfig(host))
 	if err := conn.HandshakeContext(ctx); err != nil {
+		if ctx.Err() != nil {
+			return Failed, fmt.Sprintf("%s:%s accepted the connection but did not answer the TLS handshake within %s. "+
+				"Check that this port serves HTTPS (not plain HTTP or another protocol) and that nothing in between holds "+
+				"the connection.", host, port, r.c.stepTimeout)
+		}
 		return Failed, tlsAdvice(host, err)
 	}
 	leaf := conn.ConnectionState().PeerCertificates[0]
@@ -362,8 +372,10 @@ func (r *run) client() *http.Client {
 			DisableKeepAlives: true,
 			ForceAttemptHTTP2: false,
 		},
+		// A redirect is followed only to the same host over HTTPS: elsewhere, or in clear text,
+		// it would carry the token with it.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Host != via[0].URL.Host || len(via) > 3 {
+			if req.URL.Host != via[0].URL.Host || req.URL.Scheme != "https" || len(via) > 3 {
 				return fmt.Errorf("redirected to %s, which is not followed", req.URL.Redacted())
 			}
 			return nil
@@ -450,9 +462,23 @@ func (r *run) sshBanner() (Status, string) {
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	conn.SetReadDeadline(deadline)
-	buf := make([]byte, 256)
-	n, _ := io.ReadAtLeast(conn, buf, len("SSH-2.0-"))
-	banner := strings.TrimSpace(strings.SplitN(string(buf[:n]), "\n", 2)[0])
+	// A server may send other lines before its version line (RFC 4253, 4.2); what it sent
+	// first is what to quote when none is one.
+	var banner, first string
+	lines := bufio.NewReader(io.LimitReader(conn, 8<<10))
+	for range 20 {
+		line, err := lines.ReadString('\n')
+		banner = strings.TrimSpace(line)
+		if first == "" {
+			first = banner
+		}
+		if strings.HasPrefix(banner, "SSH-") || err != nil {
+			break
+		}
+	}
+	if !strings.HasPrefix(banner, "SSH-") {
+		banner = first
+	}
 	if !strings.HasPrefix(banner, "SSH-2.0-") {
 		if banner == "" {
 			return Failed, fmt.Sprintf("%s:%s accepted the connection but sent no SSH greeting within %s. It is probably not "+
