@@ -244,3 +244,19 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestCAFile(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_ADMIN_PASSWORD": "ca file test pw"}
+	serve := func(extra ...string) error {
+		return run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...), env(vars), strings.NewReader(""), io.Discard)
+	}
+	if err := serve("--ca-file", filepath.Join(dir, "missing.pem")); err == nil || !strings.Contains(err.Error(), "SCMADMIN_CA_FILE") {
+		t.Errorf("missing CA file: %v", err)
+	}
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not a certificate"), 0o600)
+	if err := serve("--ca-file", junk); err == nil || !strings.Contains(err.Error(), "PEM") {
+		t.Errorf("CA file without PEM: %v", err)
+	}
+}
