@@ -23,6 +23,15 @@ func target(cfg store.SCMConfig, secrets map[string]string) probe.Target {
 	}
 }
 
+// countTest counts a connection test's outcome for /metrics.
+func (s *server) countTest(providerID string, r probe.Result) {
+	outcome := "passed"
+	if step, failed := r.FirstFailure(); failed {
+		outcome = step.ID
+	}
+	s.metrics.connections.WithLabelValues(providerID, outcome).Inc()
+}
+
 // health is what the list and the details page keep of a test: when, and passed or where it failed.
 func health(r probe.Result) store.ConnectionTest {
 	t := store.ConnectionTest{At: r.At, Passed: r.Passed(), Summary: "passed"}
@@ -50,6 +59,7 @@ func (s *server) testSCM(c echo.Context) error {
 		return err
 	}
 	result := s.checker.Check(ctx, target(cfg, secrets))
+	s.countTest(cfg.Provider, result)
 	cfg.LastTest = health(result)
 	if err := s.st.RecordConnectionTest(ctx, cfg.ID, cfg.LastTest); err != nil {
 		return err
@@ -102,6 +112,7 @@ func (s *server) testForm(c echo.Context) error {
 			}
 		}
 		result = s.checker.Check(c.Request().Context(), target(cfg, secrets))
+		s.countTest(p.ID, result)
 	}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.ConnectionTest(result), nil)

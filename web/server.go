@@ -36,6 +36,7 @@ type server struct {
 	// crossOrigin refuses state changes that browsers say come from another origin.
 	crossOrigin *http.CrossOriginProtection
 	checker     *probe.Checker
+	metrics     *metrics
 }
 
 // New returns the application, every route registered, over st.
@@ -58,6 +59,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	}
 	s := &server{
 		checker: checker,
+		metrics: newMetrics(),
 		st:      st,
 		log:     cfg.Logger,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),

@@ -121,6 +121,7 @@ func (s *server) receiveWebhook(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		s.metrics.deliveries.WithLabelValues(recorded.Result).Inc()
 		return c.String(status, recorded.Result+": "+recorded.Reason)
 	}
 
@@ -135,6 +136,7 @@ func (s *server) receiveWebhook(c echo.Context) error {
 		return c.String(http.StatusOK, "pong")
 	}
 	if !s.validSignature(c, cfg.ID, body) {
+		s.metrics.deliveries.WithLabelValues("unauthorized").Inc()
 		if err := s.st.CountWebhookFailure(ctx, cfg.ID); err != nil {
 			return err
 		}

@@ -1,0 +1,68 @@
+package web
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/provider"
+)
+
+// metrics are what /metrics exposes. Each server has its own registry, so that tests (and
+// several servers in one process) never share counts.
+type metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	deliveries  *prometheus.CounterVec
+	connections *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scmadmin_http_requests_total", Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "scmadmin_http_request_duration_seconds", Help: "Time to answer HTTP requests, by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
+		}, []string{"route"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scmadmin_webhook_deliveries_total", Help: "Webhook deliveries to a configuration, by result (accepted, duplicate, ignored, refused, unauthorized).",
+		}, []string{"result"}),
+		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scmadmin_connection_tests_total", Help: "Connection tests run, by provider and outcome (passed, or the id of the step that failed).",
+		}, []string{"provider", "outcome"}),
+	}
+	// Known series start at zero, so that rates and alerts work before the first event.
+	for _, result := range []string{store.DeliveryAccepted, store.DeliveryDuplicate, store.DeliveryIgnored, store.DeliveryRefused, "unauthorized"} {
+		m.deliveries.WithLabelValues(result)
+	}
+	for _, p := range provider.Selectable() {
+		m.connections.WithLabelValues(p.ID, "passed")
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.deliveries, m.connections,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe counts a request by its route pattern (never its path, whose ids would make a
+// series per configuration).
+func (m *metrics) observe(c echo.Context, took time.Duration) {
+	route := c.Path()
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+func (m *metrics) handler() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+}
