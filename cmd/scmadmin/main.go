@@ -3,6 +3,8 @@
 //	scmadmin [serve]                 run the server
 //	scmadmin user add NAME [--admin] add an account (password from standard input)
 //	scmadmin user passwd NAME        change an account's password
+//	scmadmin keys rotate             re-encrypt every secret with a new key
+//	scmadmin backup FILE             write a consistent copy of the database
 package main
 
 import (
@@ -33,6 +35,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args, getenv, stdout)
 	case "user":
 		return user(ctx, args, getenv, stdin, stdout)
+	case "keys":
+		return keys(ctx, args, getenv, stdout)
+	case "backup":
+		return backup(ctx, args, getenv, stdout)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -44,5 +50,7 @@ const usage = `usage:
   scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
+  scmadmin keys rotate [--db FILE] [--key-file FILE]
+  scmadmin backup FILE [--db FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.
 `

@@ -36,6 +36,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer st.Close()
+	if err := st.CheckKeys(ctx); err != nil {
+		return fmt.Errorf("%w: %s is not the key file this database was encrypted with; point --key-file "+
+			"(SCMADMIN_KEY_FILE) at the right one", err, cfg.keyFile())
+	}
 	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
 		return err
 	}

@@ -14,17 +14,36 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 const keySize = 32 // AES-256
 
-// Keyring seals and opens secrets. It is safe for concurrent use.
+// Keyring seals and opens secrets. It is safe for concurrent use. A keyring loaded from a
+// file follows that file: when `scmadmin keys rotate` changes it, a running server starts
+// sealing with the new key within reloadEvery, and reloads at once for a key it lacks.
 type Keyring struct {
+	path string
+
+	mu       sync.RWMutex
+	keys     *keys
+	modTime  time.Time
+	checked  time.Time
+	reloadMu sync.Mutex
+}
+
+// keys is one reading of the key file.
+type keys struct {
 	aeads   map[uint32]cipher.AEAD
 	current uint32
 }
+
+// reloadEvery bounds how often the key file is checked for a change.
+const reloadEvery = time.Second
 
 // ErrNoKey is returned by Open when the ciphertext names a key the keyring lacks.
 var ErrNoKey = errors.New("keyring: no key with that id")
@@ -57,20 +76,40 @@ func LoadOrCreate(path string) (k *Keyring, created bool, err error) {
 
 // Load reads the key file at path.
 func Load(path string) (*Keyring, error) {
-	data, err := os.ReadFile(path)
+	ks, modTime, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("keyring: read %s: %w", path, err)
+		return nil, err
 	}
-	k, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("keyring: %s: %w", path, err)
-	}
-	return k, nil
+	return &Keyring{path: path, keys: ks, modTime: modTime, checked: time.Now()}, nil
 }
 
-// Parse reads a key file's content.
+func readFile(path string) (*keys, time.Time, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("keyring: read %s: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("keyring: read %s: %w", path, err)
+	}
+	ks, err := parse(data)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("keyring: %s: %w", path, err)
+	}
+	return ks, info.ModTime(), nil
+}
+
+// Parse reads a key file's content into a keyring that follows no file.
 func Parse(data []byte) (*Keyring, error) {
-	k := &Keyring{aeads: map[uint32]cipher.AEAD{}}
+	ks, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{keys: ks}, nil
+}
+
+func parse(data []byte) (*keys, error) {
+	k := &keys{aeads: map[uint32]cipher.AEAD{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -103,18 +142,55 @@ func Parse(data []byte) (*Keyring, error) {
 	return k, nil
 }
 
+// snapshot returns the keys in force, re-reading the file when it changed (checked at most
+// every reloadEvery, or at once when force is set).
+func (k *Keyring) snapshot(force bool) *keys {
+	k.mu.RLock()
+	ks, due := k.keys, k.path != "" && (force || time.Since(k.checked) >= reloadEvery)
+	k.mu.RUnlock()
+	if !due {
+		return ks
+	}
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	k.mu.Lock()
+	k.checked = time.Now()
+	k.mu.Unlock()
+	info, err := os.Stat(k.path)
+	if err != nil || info.ModTime().Equal(k.modTime) && !force {
+		return ks // a file gone or unreadable mid-rotation: keep the keys we have
+	}
+	fresh, modTime, err := readFile(k.path)
+	if err != nil {
+		return ks
+	}
+	k.mu.Lock()
+	k.keys, k.modTime = fresh, modTime
+	k.mu.Unlock()
+	return fresh
+}
+
+// Current is the id of the key new secrets are sealed with.
+func (k *Keyring) Current() uint32 { return k.snapshot(false).current }
+
 // Seal encrypts plaintext under the current key. additional binds the ciphertext to its
 // context (its row): Open fails unless it is given the same bytes.
 func (k *Keyring) Seal(plaintext, additional []byte) (keyID uint32, ciphertext []byte) {
-	aead := k.aeads[k.current]
+	ks := k.snapshot(false)
+	aead := ks.aeads[ks.current]
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
 	rand.Read(nonce)
-	return k.current, aead.Seal(nonce, nonce, plaintext, additional)
+	return ks.current, aead.Seal(nonce, nonce, plaintext, additional)
 }
 
 // Open decrypts a ciphertext made by Seal with the key keyID and the same additional data.
 func (k *Keyring) Open(keyID uint32, ciphertext, additional []byte) ([]byte, error) {
-	aead, ok := k.aeads[keyID]
+	ks := k.snapshot(false)
+	aead, ok := ks.aeads[keyID]
+	if !ok {
+		// Sealed by a newer key than we have read: the file may have just been rotated.
+		aead, ok = k.snapshot(true).aeads[keyID]
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w %d", ErrNoKey, keyID)
 	}
@@ -127,4 +203,72 @@ func (k *Keyring) Open(keyID uint32, ciphertext, additional []byte) ([]byte, err
 		return nil, errors.New("keyring: the secret does not open with this key file (wrong key, or the row was tampered with)")
 	}
 	return plain, nil
+}
+
+// AddKey appends a new key to the key file at path, which makes it the current key, and
+// returns its id. The file is replaced atomically, keeping mode 0600.
+func AddKey(path string) (uint32, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("keyring: read %s: %w", path, err)
+	}
+	ks, err := parse(data)
+	if err != nil {
+		return 0, fmt.Errorf("keyring: %s: %w", path, err)
+	}
+	next := uint32(0)
+	for id := range ks.aeads {
+		next = max(next, id)
+	}
+	next++
+	key := make([]byte, keySize)
+	rand.Read(key)
+	content := strings.TrimRight(string(data), "\n") + "\n" + strconv.FormatUint(uint64(next), 10) + " " + base64.StdEncoding.EncodeToString(key) + "\n"
+	return next, writeFile(path, content)
+}
+
+// RetireKeys rewrites the key file at path keeping only the current (last) key.
+func RetireKeys(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("keyring: read %s: %w", path, err)
+	}
+	var last string
+	for _, line := range strings.Split(string(data), "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			last = l
+		}
+	}
+	if last == "" {
+		return fmt.Errorf("keyring: %s: no key in the file", path)
+	}
+	return writeFile(path, "# scmadmin keys: keep this file secret and back it up together with the database.\n"+last+"\n")
+}
+
+// writeFile replaces path with content atomically (a temporary file renamed over it).
+func writeFile(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".scmadmin-key-*")
+	if err != nil {
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	return nil
 }

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ErrWrongKeys is returned by CheckKeys when the key file does not open the stored secrets.
+var ErrWrongKeys = errors.New("the key file does not open the secrets stored in this database")
+
+// CheckKeys opens one stored secret of every key id in use, so that a wrong or outdated key
+// file stops start-up instead of failing later, secret by secret.
+func (s *Store) CheckKeys(ctx context.Context) error {
+	// One secret per key id in use (SQLite takes a group's bare columns from one of its rows).
+	rows, err := s.db.QueryContext(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets GROUP BY key_id`)
+	if err != nil {
+		return fmt.Errorf("store: check keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var configID int64
+		var name string
+		var keyID uint32
+		var sealed []byte
+		if err := rows.Scan(&configID, &name, &keyID, &sealed); err != nil {
+			return fmt.Errorf("store: check keys: %w", err)
+		}
+		if _, err := s.keys.Open(keyID, sealed, secretAD(configID, name)); err != nil {
+			return fmt.Errorf("store: %w (key %d: %v)", ErrWrongKeys, keyID, err)
+		}
+	}
+	return rows.Err()
+}
+
+// ReencryptSecrets seals again, under the current key, every secret sealed under another,
+// and returns how many it re-sealed. It may run while a server serves: each secret is
+// replaced only if it is still the ciphertext that was read.
+func (s *Store) ReencryptSecrets(ctx context.Context) (int, error) {
+	current := s.keys.Current()
+	type sealedSecret struct {
+		configID int64
+		name     string
+		keyID    uint32
+		sealed   []byte
+	}
+	var todo []sealedSecret
+	rows, err := s.db.QueryContext(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets WHERE key_id != ?`, current)
+	if err != nil {
+		return 0, fmt.Errorf("store: re-encrypt: %w", err)
+	}
+	for rows.Next() {
+		var ss sealedSecret
+		if err := rows.Scan(&ss.configID, &ss.name, &ss.keyID, &ss.sealed); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store: re-encrypt: %w", err)
+		}
+		todo = append(todo, ss)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store: re-encrypt: %w", err)
+	}
+	done := 0
+	for _, ss := range todo {
+		ad := secretAD(ss.configID, ss.name)
+		plain, err := s.keys.Open(ss.keyID, ss.sealed, ad)
+		if err != nil {
+			return done, fmt.Errorf("store: re-encrypt %s of %d: %w", ss.name, ss.configID, err)
+		}
+		keyID, sealed := s.keys.Seal(plain, ad)
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE scm_secrets SET key_id = ?, ciphertext = ? WHERE config_id = ? AND name = ? AND ciphertext = ?`,
+				keyID, sealed, ss.configID, ss.name, ss.sealed)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				done++
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("store: re-encrypt %s of %d: %w", ss.name, ss.configID, err)
+		}
+	}
+	return done, nil
+}
