@@ -16,15 +16,17 @@ type Actor struct {
 
 // Audit actions.
 const (
-	ActionSignIn       = "sign_in"
-	ActionSignInFailed = "sign_in_failed"
-	ActionSignOut      = "sign_out"
-	ActionCreate       = "create"
-	ActionUpdate       = "update"
-	ActionEnable       = "enable"
-	ActionDisable      = "disable"
-	ActionMakeDefault  = "make_default"
-	ActionDelete       = "delete"
+	ActionSignIn          = "sign_in"
+	ActionSignInFailed    = "sign_in_failed"
+	ActionSignOut         = "sign_out"
+	ActionSignInThrottled = "sign_in_throttled"
+	ActionChangePassword  = "change_password"
+	ActionCreate          = "create"
+	ActionUpdate          = "update"
+	ActionEnable          = "enable"
+	ActionDisable         = "disable"
+	ActionMakeDefault     = "make_default"
+	ActionDelete          = "delete"
 	// Webhooks (Bitbucket Server build-on-checkin).
 	ActionRotateWebhookSecret = "rotate_webhook_secret"
 	ActionInstallWebhook      = "install_webhook"

@@ -159,3 +159,23 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	}
 	return u, nil
 }
+
+// ChangePassword replaces user id's password after checking the current one, and ends all of
+// that user's sessions (the caller signs the user in again with a new one).
+func (s *Store) ChangePassword(ctx context.Context, id int64, current, password string) error {
+	var name, hash string
+	err := s.db.QueryRowContext(ctx, `SELECT username, password_hash FROM users WHERE id = ?`, id).Scan(&name, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: change password of %d: %w", id, ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("store: change password of %d: %w", id, err)
+	}
+	ok, err := checkPassword(hash, current)
+	if err != nil {
+		return fmt.Errorf("store: change password of %d: %w", id, err)
+	}
+	if !ok {
+		return ErrBadCredentials
+	}
+	return s.SetPassword(ctx, name, password)
+}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,8 +26,21 @@ func (s *server) showLogin(c echo.Context) error {
 func (s *server) login(c echo.Context) error {
 	username := strings.TrimSpace(c.FormValue("username"))
 	next := safeNext(c.FormValue("next"))
+	if wait := s.signIns.wait(username, c.RealIP()); wait > 0 {
+		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+			Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInThrottled}); err != nil {
+			return err
+		}
+		secs := int(wait.Seconds() + 0.999)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+		p := s.page(c, "Sign in")
+		p.Alert = "Too many failed sign-ins for this account or from this address. Try again in " + humanDuration(wait) +
+			", or ask another cluster admin to reset the password (scmadmin user passwd)."
+		return render(c, http.StatusTooManyRequests, views.LoginPage(p, username, next), nil)
+	}
 	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))
 	if errors.Is(err, store.ErrBadCredentials) {
+		s.signIns.failed(username, c.RealIP())
 		// Not the typed name: people paste passwords into the wrong box. The audit trail has it.
 		s.log.Info("sign-in refused", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "remote", c.RealIP())
 		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
@@ -39,6 +54,7 @@ func (s *server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.signIns.succeeded(username)
 	// A new session id at every sign-in: a session id planted before it is worth nothing.
 	if old, err := s.sessions.Get(c.Request(), s.cookieName(sessionCookie)); err == nil && !old.IsNew {
 		old.Options.MaxAge = -1
@@ -103,4 +119,12 @@ func truncate(s string, n int) string {
 		return string(r[:n])
 	}
 	return s
+}
+
+// humanDuration says d in whole seconds or minutes, rounded up.
+func humanDuration(d time.Duration) string {
+	if d <= time.Minute {
+		return strconv.Itoa(int(d.Seconds()+0.999)) + " seconds"
+	}
+	return strconv.Itoa(int(d.Minutes()+0.999)) + " minutes"
 }

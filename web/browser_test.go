@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -73,10 +74,33 @@ func newBrowser(t *testing.T, app *testApp) *browser {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-	if err := chromedp.Run(ctx); err != nil {
+	// Every document records the Content-Security-Policy violations it sees, so that a test
+	// can show htmx works under the policy without breaking it.
+	record := chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(`document.addEventListener("securitypolicyviolation", function (e) {
+			var seen = JSON.parse(sessionStorage.getItem("csp") || "[]");
+			seen.push(e.violatedDirective + " " + e.blockedURI);
+			sessionStorage.setItem("csp", JSON.stringify(seen));
+		});`).Do(ctx)
+		return err
+	})
+	if err := chromedp.Run(ctx, record); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx, app: app}
+	b := &browser{t: t, ctx: ctx, app: app}
+	t.Cleanup(b.assertNoCSPViolations)
+	return b
+}
+
+// assertNoCSPViolations fails the test if the page reported a CSP violation.
+func (b *browser) assertNoCSPViolations() {
+	var seen string
+	if err := chromedp.Run(b.ctx, chromedp.Evaluate(`sessionStorage.getItem("csp") || "[]"`, &seen)); err != nil {
+		return // the browser is already gone: the test failed for another reason
+	}
+	if seen != "[]" {
+		b.t.Errorf("Content-Security-Policy violations: %s", seen)
+	}
 }
 
 func (b *browser) run(actions ...chromedp.Action) {

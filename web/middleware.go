@@ -143,9 +143,8 @@ func (s *server) cookieName(name string) string {
 	return name
 }
 
-// requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to
-// the sign-in page (303), a signed-in user who is not an admin gets 403.
-func (s *server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+// requireUser lets through a signed-in user; anyone else is sent to the sign-in page (303).
+func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, err := s.sessions.Get(c.Request(), s.cookieName(sessionCookie))
 		if err != nil {
@@ -161,12 +160,20 @@ func (s *server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(userKey, u)
 		c.Set(sessionKey, sess)
-		if !u.IsAdmin {
+		return next(c)
+	}
+}
+
+// requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to
+// the sign-in page (303), a signed-in user who is not an admin gets 403.
+func (s *server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.requireUser(func(c echo.Context) error {
+		if u, _ := currentUser(c); !u.IsAdmin {
 			return s.errorPage(c, http.StatusForbidden, "Cluster admins only",
 				"Signed in as "+u.Username+", who is not a cluster admin. Ask a cluster admin to make this account one, or sign in as one.")
 		}
 		return next(c)
-	}
+	})
 }
 
 // toLogin sends the browser to the sign-in page, remembering where it was going: the page

@@ -33,6 +33,10 @@ func (s *server) routes(e *echo.Echo) {
 	g.POST("/logout", s.logout)
 
 	// Sign-in is checked first, so that anyone not signed in is sent to it, whatever they post.
+	account := e.Group("/account", s.requireUser, s.csrf)
+	account.GET("/password", s.showPasswordForm)
+	account.POST("/password", s.changePassword)
+
 	a := e.Group("/admin", s.requireAdmin, s.csrf)
 	a.GET("/scm", s.listSCM)
 	a.GET("/scm/new", s.newSCM)

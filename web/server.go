@@ -37,6 +37,7 @@ type server struct {
 	crossOrigin *http.CrossOriginProtection
 	checker     *probe.Checker
 	metrics     *metrics
+	signIns     *signInLimiter
 }
 
 // New returns the application, every route registered, over st.
@@ -60,6 +61,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	s := &server{
 		checker: checker,
 		metrics: newMetrics(),
+		signIns: newSignInLimiter(),
 		st:      st,
 		log:     cfg.Logger,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),

@@ -1,0 +1,53 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/views"
+)
+
+func (s *server) showPasswordForm(c echo.Context) error {
+	return render(c, http.StatusOK, views.PasswordPage(s.page(c, "Change your password"), nil), nil)
+}
+
+// changePassword asks for the current password, and ends the user's other sessions: this
+// one gets a new session id, every other is signed out.
+func (s *server) changePassword(c echo.Context) error {
+	u, _ := currentUser(c)
+	current, password := c.FormValue("current_password"), c.FormValue("new_password")
+	errs := map[string]string{}
+	if err := store.CheckPassword(password); err != nil {
+		errs["new_password"] = "The new password is too short or too long: " + err.Error() + "."
+	} else if password != c.FormValue("confirm_password") {
+		errs["confirm_password"] = "The two new passwords differ: type the same one twice."
+	}
+	if len(errs) == 0 {
+		err := s.st.ChangePassword(c.Request().Context(), u.ID, current, password)
+		switch {
+		case errors.Is(err, store.ErrBadCredentials):
+			errs["current_password"] = "This is not your current password."
+		case err != nil:
+			return err
+		default:
+			if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+				Actor: store.Actor{Username: u.Username, Addr: c.RealIP()}, Action: store.ActionChangePassword}); err != nil {
+				return err
+			}
+			sess := s.sessions.fresh(s.cookieName(sessionCookie))
+			sess.Values[userIDKey] = u.ID
+			sess.AddFlash("Changed your password. Every other session of yours is signed out.")
+			if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
+				return err
+			}
+			s.newCSRFToken(c)
+			return c.Redirect(http.StatusSeeOther, "/admin/scm")
+		}
+	}
+	p := s.page(c, "Change your password")
+	p.Alert = "The password was not changed: correct the fields marked below."
+	return render(c, http.StatusUnprocessableEntity, views.PasswordPage(p, errs), nil)
+}
