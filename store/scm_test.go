@@ -285,7 +285,7 @@ func TestMovedCiphertextDoesNotOpen(t *testing.T) {
 	b := mustCreateSCM(t, s, githubConfig("bbb"), map[string]string{"client_secret": "secret-of-b-xyz"})
 
 	// Copy a's client_secret ciphertext into b's row.
-	if _, err := s.db.Exec(`UPDATE scm_secrets SET ciphertext = (SELECT ciphertext FROM scm_secrets WHERE config_id = ? AND name = 'client_secret'),
+	if _, err := s.w.Exec(`UPDATE scm_secrets SET ciphertext = (SELECT ciphertext FROM scm_secrets WHERE config_id = ? AND name = 'client_secret'),
 		key_id = (SELECT key_id FROM scm_secrets WHERE config_id = ? AND name = 'client_secret')
 		WHERE config_id = ? AND name = 'client_secret'`, a.ID, a.ID, b.ID); err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestMovedCiphertextDoesNotOpen(t *testing.T) {
 	}
 
 	// Nor does moving it to another field of the same configuration work.
-	if _, err := s.db.Exec(`UPDATE scm_secrets SET ciphertext = ? WHERE config_id = ? AND name = 'webhook_secret'`, ctA, a.ID); err != nil {
+	if _, err := s.w.Exec(`UPDATE scm_secrets SET ciphertext = ? WHERE config_id = ? AND name = 'webhook_secret'`, ctA, a.ID); err != nil {
 		t.Fatal(err)
 	}
 	keyW, ctW := secretRow(t, s, a.ID, "webhook_secret")

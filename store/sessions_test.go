@@ -225,7 +225,7 @@ func TestDeleteExpiredSessions(t *testing.T) {
 
 	// A row made old directly in the database.
 	save("made-old-by-update", now, now)
-	if _, err := s.db.Exec(`UPDATE sessions SET created_at = ?, last_seen_at = ? WHERE token_hash = ?`,
+	if _, err := s.w.Exec(`UPDATE sessions SET created_at = ?, last_seen_at = ? WHERE token_hash = ?`,
 		now.Add(-100*time.Hour).UTC(), now.Add(-99*time.Hour).UTC(), tokenHash("made-old-by-update")); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestDeleteExpiredSessionsWithRealClock(t *testing.T) {
 	if err := s.SaveSession(ctx, tokenHash("old"), u.ID, []byte("x"), now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`,
+	if _, err := s.w.Exec(`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`,
 		now.Add(-2*time.Hour).UTC(), tokenHash("old")); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestDeletingUserCascadesToSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.db.Exec(`DELETE FROM users WHERE id = ?`, alice.ID); err != nil {
+	if _, err := s.w.Exec(`DELETE FROM users WHERE id = ?`, alice.ID); err != nil {
 		t.Fatalf("delete user: %v", err)
 	}
 	for _, tok := range []string{"alice-1", "alice-2"} {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,9 +33,12 @@ var (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Store is the database. It is safe for concurrent use.
+// Store is the database. It is safe for concurrent use. Reads share a pool of connections;
+// every write goes through one connection, so writers queue in Go instead of meeting
+// SQLite's busy lock and its sleeps.
 type Store struct {
-	db   *sql.DB
+	db   *sql.DB // readers
+	w    *sql.DB // the one writer
 	keys *keyring.Keyring
 	now  func() time.Time
 }
@@ -51,20 +55,31 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("store: the database path %q must not contain ? or #", path)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, keys: keys, now: func() time.Time { return time.Now().UTC() }}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	q.Add("_pragma", "query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	readers := max(4, 2*runtime.NumCPU())
+	db.SetMaxOpenConns(readers)
+	db.SetMaxIdleConns(readers) // the default of 2 would reopen connections under load
+	s := &Store{db: db, w: w, keys: keys, now: func() time.Time { return time.Now().UTC() }}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.db.Close(), s.w.Close()) }
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
@@ -139,7 +154,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -165,7 +180,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("store: backup: %s already exists: choose a new file", path)
 	}
-	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("store: backup to %s: %w", path, err)
 	}
 	return nil

@@ -164,7 +164,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 
 	s := openTestStore(t, path, keys)
 	future := latestMigration(t) + 1
-	if _, err := s.db.Exec("PRAGMA user_version = " + strconv.Itoa(future)); err != nil {
+	if _, err := s.w.Exec("PRAGMA user_version = " + strconv.Itoa(future)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -234,7 +234,7 @@ func TestPragmas(t *testing.T) {
 
 func TestForeignKeysEnforced(t *testing.T) {
 	s := newTestStore(t)
-	_, err := s.db.Exec(`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (x'01', 424242, x'', 0, 0)`)
+	_, err := s.w.Exec(`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (x'01', 424242, x'', 0, 0)`)
 	if err == nil {
 		t.Error("a session for a user that does not exist was accepted: foreign keys are off")
 	}
@@ -280,10 +280,10 @@ func TestOnlyOneDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`UPDATE scm_configs SET is_default = 1 WHERE id = ?`, c.ID); err == nil {
+	if _, err := s.w.Exec(`UPDATE scm_configs SET is_default = 1 WHERE id = ?`, c.ID); err == nil {
 		t.Error("the schema let two configurations be the default")
 	}
-	if _, err := s.db.Exec(`UPDATE scm_configs SET enabled = 0 WHERE id = 1`); err == nil {
+	if _, err := s.w.Exec(`UPDATE scm_configs SET enabled = 0 WHERE id = 1`); err == nil {
 		t.Error("the schema let the default be disabled")
 	}
 }

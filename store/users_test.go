@@ -392,7 +392,7 @@ func TestAuthenticateCorruptHashIsAnErrorNotASuccess(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	mustCreateUser(t, s, "alice", testPassword, false)
-	if _, err := s.db.Exec(`UPDATE users SET password_hash = 'garbage' WHERE username = 'alice'`); err != nil {
+	if _, err := s.w.Exec(`UPDATE users SET password_hash = 'garbage' WHERE username = 'alice'`); err != nil {
 		t.Fatal(err)
 	}
 	if u, err := s.Authenticate(ctx, "alice", testPassword); err == nil {

@@ -1,0 +1,356 @@
+// Command scmbench measures scmadmin under load, each case as a ratio to a trivial handler
+// measured in the same run behind the same middleware. It seeds a fresh database with N
+// configurations, starts the real server in this process on 127.0.0.1, signs in, and drives
+// it with a bounded load generator (loopback only). It reports; it does not gate.
+//
+//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-duration 3s] [-conns 32]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/web"
+	"github.com/scmadmin/scmadmin/web/provider"
+)
+
+const adminPassword = "benchmark admin password"
+
+func main() {
+	sizes := flag.String("sizes", "100,10000,100000", "numbers of configurations to seed, one run each")
+	duration := flag.Duration("duration", 3*time.Second, "how long each case is driven")
+	conns := flag.Int("conns", 32, "concurrent connections of the load generator")
+	maxRequests := flag.Int("max-requests", 200_000, "a case stops after this many requests even before -duration")
+	flag.Parse()
+	if err := run(*sizes, *duration, *conns, *maxRequests, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "scmbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(sizeList string, duration time.Duration, conns, maxRequests int, out io.Writer) error {
+	fmt.Fprintf(out, "scmbench: %s/%s, %d CPUs, %s, %d connections, %s per case\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), conns, duration)
+	startup, err := timeToHealthy()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "start-up: the scmadmin binary answered /healthz 200 %s after it was started\n", startup.Round(time.Millisecond))
+
+	listAt := map[int]time.Duration{}
+	for _, field := range strings.Split(sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad size %q", field)
+		}
+		p50, err := runSize(n, duration, conns, maxRequests, out)
+		if err != nil {
+			return err
+		}
+		listAt[n] = p50
+	}
+	if small, large := listAt[100], listAt[100_000]; small > 0 && large > 0 {
+		fmt.Fprintf(out, "\nlist page p50 at 100,000 configurations is %.2f × its p50 at 100\n", float64(large)/float64(small))
+	}
+	fmt.Fprintf(out, "peak RSS of this process (server and load generator together): %s\n", peakRSS())
+	return nil
+}
+
+// runSize seeds n configurations, serves them, and drives every case; it returns the list
+// page's p50.
+func runSize(n int, duration time.Duration, conns, maxRequests int, out io.Writer) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "scmbench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
+	if err != nil {
+		return 0, err
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "scmadmin.db"), keys)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if _, err := st.CreateFirstAdmin(ctx, "admin", adminPassword); err != nil {
+		return 0, err
+	}
+	seeded := time.Now()
+	if err := seed(ctx, st, n); err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(out, "\n== %d configurations (seeded in %s)\n", n, time.Since(seeded).Round(time.Millisecond))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	base := "http://" + ln.Addr().String()
+	e, err := web.New(web.Config{BaseURL: base, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, st)
+	if err != nil {
+		return 0, err
+	}
+	// The baseline: a trivial handler behind the same middleware as every page.
+	e.GET("/bench/baseline", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	srv := &http.Server{Handler: e}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	jar, err := signIn(base)
+	if err != nil {
+		return 0, err
+	}
+	lastPage := max(1, (n+1+24)/25)
+	cases := []benchCase{
+		{name: "baseline (trivial handler)", path: "/bench/baseline"},
+		{name: "list, first page", path: "/admin/scm"},
+		{name: "list, search", path: "/admin/scm?q=bb4242"},
+		{name: fmt.Sprintf("list, last page (%d)", lastPage), path: fmt.Sprintf("/admin/scm?page=%d", lastPage)},
+		{name: "Add form, Bitbucket Server", path: "/admin/scm/new?provider=bitbucket_server"},
+		{name: "create (form post)", create: true},
+	}
+	fmt.Fprintf(out, "%-30s %10s %9s %9s %7s %9s\n", "case", "req/s", "p50", "p99", "errors", "vs base")
+	var baseline, listP50 time.Duration
+	var baseRate float64
+	for _, bc := range cases {
+		r, err := drive(base, jar, bc, conns, duration, maxRequests)
+		if err != nil {
+			return 0, err
+		}
+		if baseline == 0 {
+			baseline, baseRate = r.p50, r.rate
+		}
+		if bc.path == "/admin/scm" {
+			listP50 = r.p50
+		}
+		fmt.Fprintf(out, "%-30s %10.0f %9s %9s %7d %8.0f%%\n", bc.name, r.rate, r.p50.Round(time.Microsecond),
+			r.p99.Round(time.Microsecond), r.errors, 100*r.rate/baseRate)
+	}
+	return listP50, nil
+}
+
+// seed adds n Bitbucket Server configurations through the store, each with its secrets.
+func seed(ctx context.Context, st *store.Store, n int) error {
+	p, _ := provider.Lookup("bitbucket_server")
+	for i := range n {
+		form := url.Values{
+			"website_url": {fmt.Sprintf("https://bb%d.example.com", i)}, "api_url": {fmt.Sprintf("https://bb%d.example.com/rest/api/1.0", i)},
+			"ssh_url": {fmt.Sprintf("ssh://git@bb%d.example.com:7999", i)}, "project_key": {"ALGO"}, "access_token": {fmt.Sprintf("token-%d", i)},
+		}
+		vals, errs := p.Validate(form, provider.Create)
+		if len(errs) > 0 {
+			return fmt.Errorf("seed: %v", errs)
+		}
+		cfg, secrets := p.Config(vals)
+		if _, err := st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "scmbench"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+func csrfOf(c *http.Client, u string) (string, error) {
+	res, err := c.Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	m := csrfInput.FindSubmatch(body)
+	if m == nil {
+		return "", fmt.Errorf("no CSRF token on %s (%d)", u, res.StatusCode)
+	}
+	return string(m[1]), nil
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// signIn returns a cookie jar signed in as the admin.
+func signIn(base string) (http.CookieJar, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: noRedirect}
+	token, err := csrfOf(c, base+"/login")
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.PostForm(base+"/login", url.Values{"_csrf": {token}, "username": {"admin"}, "password": {adminPassword}})
+	if err != nil {
+		return nil, err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		return nil, fmt.Errorf("sign-in answered %d", res.StatusCode)
+	}
+	return jar, nil
+}
+
+type benchCase struct {
+	name   string
+	path   string
+	create bool // post the Add form with unique values instead of a GET of path
+}
+
+type result struct {
+	rate     float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+// drive runs bc from conns connections for duration (or maxRequests), loopback only.
+func drive(base string, jar http.CookieJar, bc benchCase, conns int, duration time.Duration, maxRequests int) (result, error) {
+	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Jar: jar, Transport: transport, CheckRedirect: noRedirect, Timeout: 10 * time.Second}
+	var token string
+	if bc.create {
+		var err error
+		if token, err = csrfOf(client, base+"/admin/scm/new"); err != nil {
+			return result{}, err
+		}
+	}
+	var (
+		issued   atomic.Int64
+		errCount atomic.Int64
+		mu       sync.Mutex
+		all      []time.Duration
+		wg       sync.WaitGroup
+	)
+	deadline := time.Now().Add(duration)
+	start := time.Now()
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				i := issued.Add(1)
+				if i > int64(maxRequests) {
+					break
+				}
+				t0 := time.Now()
+				ok := request(client, base, bc, token, w, i)
+				mine = append(mine, time.Since(t0))
+				if !ok {
+					errCount.Add(1)
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(all) == 0 {
+		return result{}, fmt.Errorf("%s: no request completed", bc.name)
+	}
+	slices.Sort(all)
+	return result{
+		rate:   float64(len(all)) / elapsed.Seconds(),
+		p50:    all[len(all)/2],
+		p99:    all[min(len(all)-1, len(all)*99/100)],
+		errors: int(errCount.Load()),
+	}, nil
+}
+
+// request makes one request of bc and reports whether it got the answer it should.
+func request(client *http.Client, base string, bc benchCase, token string, worker int, i int64) bool {
+	var res *http.Response
+	var err error
+	want := http.StatusOK
+	if bc.create {
+		want = http.StatusSeeOther
+		res, err = client.PostForm(base+"/admin/scm", url.Values{
+			"_csrf": {token}, "provider": {"bitbucket_server"},
+			"website_url": {fmt.Sprintf("https://load-%d-%d.example.com", worker, i)},
+			"api_url":     {"https://load.example.com/rest/api/1.0"}, "ssh_url": {"ssh://git@load.example.com:7999"},
+			"project_key": {"LOAD"}, "access_token": {"load-token"},
+		})
+	} else {
+		res, err = client.Get(base + bc.path)
+	}
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode == want
+}
+
+// timeToHealthy builds the scmadmin binary, starts it on a fresh database, and returns how
+// long it took from the start to its first 200 on /healthz.
+func timeToHealthy() (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "scmbench-start-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "scmadmin")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/scmadmin").CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("build scmadmin (run scmbench from the repository root): %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--addr", addr, "--db", filepath.Join(dir, "db"))
+	cmd.Env = append(os.Environ(), "SCMADMIN_ADMIN_PASSWORD="+adminPassword)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	client := &http.Client{Timeout: time.Second}
+	for time.Since(start) < 10*time.Second {
+		if res, err := client.Get("http://" + addr + "/healthz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return time.Since(start), nil
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("scmadmin did not answer /healthz within 10 s")
+}
+
+// peakRSS is this process's peak resident set size (VmHWM), where Linux reports it.
+func peakRSS() string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
