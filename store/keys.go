@@ -34,11 +34,14 @@ func (s *Store) CheckKeys(ctx context.Context) error {
 	return rows.Err()
 }
 
-// ReencryptSecrets seals again, under the current key, every secret sealed under another,
-// and returns how many it re-sealed. It may run while a server serves: each secret is
-// replaced only if it is still the ciphertext that was read.
-func (s *Store) ReencryptSecrets(ctx context.Context) (int, error) {
+// ReencryptSecrets seals again, under key id (which must be the keyring's current key), every
+// secret sealed under another, and returns how many it re-sealed. It may run while a server
+// serves: each secret is replaced only if it is still the ciphertext that was read.
+func (s *Store) ReencryptSecrets(ctx context.Context, id uint32) (int, error) {
 	current := s.keys.Current()
+	if current != id {
+		return 0, fmt.Errorf("store: re-encrypt: the key file's current key is %d, not %d", current, id)
+	}
 	type sealedSecret struct {
 		configID int64
 		name     string
@@ -86,4 +89,13 @@ func (s *Store) ReencryptSecrets(ctx context.Context) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// SecretsNotUnder counts the secrets sealed with a key other than id.
+func (s *Store) SecretsNotUnder(ctx context.Context, id uint32) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM scm_secrets WHERE key_id != ?`, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count secrets under old keys: %w", err)
+	}
+	return n, nil
 }

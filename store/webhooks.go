@@ -23,6 +23,9 @@ const (
 	WebhookGrace          = 24 * time.Hour
 )
 
+// KeptDeliveries is how many of its latest deliveries each configuration keeps.
+const KeptDeliveries = 1000
+
 // Delivery is one webhook delivery that reached a configuration.
 type Delivery struct {
 	ID         int64
@@ -71,10 +74,19 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 				return err
 			}
 		}
-		return tx.QueryRowContext(ctx,
+		if err := tx.QueryRowContext(ctx,
 			`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID)
+			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID); err != nil {
+			return err
+		}
+		// Deliveries can come from anyone (an oversized one is refused before its signature
+		// can be checked): keep a bounded history per configuration.
+		_, err := tx.ExecContext(ctx,
+			`DELETE FROM webhook_deliveries WHERE config_id = ?1 AND id <= (
+			   SELECT id FROM webhook_deliveries WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
+			d.ConfigID, KeptDeliveries)
+		return err
 	})
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)

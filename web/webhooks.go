@@ -207,7 +207,15 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 // installWebhook creates (or updates) the project's webhook on Bitbucket.
 func (s *server) installWebhook(c echo.Context) error {
 	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, secrets map[string]string) (string, error) {
-		updated, err := s.checker.InstallWebhook(c.Request().Context(), t, s.webhookURL(cfg.ID), secrets[store.WebhookSecret])
+		secret := secrets[store.WebhookSecret]
+		if secret == "" {
+			// A configuration from before webhooks existed: give it its secret now.
+			secret = newWebhookSecret()
+			if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
+				return "", err
+			}
+		}
+		updated, err := s.checker.InstallWebhook(c.Request().Context(), t, s.webhookURL(cfg.ID), secret)
 		if err != nil {
 			return "", err
 		}

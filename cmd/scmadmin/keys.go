@@ -29,13 +29,8 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil || len(pos) != 1 || pos[0] != "rotate" {
 		return fmt.Errorf("keys: bad arguments %q\n%s", args, usage)
 	}
-	st, err := cfg.openStore(ctx)
-	if err != nil {
+	if err := checkKeys(ctx, &cfg); err != nil {
 		return err
-	}
-	defer st.Close()
-	if err := st.CheckKeys(ctx); err != nil {
-		return fmt.Errorf("keys rotate: %w: fix the key file before rotating", err)
 	}
 	id, err := keyring.AddKey(cfg.keyFile())
 	if err != nil {
@@ -47,9 +42,15 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// A store over the key file as it is now: its current key is the one just added.
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	total := 0
 	for {
-		n, err := st.ReencryptSecrets(ctx)
+		n, err := st.ReencryptSecrets(ctx, id)
 		if err != nil {
 			return fmt.Errorf("keys rotate: %w (the old keys stay in the key file: run it again)", err)
 		}
@@ -58,9 +59,25 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 			break
 		}
 	}
+	if left, err := st.SecretsNotUnder(ctx, id); err != nil || left > 0 {
+		return fmt.Errorf("keys rotate: %d secrets are still sealed with an old key (%v); the old keys stay in the key file: run it again", left, err)
+	}
 	if err := keyring.RetireKeys(cfg.keyFile()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Re-encrypted %d secrets with key %d and retired the old keys. Back up %s again.\n", total, id, cfg.keyFile())
+	return nil
+}
+
+// checkKeys refuses to rotate a key file that does not open the stored secrets.
+func checkKeys(ctx context.Context, cfg *config) error {
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CheckKeys(ctx); err != nil {
+		return fmt.Errorf("keys rotate: %w: fix the key file before rotating", err)
+	}
 	return nil
 }
