@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -133,5 +134,47 @@ func TestEveryPageHasItsOwnTitle(t *testing.T) {
 	}
 	if title := app.client().get("/login").text("title"); seen[title] != "" {
 		t.Errorf("the sign-in page shares the title %q", title)
+	}
+}
+
+func TestOversizedFormIs413(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	form := validForm("github")
+	form.Set("_csrf", c.get("/admin/scm/new").csrf())
+	form.Set("name", strings.Repeat("n", 2<<20))
+	r := c.post("/admin/scm", form).wantStatus(http.StatusRequestEntityTooLarge)
+	if !strings.Contains(r.text("[role=alert]"), "larger than scmadmin accepts") {
+		t.Errorf("alert %q", r.text("[role=alert]"))
+	}
+	assertConfigCount(t, app, 1)
+}
+
+func TestRequestLogLines(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	c.get("/admin/scm/1").wantStatus(http.StatusOK)
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(app.logs.String()), "\n") {
+		var rec struct {
+			Msg       string  `json:"msg"`
+			RequestID string  `json:"request_id"`
+			Route     string  `json:"route"`
+			Path      string  `json:"path"`
+			Status    int     `json:"status"`
+			Duration  float64 `json:"duration"` // nanoseconds
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if rec.Msg == "request" && rec.Route == "/admin/scm/:id" {
+			found = true
+			if rec.RequestID == "" || rec.Status != http.StatusOK || rec.Duration <= 0 || rec.Path != "/admin/scm/1" {
+				t.Errorf("request line %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no request line for /admin/scm/:id in\n%s", app.logs.String())
 	}
 }
