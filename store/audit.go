@@ -104,10 +104,10 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int,
 		where, args = " WHERE config_id = ?", append(args, q.ConfigID)
 	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_events`+where, args...).Scan(&total); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM audit_events`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count audit: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, at, actor, remote_addr, action, coalesce(config_id, 0), provider, target, changes FROM audit_events`+where+
 			` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
 	if err != nil {

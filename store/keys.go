@@ -14,7 +14,7 @@ var ErrWrongKeys = errors.New("the key file does not open the secrets stored in 
 // file stops start-up instead of failing later, secret by secret.
 func (s *Store) CheckKeys(ctx context.Context) error {
 	// One secret per key id in use (SQLite takes a group's bare columns from one of its rows).
-	rows, err := s.db.QueryContext(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets GROUP BY key_id`)
+	rows, err := s.query(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets GROUP BY key_id`)
 	if err != nil {
 		return fmt.Errorf("store: check keys: %w", err)
 	}
@@ -49,7 +49,7 @@ func (s *Store) ReencryptSecrets(ctx context.Context, id uint32) (int, error) {
 		sealed   []byte
 	}
 	var todo []sealedSecret
-	rows, err := s.db.QueryContext(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets WHERE key_id != ?`, current)
+	rows, err := s.query(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets WHERE key_id != ?`, current)
 	if err != nil {
 		return 0, fmt.Errorf("store: re-encrypt: %w", err)
 	}
@@ -94,7 +94,7 @@ func (s *Store) ReencryptSecrets(ctx context.Context, id uint32) (int, error) {
 // SecretsNotUnder counts the secrets sealed with a key other than id.
 func (s *Store) SecretsNotUnder(ctx context.Context, id uint32) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM scm_secrets WHERE key_id != ?`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM scm_secrets WHERE key_id != ?`, id).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count secrets under old keys: %w", err)
 	}
 	return n, nil

@@ -142,7 +142,7 @@ func (s *Store) DeleteSCMConfig(ctx context.Context, id int64, by Actor) error {
 // CheckDelete returns the rule that would refuse deleting c now, or nil: to ask for
 // confirmation only of a delete that can happen. DeleteSCMConfig checks again.
 func (s *Store) CheckDelete(ctx context.Context, c SCMConfig) error {
-	if err := deleteRefusal(ctx, s.db, c); err != nil {
+	if err := deleteRefusal(ctx, rowQuerier(s.queryRow), c); err != nil {
 		return fmt.Errorf("store: check delete of %d: %w", c.ID, err)
 	}
 	return nil
@@ -179,7 +179,7 @@ func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) 
 // RepositoryCount returns how many algorithm repositories configuration id hosts.
 func (s *Store) RepositoryCount(ctx context.Context, id int64) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM repositories WHERE config_id = ?`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM repositories WHERE config_id = ?`, id).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count repositories of %d: %w", id, err)
 	}
 	return n, nil

@@ -238,6 +238,8 @@ var poison = map[int]struct {
 	1: {`CREATE TABLE scm_config_count (n INTEGER)`, []string{"repositories", "audit_events", "scm_configs_provider"}},
 	2: {`ALTER TABLE scm_configs ADD COLUMN last_test_summary TEXT`, []string{"scm_configs.last_test_at", "scm_configs.last_test_passed"}},
 	3: {`CREATE TABLE builds (x INTEGER)`, []string{"scm_configs.webhook_failures", "webhook_deliveries"}},
+	4: {`CREATE TABLE scm_search_poison (x INTEGER); CREATE TRIGGER scm_search_update AFTER UPDATE ON scm_configs BEGIN SELECT 1; END`,
+		[]string{"scm_search"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -292,6 +294,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN last_test_summary`)
 			case 3:
 				_, err = db.Exec(`DROP TABLE builds`)
+			case 4:
+				_, err = db.Exec(`DROP TRIGGER scm_search_update`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -156,11 +156,19 @@ func (s *Store) putSecrets(ctx context.Context, tx *sql.Tx, configID int64, secr
 
 // SCMConfig returns the configuration with id, or ErrNotFound.
 func (s *Store) SCMConfig(ctx context.Context, id int64) (SCMConfig, error) {
-	return s.scmConfig(ctx, s.db, id)
+	return s.scmConfig(ctx, rowQuerier(s.queryRow), id)
 }
 
+// queryRower is a transaction, or the readers through their prepared statements.
 type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// rowQuerier makes Store.queryRow a queryRower.
+type rowQuerier func(ctx context.Context, query string, args ...any) *sql.Row
+
+func (f rowQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return f(ctx, query, args...)
 }
 
 func (s *Store) scmConfig(ctx context.Context, db queryRower, id int64) (SCMConfig, error) {
@@ -176,7 +184,7 @@ func (s *Store) scmConfig(ctx context.Context, db queryRower, id int64) (SCMConf
 
 // SCMConfigByUniqueKey returns the configuration whose unique key is key, or ErrNotFound.
 func (s *Store) SCMConfigByUniqueKey(ctx context.Context, key string) (SCMConfig, error) {
-	c, err := scanSCM(s.db.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE unique_key = ?`, key))
+	c, err := scanSCM(s.queryRow(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE unique_key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return SCMConfig{}, fmt.Errorf("store: scm config by key: %w", ErrNotFound)
 	}
@@ -188,7 +196,7 @@ func (s *Store) SCMConfigByUniqueKey(ctx context.Context, key string) (SCMConfig
 
 // SCMSecrets describes the secrets stored for a configuration, by field name.
 func (s *Store) SCMSecrets(ctx context.Context, configID int64) (map[string]SecretInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, fingerprint, set_at FROM scm_secrets WHERE config_id = ?`, configID)
+	rows, err := s.query(ctx, `SELECT name, fingerprint, set_at FROM scm_secrets WHERE config_id = ?`, configID)
 	if err != nil {
 		return nil, fmt.Errorf("store: scm secrets %d: %w", configID, err)
 	}
@@ -210,7 +218,7 @@ func (s *Store) SCMSecrets(ctx context.Context, configID int64) (map[string]Secr
 // OpenSecrets returns a configuration's secrets in plain text, by field name, for the
 // connection test and the calls made to the host. Never render or log them.
 func (s *Store) OpenSecrets(ctx context.Context, configID int64) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, key_id, ciphertext FROM scm_secrets WHERE config_id = ?`, configID)
+	rows, err := s.query(ctx, `SELECT name, key_id, ciphertext FROM scm_secrets WHERE config_id = ?`, configID)
 	if err != nil {
 		return nil, fmt.Errorf("store: open secrets of %d: %w", configID, err)
 	}
@@ -277,8 +285,9 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	var where string
 	var args []any
 	if q.Search != "" {
-		conds := []string{`search_text LIKE ? ESCAPE '\'`}
-		args = append(args, "%"+escapeLike(strings.ToLower(q.Search))+"%")
+		// The trigram index answers GLOB over the lower-cased text (and LIKE, but not with ESCAPE).
+		conds := []string{`id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`}
+		args = append(args, "*"+escapeGlob(strings.ToLower(q.Search))+"*")
 		if len(q.Providers) > 0 {
 			conds = append(conds, `provider IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(q.Providers)), ", ")+`)`)
 			for _, p := range q.Providers {
@@ -291,7 +300,7 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	if where == "" {
 		countQuery = `SELECT n FROM scm_config_count`
 	}
-	if err := s.db.QueryRowContext(ctx, countQuery, args...).Scan(&total); err != nil {
+	if err := s.queryRow(ctx, countQuery, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count scm configs: %w", err)
 	}
 	dir := " ASC"
@@ -315,7 +324,7 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	}
 	// The page's ids come from the sort order's index alone; only those rows are read whole,
 	// so a late page does not decode every row before it.
-	rows, err := s.db.QueryContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id IN (SELECT id FROM scm_configs`+
+	rows, err := s.query(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id IN (SELECT id FROM scm_configs`+
 		where+` ORDER BY `+order+` LIMIT ? OFFSET ?) ORDER BY `+order, append(args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
@@ -334,7 +343,7 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	return page, total, nil
 }
 
-// escapeLike makes s match itself literally inside a LIKE pattern with ESCAPE '\'.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+// escapeGlob makes s match itself literally inside a GLOB pattern.
+func escapeGlob(s string) string {
+	return strings.NewReplacer(`*`, `[*]`, `?`, `[?]`, `[`, `[[]`).Replace(s)
 }

@@ -33,7 +33,7 @@ func (s *Store) SaveSession(ctx context.Context, tokenHash []byte, userID int64,
 // Session returns the session with tokenHash, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, tokenHash []byte) (Session, error) {
 	var se Session
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`SELECT user_id, data, created_at, last_seen_at FROM sessions WHERE token_hash = ?`, tokenHash).
 		Scan(&se.UserID, &se.Data, &se.CreatedAt, &se.LastSeenAt)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -76,7 +76,7 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, admin
 // at all yet; created reports whether it did.
 func (s *Store) CreateFirstAdmin(ctx context.Context, username, password string) (created bool, err error) {
 	var users int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil {
 		return false, fmt.Errorf("store: first admin: %w", err)
 	}
 	if users > 0 {
@@ -126,7 +126,7 @@ func (s *Store) SetPassword(ctx context.Context, username, password string) erro
 func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
 	var u User
 	var hash string
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = ?`, username).
 		Scan(&u.ID, &u.Username, &u.IsAdmin, &u.CreatedAt, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -149,7 +149,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 // UserByID returns the user with id, or ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	var u User
-	err := s.db.QueryRowContext(ctx, `SELECT id, username, is_admin, created_at FROM users WHERE id = ?`, id).
+	err := s.queryRow(ctx, `SELECT id, username, is_admin, created_at FROM users WHERE id = ?`, id).
 		Scan(&u.ID, &u.Username, &u.IsAdmin, &u.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("store: user %d: %w", id, ErrNotFound)
@@ -164,7 +164,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 // that user's sessions (the caller signs the user in again with a new one).
 func (s *Store) ChangePassword(ctx context.Context, id int64, current, password string) error {
 	var name, hash string
-	err := s.db.QueryRowContext(ctx, `SELECT username, password_hash FROM users WHERE id = ?`, id).Scan(&name, &hash)
+	err := s.queryRow(ctx, `SELECT username, password_hash FROM users WHERE id = ?`, id).Scan(&name, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: change password of %d: %w", id, ErrNotFound)
 	} else if err != nil {

@@ -113,7 +113,7 @@ type WebhookStatus struct {
 func (s *Store) WebhookStatus(ctx context.Context, configID int64) (WebhookStatus, error) {
 	var ws WebhookStatus
 	var installed sql.NullTime
-	err := s.db.QueryRowContext(ctx, `SELECT webhook_failures, webhook_installed_at FROM scm_configs WHERE id = ?`, configID).
+	err := s.queryRow(ctx, `SELECT webhook_failures, webhook_installed_at FROM scm_configs WHERE id = ?`, configID).
 		Scan(&ws.Failures, &installed)
 	if err != nil {
 		return WebhookStatus{}, fmt.Errorf("store: webhook status of %d: %w", configID, err)
@@ -175,7 +175,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 
 // Deliveries returns a configuration's latest deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, configID int64, limit int) ([]Delivery, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, config_id, request_id, event, result, status, reason, received_at FROM webhook_deliveries
 		 WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
 	if err != nil {
@@ -195,7 +195,7 @@ func (s *Store) Deliveries(ctx context.Context, configID int64, limit int) ([]De
 
 // Builds returns a configuration's latest builds, newest first.
 func (s *Store) Builds(ctx context.Context, configID int64, limit int) ([]Build, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at FROM builds
 		 WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
 	if err != nil {

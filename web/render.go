@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -17,6 +18,13 @@ func isHTMX(c echo.Context) bool {
 	return h.Get("HX-Request") == "true" && h.Get("HX-History-Restore-Request") != "true"
 }
 
+// buffers are reused between renders: a list page is tens of kilobytes, grown anew each
+// time otherwise.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps an unusually large page's buffer out of the pool.
+const maxPooledBuffer = 1 << 20
+
 // render writes page with status, or only fragment when htmx asked for part of the page and
 // there is one. It renders into a buffer first so that a failure is a clean 500, never half
 // a page.
@@ -25,8 +33,14 @@ func render(c echo.Context, status int, page, fragment templ.Component) error {
 	if fragment != nil && isHTMX(c) {
 		comp = fragment
 	}
-	var buf bytes.Buffer
-	if err := comp.Render(views.WithCSRF(c.Request().Context(), csrfToken(c)), &buf); err != nil {
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buffers.Put(buf)
+		}
+	}()
+	if err := comp.Render(views.WithCSRF(c.Request().Context(), csrfToken(c)), buf); err != nil {
 		return err
 	}
 	c.Response().Header().Add("Vary", "HX-Request")

@@ -10,11 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web"
 )
+
+// defaultMemoryLimit is the soft memory limit of the Go heap unless GOMEMLIMIT says otherwise.
+const defaultMemoryLimit = 24 << 20
 
 // shutdownGrace bounds how long a stopping server waits for requests in flight.
 const shutdownGrace = 10 * time.Second
@@ -30,6 +34,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("serve: bad arguments %q\n%s", args, usage)
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
+	if getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the GC works harder near it instead of letting the heap double.
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 
 	st, err := cfg.openStore(ctx)
 	if err != nil {

@@ -53,7 +53,16 @@ func main() {
 func run(sizeList string, duration time.Duration, conns, maxRequests int, out io.Writer) error {
 	fmt.Fprintf(out, "scmbench: %s/%s, %d CPUs, %s, %d connections, %s per case\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), conns, duration)
-	startup, err := timeToHealthy()
+	binDir, err := os.MkdirTemp("", "scmbench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(binDir)
+	bin := filepath.Join(binDir, "scmadmin")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/scmadmin").CombinedOutput(); err != nil {
+		return fmt.Errorf("build scmadmin (run scmbench from the repository root): %v\n%s", err, out)
+	}
+	startup, err := timeToHealthy(bin)
 	if err != nil {
 		return err
 	}
@@ -65,7 +74,7 @@ func run(sizeList string, duration time.Duration, conns, maxRequests int, out io
 		if err != nil || n < 0 {
 			return fmt.Errorf("bad size %q", field)
 		}
-		p50, err := runSize(n, duration, conns, maxRequests, out)
+		p50, err := runSize(bin, n, duration, conns, maxRequests, out)
 		if err != nil {
 			return err
 		}
@@ -74,13 +83,12 @@ func run(sizeList string, duration time.Duration, conns, maxRequests int, out io
 	if small, large := listAt[100], listAt[100_000]; small > 0 && large > 0 {
 		fmt.Fprintf(out, "\nlist page p50 at 100,000 configurations is %.2f × its p50 at 100\n", float64(large)/float64(small))
 	}
-	fmt.Fprintf(out, "peak RSS of this process (server and load generator together): %s\n", peakRSS())
 	return nil
 }
 
 // runSize seeds n configurations, serves them, and drives every case; it returns the list
 // page's p50.
-func runSize(n int, duration time.Duration, conns, maxRequests int, out io.Writer) (time.Duration, error) {
+func runSize(bin string, n int, duration time.Duration, conns, maxRequests int, out io.Writer) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "scmbench-")
 	if err != nil {
 		return 0, err
@@ -150,7 +158,43 @@ func runSize(n int, duration time.Duration, conns, maxRequests int, out io.Write
 		fmt.Fprintf(out, "%-30s %10.0f %9s %9s %7d %8.0f%%\n", bc.name, r.rate, r.p50.Round(time.Microsecond),
 			r.p99.Round(time.Microsecond), r.errors, 100*r.rate/baseRate)
 	}
+	srv.Close()
+	rss, err := serverRSS(bin, dir, duration, conns, maxRequests)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(out, "server peak RSS (the scmadmin binary on this database, list and Add form driven): %s\n", rss)
 	return listP50, nil
+}
+
+// serverRSS serves the database in dir with the scmadmin binary as its own process, drives
+// the list and the Add form at it, and returns its peak resident set size (VmHWM).
+func serverRSS(bin, dir string, duration time.Duration, conns, maxRequests int) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--addr", addr, "--db", filepath.Join(dir, "scmadmin.db"))
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	base := "http://" + addr
+	if err := waitHealthy(base); err != nil {
+		return "", err
+	}
+	jar, err := signIn(base)
+	if err != nil {
+		return "", err
+	}
+	for _, path := range []string{"/admin/scm", "/admin/scm?q=bb4242", "/admin/scm/new?provider=bitbucket_server"} {
+		if _, err := drive(base, jar, benchCase{name: path, path: path}, conns, duration/2, maxRequests); err != nil {
+			return "", err
+		}
+	}
+	return vmHWM(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)), nil
 }
 
 // seed adds n Bitbucket Server configurations through the store, each with its secrets.
@@ -303,18 +347,14 @@ func request(client *http.Client, base string, bc benchCase, token string, worke
 	return res.StatusCode == want
 }
 
-// timeToHealthy builds the scmadmin binary, starts it on a fresh database, and returns how
-// long it took from the start to its first 200 on /healthz.
-func timeToHealthy() (time.Duration, error) {
+// timeToHealthy starts the scmadmin binary on a fresh database and returns how long it took
+// from the start to its first 200 on /healthz.
+func timeToHealthy(bin string) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "scmbench-start-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "scmadmin")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/scmadmin").CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("build scmadmin (run scmbench from the repository root): %v\n%s", err, out)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -328,22 +368,29 @@ func timeToHealthy() (time.Duration, error) {
 		return 0, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	client := &http.Client{Timeout: time.Second}
-	for time.Since(start) < 10*time.Second {
-		if res, err := client.Get("http://" + addr + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return time.Since(start), nil
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := waitHealthy("http://" + addr); err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("scmadmin did not answer /healthz within 10 s")
+	return time.Since(start), nil
 }
 
-// peakRSS is this process's peak resident set size (VmHWM), where Linux reports it.
-func peakRSS() string {
-	data, err := os.ReadFile("/proc/self/status")
+// waitHealthy polls base's /healthz until it answers 200, for at most 10 s.
+func waitHealthy(base string) error {
+	client := &http.Client{Timeout: time.Second}
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(2 * time.Millisecond) {
+		if res, err := client.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s did not answer /healthz within 10 s", base)
+}
+
+// vmHWM reads a process's peak resident set size from its /proc status file.
+func vmHWM(status string) string {
+	data, err := os.ReadFile(status)
 	if err != nil {
 		return "unknown"
 	}
