@@ -12,7 +12,7 @@ import (
 )
 
 // newTestKeyring creates a key file in dir and loads it.
-func newTestKeyring(t *testing.T, dir string) *keyring.Keyring {
+func newTestKeyring(t testing.TB, dir string) *keyring.Keyring {
 	t.Helper()
 	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
 	if err != nil {
@@ -22,7 +22,7 @@ func newTestKeyring(t *testing.T, dir string) *keyring.Keyring {
 }
 
 // openTestStore opens (creating) the database at path, closing it when the test ends.
-func openTestStore(t *testing.T, path string, keys *keyring.Keyring) *Store {
+func openTestStore(t testing.TB, path string, keys *keyring.Keyring) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), path, keys)
 	if err != nil {
@@ -33,7 +33,7 @@ func openTestStore(t *testing.T, path string, keys *keyring.Keyring) *Store {
 }
 
 // newTestStore returns a fresh, migrated store in t.TempDir().
-func newTestStore(t *testing.T) *Store {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	dir := t.TempDir()
 	return openTestStore(t, filepath.Join(dir, "scmadmin.db"), newTestKeyring(t, dir))
@@ -67,7 +67,7 @@ func latestMigration(t *testing.T) int {
 
 func TestOpenMigratesFreshDatabase(t *testing.T) {
 	s, path := newTestStorePath(t)
-	if v, want := userVersion(t, s), latestVersion(t); v != want {
+	if v, want := userVersion(t, s), latestMigration(t); v != want {
 		t.Errorf("user_version after Open = %d, want %d", v, want)
 	}
 	if v, want := userVersion(t, s), latestMigration(t); v != want {
@@ -128,7 +128,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 	}
 
 	s2 := openTestStore(t, path, keys)
-	if v, want := userVersion(t, s2), latestVersion(t); v != want {
+	if v, want := userVersion(t, s2), latestMigration(t); v != want {
 		t.Errorf("user_version after reopen = %d, want %d", v, want)
 	}
 	// Reopening must neither lose data nor re-run the migration (which would duplicate the built-in row or fail).
@@ -313,12 +313,3 @@ func TestPing(t *testing.T) {
 // testActor is who the store tests make changes as.
 var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
 
-// latestVersion is the version of the newest embedded migration.
-func latestVersion(t *testing.T) int {
-	t.Helper()
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms[len(ms)-1].version
-}
