@@ -41,17 +41,11 @@ func health(r probe.Result) store.ConnectionTest {
 	return t
 }
 
-var errNothingToTest = echo.NewHTTPError(http.StatusBadRequest,
-	"The built-in configuration is hosted by the platform itself: there is no connection to test.")
-
 // testSCM tests a stored configuration's connection and keeps the result as its health.
 func (s *server) testSCM(c echo.Context) error {
-	cfg, p, err := s.loadSCM(c)
+	cfg, p, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
-	}
-	if !p.Selectable() {
-		return errNothingToTest
 	}
 	ctx := c.Request().Context()
 	secrets, err := s.st.OpenSecrets(ctx, cfg.ID)
@@ -75,7 +69,7 @@ func (s *server) testSCM(c echo.Context) error {
 func (s *server) testForm(c echo.Context) error {
 	form, err := c.FormParams()
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
+		return errUnreadableForm
 	}
 	var stored store.SCMConfig
 	mode := provider.Create

@@ -109,7 +109,7 @@ func (s *server) newSCM(c echo.Context) error {
 func (s *server) createSCM(c echo.Context) error {
 	form, err := c.FormParams()
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
+		return errUnreadableForm
 	}
 	p, ok := provider.Lookup(form.Get("provider"))
 	if !ok || !p.Selectable() {
@@ -269,13 +269,26 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	return render(c, status, views.SCMDetailsPage(pg, d), nil)
 }
 
-func (s *server) editSCM(c echo.Context) error {
+// errBuiltIn refuses what only a host added by an admin has: settings to edit, a connection.
+var errBuiltIn = echo.NewHTTPError(http.StatusBadRequest,
+	"The built-in configuration is hosted by the platform itself: it has no settings to edit and no connection to test.")
+
+// errUnreadableForm answers a form body that cannot be parsed.
+var errUnreadableForm = echo.NewHTTPError(http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
+
+// loadHostedSCM is loadSCM for a configuration of an outside host (not the built-in one).
+func (s *server) loadHostedSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
 	cfg, p, err := s.loadSCM(c)
+	if err == nil && !p.Selectable() {
+		err = errBuiltIn
+	}
+	return cfg, p, err
+}
+
+func (s *server) editSCM(c echo.Context) error {
+	cfg, p, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
-	}
-	if !p.Selectable() {
-		return s.errorPage(c, http.StatusBadRequest, "Nothing to edit", "The built-in configuration has no settings to edit.")
 	}
 	secrets, err := s.st.SCMSecrets(c.Request().Context(), cfg.ID)
 	if err != nil {
@@ -287,16 +300,13 @@ func (s *server) editSCM(c echo.Context) error {
 }
 
 func (s *server) updateSCM(c echo.Context) error {
-	cfg, p, err := s.loadSCM(c)
+	cfg, p, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
 	}
-	if !p.Selectable() {
-		return s.errorPage(c, http.StatusBadRequest, "Nothing to edit", "The built-in configuration has no settings to edit.")
-	}
 	form, err := c.FormParams()
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
+		return errUnreadableForm
 	}
 	// The project key is the configuration's identity: whatever was posted, it stays.
 	if p.Identity == provider.FieldProjectKey {

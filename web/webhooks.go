@@ -182,7 +182,7 @@ func (s *server) validSignature(c echo.Context, configID int64, body []byte) boo
 
 // loadWebhookSCM returns the configuration the :id names, if it has a webhook.
 func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
-	cfg, p, err := s.loadSCM(c)
+	cfg, p, err := s.loadHostedSCM(c)
 	if err == nil && !p.Webhook {
 		err = echo.NewHTTPError(http.StatusBadRequest, "Only Bitbucket Server (build-on-checkin) configurations have a webhook.")
 	}

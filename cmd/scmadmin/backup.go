@@ -11,13 +11,9 @@ import (
 // backup runs `scmadmin backup FILE`: a consistent copy of the database, taken while a
 // server may be serving (VACUUM INTO). The key file is not in it: back that up too.
 func backup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	cfg.flags(fs, getenv)
-	pos, err := parse(fs, args)
+	cfg, pos, err := parseCommand("backup", args, getenv, nil)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return nil
+		return err
 	}
 	if err != nil || len(pos) != 1 {
 		return fmt.Errorf("backup: give the file to write\n%s", usage)

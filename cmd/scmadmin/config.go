@@ -60,6 +60,20 @@ func (c *config) keyFile() string {
 	return filepath.Join(filepath.Dir(c.DB), "scmadmin.key")
 }
 
+// parseCommand reads a subcommand's flags (the configuration's, and those extra adds) and
+// returns its configuration and positional arguments. flag.ErrHelp means help was asked for:
+// run answers it with the usage.
+func parseCommand(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (config, []string, error) {
+	var cfg config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfg.flags(fs, getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parse(fs, args)
+	return cfg, pos, err
+}
+
 // parse parses args with fs, letting flags come before, between or after the positional
 // arguments, which it returns.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {

@@ -18,13 +18,9 @@ var keySwitchWait = 2 * time.Second
 // keys runs `scmadmin keys rotate`: a new key seals every secret, with the old keys kept in
 // the file until no secret needs them, so that a server running meanwhile reads them all.
 func keys(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
-	cfg.flags(fs, getenv)
-	pos, err := parse(fs, args)
+	cfg, pos, err := parseCommand("keys", args, getenv, nil)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return nil
+		return err
 	}
 	if err != nil || len(pos) != 1 || pos[0] != "rotate" {
 		return fmt.Errorf("keys: bad arguments %q\n%s", args, usage)

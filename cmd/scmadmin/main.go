@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,20 +32,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	var err error
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, stdout)
+		err = serve(ctx, args, getenv, stdout)
 	case "user":
-		return user(ctx, args, getenv, stdin, stdout)
+		err = user(ctx, args, getenv, stdin, stdout)
 	case "keys":
-		return keys(ctx, args, getenv, stdout)
+		err = keys(ctx, args, getenv, stdout)
 	case "backup":
-		return backup(ctx, args, getenv, stdout)
+		err = backup(ctx, args, getenv, stdout)
 	case "help":
+		err = flag.ErrHelp
+	default:
+		err = fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return err
 }
 
 const usage = `usage:

@@ -24,12 +24,9 @@ const defaultMemoryLimit = 24 << 20
 const shutdownGrace = 10 * time.Second
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg.flags(fs, getenv)
-	if rest, err := parse(fs, args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return nil
+	cfg, rest, err := parseCommand("serve", args, getenv, nil)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
 	} else if err != nil || len(rest) > 0 {
 		return fmt.Errorf("serve: bad arguments %q\n%s", args, usage)
 	}

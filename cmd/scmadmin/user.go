@@ -16,14 +16,12 @@ import (
 )
 
 func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("user", flag.ContinueOnError)
-	cfg.flags(fs, getenv)
-	admin := fs.Bool("admin", false, "make the account a cluster admin")
-	pos, err := parse(fs, args)
+	var admin *bool
+	cfg, pos, err := parseCommand("user", args, getenv, func(fs *flag.FlagSet) {
+		admin = fs.Bool("admin", false, "make the account a cluster admin")
+	})
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return nil
+		return err
 	}
 	if err != nil || len(pos) != 2 || (pos[0] != "add" && pos[0] != "passwd") || (*admin && pos[0] != "add") {
 		return fmt.Errorf("user: bad arguments %q\n%s", args, usage)
