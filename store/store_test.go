@@ -312,4 +312,3 @@ func TestPing(t *testing.T) {
 
 // testActor is who the store tests make changes as.
 var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
-
