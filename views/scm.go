@@ -141,8 +141,10 @@ type SCMDetails struct {
 
 // Webhook is what the details page shows of a configuration's build-on-checkin webhook.
 type Webhook struct {
-	ConfigID   int64
-	URL        string
+	ConfigID int64
+	URL      string
+	// Unreachable says why Bitbucket cannot reach URL, when the base URL shows it cannot.
+	Unreachable string
 	Status     store.WebhookStatus
 	Deliveries []store.Delivery
 	Builds     []store.Build

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +19,13 @@ func (s *server) showPasswordForm(c echo.Context) error {
 // one gets a new session id, every other is signed out.
 func (s *server) changePassword(c echo.Context) error {
 	u, _ := currentUser(c)
+	// The current password is a password guess like any sign-in: the same limits apply.
+	if wait := s.signIns.wait(u.Username, c.RealIP()); wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		p := s.page(c, "Change your password")
+		p.Alert = "Too many wrong current passwords. Try again in " + humanDuration(wait) + "."
+		return render(c, http.StatusTooManyRequests, views.PasswordPage(p, nil), nil)
+	}
 	current, password := c.FormValue("current_password"), c.FormValue("new_password")
 	errs := map[string]string{}
 	if err := store.CheckPassword(password); err != nil {
@@ -29,6 +37,11 @@ func (s *server) changePassword(c echo.Context) error {
 		err := s.st.ChangePassword(c.Request().Context(), u.ID, current, password)
 		switch {
 		case errors.Is(err, store.ErrBadCredentials):
+			s.signIns.failed(u.Username, c.RealIP())
+			if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+				Actor: store.Actor{Username: u.Username, Addr: c.RealIP()}, Action: store.ActionChangePasswordFailed}); err != nil {
+				return err
+			}
 			errs["current_password"] = "This is not your current password."
 		case err != nil:
 			return err

@@ -35,7 +35,7 @@ func (s *server) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		p := s.page(c, "Sign in")
 		p.Alert = "Too many failed sign-ins for this account or from this address. Try again in " + humanDuration(wait) +
-			", or ask another cluster admin to reset the password (scmadmin user passwd)."
+			", or have the password reset on the server with: scmadmin user passwd NAME."
 		return render(c, http.StatusTooManyRequests, views.LoginPage(p, username, next), nil)
 	}
 	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,9 +55,12 @@ func (s *server) testSCM(c echo.Context) error {
 	}
 	result := s.checker.Check(ctx, target(cfg, secrets))
 	s.countTest(cfg.Provider, result)
-	cfg.LastTest = health(result)
-	if err := s.st.RecordConnectionTest(ctx, cfg.ID, cfg.LastTest); err != nil {
-		return err
+	if step, failed := result.FirstFailure(); !failed || step.ID != "queue" {
+		// Kept even if the browser has gone: the test ran, and the list should say so.
+		cfg.LastTest = health(result)
+		if err := s.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, cfg.LastTest); err != nil {
+			return err
+		}
 	}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(result), views.HealthDetail(cfg.LastTest, true)), nil)
@@ -89,22 +93,30 @@ func (s *server) testForm(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "Choose a provider before testing the connection.")
 	}
 	vals, errs := p.Validate(form, mode)
+	cfg, secrets := p.Config(vals)
+	if len(errs) == 0 && stored.ID != 0 {
+		// A stored secret goes only to the hosts it was saved for: with other URLs it must be
+		// typed again, or this form would hand it to any host.
+		sameHosts := cfg.WebsiteURL == stored.WebsiteURL && cfg.APIURL == stored.APIURL
+		kept, err := s.st.OpenSecrets(c.Request().Context(), stored.ID)
+		if err != nil {
+			return err
+		}
+		for _, f := range p.Fields() {
+			if _, typed := secrets[f.Name]; f.Kind != provider.KindSecret || typed {
+				continue
+			}
+			if !sameHosts {
+				errs[f.Name] = "Enter the " + f.Label + " again to test other URLs: a saved secret is only sent to the hosts it was saved for."
+			} else if v, ok := kept[f.Name]; ok {
+				secrets[f.Name] = v
+			}
+		}
+	}
 	var result probe.Result
 	if len(errs) > 0 {
 		result = invalidInput(p, errs)
 	} else {
-		cfg, secrets := p.Config(vals)
-		if stored.ID != 0 {
-			kept, err := s.st.OpenSecrets(c.Request().Context(), stored.ID)
-			if err != nil {
-				return err
-			}
-			for name, v := range kept {
-				if _, typed := secrets[name]; !typed {
-					secrets[name] = v
-				}
-			}
-		}
 		result = s.checker.Check(c.Request().Context(), target(cfg, secrets))
 		s.countTest(p.ID, result)
 	}

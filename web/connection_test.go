@@ -200,3 +200,37 @@ func TestTestBeforeSaving(t *testing.T) {
 		t.Error("Test before saving stored a result")
 	}
 }
+
+func TestTestBeforeSavingNeverSendsAStoredSecretElsewhere(t *testing.T) {
+	fake := newFakeBitbucket(t, "good-token-1")
+	other := newFakeBitbucket(t, "anything")
+	var seen atomic.Value
+	other.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			seen.Store(a)
+		}
+		w.WriteHeader(http.StatusNotFound)
+	})
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: append(fake.caPEM, other.caPEM...)})
+	c := app.adminClient()
+	c.submit("/admin/scm/new", "/admin/scm", fake.form("good-token-1")).wantRedirect("/admin/scm")
+
+	// The saved configuration's id, another host's URLs, the token left empty.
+	edit := other.form("")
+	edit.Set("id", "2")
+	r := c.submit("/admin/scm/2/edit", "/admin/scm/test", edit)
+	if got := steps(r); got["input"] != "failed" {
+		t.Errorf("steps %v: the test ran against another host with the stored token", got)
+	}
+	if !strings.Contains(r.text("#access_token-error"), "again") {
+		t.Errorf("#access_token-error %q", r.text("#access_token-error"))
+	}
+	if v := seen.Load(); v != nil {
+		t.Fatalf("the other host received %q", v)
+	}
+	// Typing the token again makes the test run.
+	edit.Set("access_token", "typed-again")
+	if got := steps(c.submit("/admin/scm/2/edit", "/admin/scm/test", edit)); got["dns"] != "passed" {
+		t.Errorf("with the token typed again: %v", got)
+	}
+}

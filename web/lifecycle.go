@@ -51,6 +51,9 @@ func (s *server) refusal(ctx context.Context, cfg store.SCMConfig, err error) (m
 		return name + " is the default and cannot be disabled. Make another configuration the default first.", true
 	case errors.Is(err, store.ErrDefaultDisabled):
 		return name + " is disabled and cannot become the default. Enable it first.", true
+	case errors.Is(err, store.ErrDeleteEnabled) && cfg.IsDefault:
+		return name + " is the default and enabled, so it cannot be deleted. Make another configuration the default, " +
+			"then disable this one, then delete it.", true
 	case errors.Is(err, store.ErrDeleteEnabled):
 		return name + " is enabled and cannot be deleted. Disable it first.", true
 	case errors.Is(err, store.ErrDeleteBuiltIn):

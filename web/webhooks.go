@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -180,6 +182,20 @@ func (s *server) validSignature(c echo.Context, configID int64, body []byte) boo
 	return false
 }
 
+// unreachable says why Bitbucket cannot deliver to the webhook URL when the base URL is this
+// machine's own loopback name, as it is by default.
+func (s *server) unreachable() string {
+	u, err := url.Parse(s.baseURL)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return "The webhook URL is on " + u.Host + ", which only this machine can reach: Bitbucket cannot deliver " +
+			"to it. Start scmadmin with SCMADMIN_BASE_URL (or --base-url) set to the address Bitbucket reaches it at."
+	}
+	return ""
+}
+
 // loadWebhookSCM returns the configuration the :id names, if it has a webhook.
 func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
 	cfg, p, err := s.loadHostedSCM(c)
@@ -281,7 +297,7 @@ func (s *server) webhookActivity(c echo.Context) error {
 
 func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig) (views.Webhook, error) {
 	ctx := c.Request().Context()
-	w := views.Webhook{ConfigID: cfg.ID, URL: s.webhookURL(cfg.ID)}
+	w := views.Webhook{ConfigID: cfg.ID, URL: s.webhookURL(cfg.ID), Unreachable: s.unreachable()}
 	var err error
 	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
 		return w, err
