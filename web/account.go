@@ -19,13 +19,6 @@ func (s *server) showPasswordForm(c echo.Context) error {
 // one gets a new session id, every other is signed out.
 func (s *server) changePassword(c echo.Context) error {
 	u, _ := currentUser(c)
-	// The current password is a password guess like any sign-in: the same limits apply.
-	if wait := s.signIns.wait(u.Username, c.RealIP()); wait > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		p := s.page(c, "Change your password")
-		p.Alert = "Too many wrong current passwords. Try again in " + humanDuration(wait) + "."
-		return render(c, http.StatusTooManyRequests, views.PasswordPage(p, nil), nil)
-	}
 	current, password := c.FormValue("current_password"), c.FormValue("new_password")
 	errs := map[string]string{}
 	if err := store.CheckPassword(password); err != nil {
@@ -34,10 +27,19 @@ func (s *server) changePassword(c echo.Context) error {
 		errs["confirm_password"] = "The two new passwords differ: type the same one twice."
 	}
 	if len(errs) == 0 {
+		// The current password is a password guess like any sign-in: the same limits apply.
+		if wait, _ := s.signIns.begin(u.Username, c.RealIP()); wait > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+			p := s.page(c, "Change your password")
+			p.Alert = "Too many wrong current passwords. Try again in " + humanDuration(wait) + "."
+			return render(c, http.StatusTooManyRequests, views.PasswordPage(p, nil), nil)
+		}
 		err := s.st.ChangePassword(c.Request().Context(), u.ID, current, password)
+		if err == nil {
+			s.signIns.succeeded(u.Username, c.RealIP())
+		}
 		switch {
 		case errors.Is(err, store.ErrBadCredentials):
-			s.signIns.failed(u.Username, c.RealIP())
 			if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
 				Actor: store.Actor{Username: u.Username, Addr: c.RealIP()}, Action: store.ActionChangePasswordFailed}); err != nil {
 				return err

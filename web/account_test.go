@@ -50,8 +50,9 @@ func TestSignInBackoffPerAccount(t *testing.T) {
 	}
 	now = now.Add(firstBackoff + time.Second)
 	c.login(adminName, "wrong").wantStatus(http.StatusUnauthorized)
-	if d := app.s.signIns.wait(adminName, "127.0.0.1"); d != 2*firstBackoff {
-		t.Errorf("wait after one more failure %v, want %v", d, 2*firstBackoff)
+	r = c.login(adminName, adminPassword).wantStatus(http.StatusTooManyRequests)
+	if ra := r.header.Get("Retry-After"); ra != strconv.Itoa(int(2*firstBackoff/time.Second)) {
+		t.Errorf("Retry-After after one more failure %s, want %v", ra, 2*firstBackoff)
 	}
 }
 
@@ -104,4 +105,77 @@ func TestChangePassword(t *testing.T) {
 	app.client().login(adminName, "a brand new password").wantRedirect("/admin/scm")
 
 	app.client().get("/account/password").wantRedirect("/login?next=%2Faccount%2Fpassword")
+}
+
+func TestParallelGuessesAreCountedBeforeHashing(t *testing.T) {
+	app := newTestApp(t)
+	c := app.client()
+	token := c.get("/login").csrf()
+	codes := make(chan int, 20)
+	for i := range 20 {
+		go func() {
+			form := url.Values{"_csrf": {token}, "username": {adminName}, "password": {"guess " + strconv.Itoa(i)}}
+			req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := c.http.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	got := map[int]int{}
+	for range 20 {
+		got[<-codes]++
+	}
+	if got[http.StatusUnauthorized] != freeFailures || got[http.StatusTooManyRequests] != 20-freeFailures {
+		t.Errorf("status codes %v: want %d tries and the rest refused", got, freeFailures)
+	}
+	// One audit entry for the lock, however many were refused.
+	evs, _, _ := app.st.ListAudit(context.Background(), store.AuditQuery{Limit: 100})
+	throttled := 0
+	for _, ev := range evs {
+		if ev.Action == store.ActionSignInThrottled {
+			throttled++
+		}
+	}
+	if throttled != 1 {
+		t.Errorf("%d throttled sign-ins audited, want 1", throttled)
+	}
+}
+
+func TestFailuresAreForgottenAfterQuiet(t *testing.T) {
+	app := newTestApp(t)
+	now := time.Now()
+	app.s.signIns.now = func() time.Time { return now }
+	c := app.client()
+	for range freeFailures - 1 {
+		c.login(adminName, "wrong").wantStatus(http.StatusUnauthorized)
+	}
+	// One wrong password every quarter of an hour no longer keeps the account locked.
+	now = now.Add(maxBackoff + time.Minute)
+	for range freeFailures - 1 {
+		c.login(adminName, "wrong").wantStatus(http.StatusUnauthorized)
+	}
+	c.login(adminName, adminPassword).wantRedirect("/admin/scm")
+}
+
+func TestHugeUsernamesDoNotGrowTheLimiter(t *testing.T) {
+	l := newSignInLimiter()
+	for i := range 3 {
+		l.begin(strings.Repeat("x", 1<<20)+strconv.Itoa(i), "127.0.0.1")
+	}
+	for k := range l.accounts {
+		if len(k) > maxKeyLen {
+			t.Fatalf("a %d-byte key is kept", len(k))
+		}
+	}
+	for i := range maxEntries + 10 {
+		l.begin("user"+strconv.Itoa(i), "127.0.0.2")
+	}
+	if n := len(l.accounts) + len(l.addrs); n > maxEntries+1 {
+		t.Errorf("%d entries kept, want at most about %d", n, maxEntries)
+	}
 }

@@ -26,10 +26,12 @@ func (s *server) showLogin(c echo.Context) error {
 func (s *server) login(c echo.Context) error {
 	username := strings.TrimSpace(c.FormValue("username"))
 	next := safeNext(c.FormValue("next"))
-	if wait := s.signIns.wait(username, c.RealIP()); wait > 0 {
-		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
-			Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInThrottled}); err != nil {
-			return err
+	if wait, audit := s.signIns.begin(username, c.RealIP()); wait > 0 {
+		if audit { // once per lock: refused attempts must not grow the audit trail without bound
+			if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+				Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInThrottled}); err != nil {
+				return err
+			}
 		}
 		secs := int(wait.Seconds() + 0.999)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
@@ -40,7 +42,6 @@ func (s *server) login(c echo.Context) error {
 	}
 	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))
 	if errors.Is(err, store.ErrBadCredentials) {
-		s.signIns.failed(username, c.RealIP())
 		// Not the typed name: people paste passwords into the wrong box. The audit trail has it.
 		s.log.Info("sign-in refused", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "remote", c.RealIP())
 		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
@@ -54,7 +55,7 @@ func (s *server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.signIns.succeeded(username)
+	s.signIns.succeeded(username, c.RealIP())
 	// A new session id at every sign-in: a session id planted before it is worth nothing.
 	if old, err := s.sessions.Get(c.Request(), s.cookieName(sessionCookie)); err == nil && !old.IsNew {
 		old.Options.MaxAge = -1

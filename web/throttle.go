@@ -8,19 +8,21 @@ import (
 
 // Sign-in limits: after freeFailures wrong passwords in a row an account waits, twice as
 // long after each further one; an address may fail addrFailures times per addrWindow. Both
-// make guessing slow without locking an account for long.
+// make guessing slow without locking an account for long: an account's failures are
+// forgotten after a quiet maxBackoff.
 const (
 	freeFailures = 5
 	firstBackoff = 30 * time.Second
 	maxBackoff   = 15 * time.Minute
 	addrFailures = 30
 	addrWindow   = 15 * time.Minute
-	// pruneAbove is how many entries the limiter keeps before sweeping out stale ones.
-	pruneAbove = 10_000
+	// maxEntries bounds the limiter's memory: past it, stale entries are swept, and if that
+	// is not enough, everything is forgotten.
+	maxEntries = 10_000
+	maxKeyLen  = 64
 )
 
-// signInLimiter keeps failed sign-ins in memory: a restart forgets them, which costs an
-// attacker a restart for every 5 guesses per account.
+// signInLimiter keeps failed sign-ins in memory: a restart forgets them.
 type signInLimiter struct {
 	mu       sync.Mutex
 	accounts map[string]*accountFailures
@@ -29,76 +31,86 @@ type signInLimiter struct {
 }
 
 type accountFailures struct {
-	count int
-	until time.Time
+	count        int
+	last, until  time.Time
+	auditedUntil time.Time // the lock whose first refusal was audited
 }
 
 type addrFailureWindow struct {
-	count int
-	start time.Time
+	count   int
+	start   time.Time
+	audited bool
 }
 
 func newSignInLimiter() *signInLimiter {
 	return &signInLimiter{accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{}, now: time.Now}
 }
 
-// wait returns how long a sign-in as username from addr must wait; 0 lets it try.
-func (l *signInLimiter) wait(username, addr string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	var d time.Duration
-	if a := l.accounts[strings.ToLower(username)]; a != nil && a.until.After(now) {
-		d = a.until.Sub(now)
-	}
-	if w := l.addrs[addr]; w != nil && w.count >= addrFailures {
-		if end := w.start.Add(addrWindow); end.After(now) {
-			d = max(d, end.Sub(now))
-		}
-	}
-	return d
-}
+func accountKey(username string) string { return truncate(strings.ToLower(username), maxKeyLen) }
 
-// failed records a wrong password.
-func (l *signInLimiter) failed(username, addr string) {
+// begin decides whether a sign-in as username from addr may try its password now. If it may,
+// the attempt is counted as a failure at once, so that guesses sent in parallel cannot all
+// pass while the password is hashed; succeeded takes it back. When it may not, wait says for
+// how long, and audit whether this is the first refusal of the lock (the one to record).
+func (l *signInLimiter) begin(username, addr string) (wait time.Duration, audit bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if len(l.accounts)+len(l.addrs) > pruneAbove {
+	if len(l.accounts)+len(l.addrs) > maxEntries {
 		l.prune(now)
 	}
-	key := strings.ToLower(username)
+	key := accountKey(username)
 	a := l.accounts[key]
+	if a != nil && now.Sub(a.last) > maxBackoff {
+		a.count = 0
+	}
+	w := l.addrs[addr]
+	if w != nil && now.Sub(w.start) > addrWindow {
+		w = nil
+	}
+	if a != nil && a.until.After(now) {
+		wait = a.until.Sub(now)
+		audit = !a.auditedUntil.Equal(a.until)
+		a.auditedUntil = a.until
+	}
+	if w != nil && w.count >= addrFailures {
+		wait = max(wait, w.start.Add(addrWindow).Sub(now))
+		audit = audit || !w.audited
+		w.audited = true
+	}
+	if wait > 0 {
+		return wait, audit
+	}
 	if a == nil {
 		a = &accountFailures{}
 		l.accounts[key] = a
 	}
 	a.count++
+	a.last = now
 	if n := a.count - freeFailures; n >= 0 {
-		backoff := maxBackoff
-		if n < 10 {
-			backoff = min(firstBackoff<<n, maxBackoff)
-		}
-		a.until = now.Add(backoff)
+		a.until = now.Add(min(firstBackoff<<min(n, 10), maxBackoff))
 	}
-	w := l.addrs[addr]
-	if w == nil || now.Sub(w.start) > addrWindow {
+	if w == nil {
 		w = &addrFailureWindow{start: now}
 		l.addrs[addr] = w
 	}
 	w.count++
+	return 0, false
 }
 
-// succeeded clears an account's failures.
-func (l *signInLimiter) succeeded(username string) {
+// succeeded takes back the attempt begin counted: the password was right.
+func (l *signInLimiter) succeeded(username, addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.accounts, strings.ToLower(username))
+	delete(l.accounts, accountKey(username))
+	if w := l.addrs[addr]; w != nil && w.count > 0 {
+		w.count--
+	}
 }
 
 func (l *signInLimiter) prune(now time.Time) {
 	for k, a := range l.accounts {
-		if now.Sub(a.until) > maxBackoff {
+		if now.Sub(a.last) > maxBackoff && !a.until.After(now) {
 			delete(l.accounts, k)
 		}
 	}
@@ -106,5 +118,9 @@ func (l *signInLimiter) prune(now time.Time) {
 		if now.Sub(w.start) > addrWindow {
 			delete(l.addrs, k)
 		}
+	}
+	if len(l.accounts)+len(l.addrs) > maxEntries {
+		// A flood of names or addresses: forgetting is better than growing without bound.
+		l.accounts, l.addrs = map[string]*accountFailures{}, map[string]*addrFailureWindow{}
 	}
 }
