@@ -79,6 +79,13 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 		s.Close()
 		return nil, err
 	}
+	// The file holds password hashes and sealed secrets: its owner alone reads it.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.Close()
+			return nil, fmt.Errorf("store: restrict %s to its owner: %w", f, err)
+		}
+	}
 	return s, nil
 }
 
@@ -128,8 +135,10 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+	for _, db := range []*sql.DB{s.db, s.w} {
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return fmt.Errorf("store: ping: %w", err)
+		}
 	}
 	return nil
 }
@@ -225,6 +234,9 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		return fmt.Errorf("store: backup: %s already exists: choose a new file", path)
 	}
 	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("store: backup to %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		return fmt.Errorf("store: backup to %s: %w", path, err)
 	}
 	return nil

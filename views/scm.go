@@ -145,9 +145,9 @@ type Webhook struct {
 	URL      string
 	// Unreachable says why Bitbucket cannot reach URL, when the base URL shows it cannot.
 	Unreachable string
-	Status     store.WebhookStatus
-	Deliveries []store.Delivery
-	Builds     []store.Build
+	Status      store.WebhookStatus
+	Deliveries  []store.Delivery
+	Builds      []store.Build
 }
 
 // deletable reports whether the lifecycle rules allow deleting c now.

@@ -66,7 +66,7 @@ var actionLabels = map[string]string{
 	store.ActionSignIn: "Signed in", store.ActionSignInFailed: "Sign-in failed", store.ActionSignOut: "Signed out",
 	store.ActionSignInThrottled: "Sign-in refused: too many failures", store.ActionChangePassword: "Changed own password",
 	store.ActionChangePasswordFailed: "Password change refused: wrong current password",
-	store.ActionCreate: "Created", store.ActionUpdate: "Edited", store.ActionEnable: "Enabled",
+	store.ActionCreate:               "Created", store.ActionUpdate: "Edited", store.ActionEnable: "Enabled",
 	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
 	store.ActionRotateWebhookSecret: "Rotated the webhook secret", store.ActionInstallWebhook: "Installed the webhook",
 }

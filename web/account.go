@@ -59,6 +59,9 @@ func (s *server) changePassword(c echo.Context) error {
 				return err
 			}
 			s.newCSRFToken(c)
+			if !u.IsAdmin {
+				return c.Redirect(http.StatusSeeOther, "/account/password")
+			}
 			return c.Redirect(http.StatusSeeOther, "/admin/scm")
 		}
 	}

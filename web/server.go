@@ -38,6 +38,8 @@ type server struct {
 	checker     *probe.Checker
 	metrics     *metrics
 	signIns     *signInLimiter
+	// receiving bounds the webhook deliveries read at once (each up to 1 MiB).
+	receiving chan struct{}
 }
 
 // New returns the application, every route registered, over st.
@@ -62,10 +64,12 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		checker: checker,
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
-		st:      st,
-		log:     cfg.Logger,
-		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		secure:  u.Scheme == "https",
+
+		receiving: make(chan struct{}, maxReceiving),
+		st:        st,
+		log:       cfg.Logger,
+		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
+		secure:    u.Scheme == "https",
 
 		crossOrigin: http.NewCrossOriginProtection(),
 	}

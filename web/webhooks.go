@@ -24,8 +24,12 @@ import (
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
-// maxDelivery is the largest webhook body accepted (SPEC: over 1 MiB → 413).
-const maxDelivery = 1 << 20
+// maxDelivery is the largest webhook body accepted (SPEC: over 1 MiB → 413); maxReceiving
+// is how many deliveries are read at once.
+const (
+	maxDelivery  = 1 << 20
+	maxReceiving = 16
+)
 
 // newWebhookSecret returns 32 random bytes, hex-encoded: what Bitbucket signs deliveries with.
 func newWebhookSecret() string {
@@ -127,6 +131,16 @@ func (s *server) receiveWebhook(c echo.Context) error {
 		return c.String(status, recorded.Result+": "+recorded.Reason)
 	}
 
+	if c.Request().ContentLength > maxDelivery {
+		return answer(http.StatusRequestEntityTooLarge, store.DeliveryRefused, "body over 1 MiB", nil)
+	}
+	// Bodies are buffered to be checked: a bounded number at once.
+	select {
+	case s.receiving <- struct{}{}:
+		defer func() { <-s.receiving }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxDelivery+1))
 	if err != nil {
 		return c.String(http.StatusBadRequest, "the body could not be read")

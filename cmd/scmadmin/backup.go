@@ -18,7 +18,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil || len(pos) != 1 {
 		return fmt.Errorf("backup: give the file to write\n%s", usage)
 	}
-	st, err := cfg.openStore(ctx)
+	st, err := cfg.openExistingStore(ctx)
 	if err != nil {
 		return err
 	}

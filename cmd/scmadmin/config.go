@@ -92,13 +92,27 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// openStore opens the keyring and the database. The key file is made only together with a
-// new database: a database whose key file is missing keeps secrets nothing can read, and
-// starting with a fresh key would hide that until a secret is needed.
+// openStore opens the keyring and the database, creating both if the database does not
+// exist yet. The key file is made only together with a new database: a database whose key
+// file is missing keeps secrets nothing can read, and starting with a fresh key would hide
+// that until a secret is needed.
 func (c *config) openStore(ctx context.Context) (*store.Store, error) {
+	return c.open(ctx, true)
+}
+
+// openExistingStore is openStore for commands that work on a database that must exist
+// (backup, keys rotate, user passwd): a mistyped path is an error, not a new database.
+func (c *config) openExistingStore(ctx context.Context) (*store.Store, error) {
+	return c.open(ctx, false)
+}
+
+func (c *config) open(ctx context.Context, create bool) (*store.Store, error) {
 	var keys *keyring.Keyring
 	var err error
 	if _, statErr := os.Stat(c.DB); errors.Is(statErr, fs.ErrNotExist) {
+		if !create {
+			return nil, fmt.Errorf("there is no database at %s: give its path with --db (SCMADMIN_DB)", c.DB)
+		}
 		keys, _, err = keyring.LoadOrCreate(c.keyFile())
 	} else {
 		keys, err = keyring.Load(c.keyFile())

@@ -39,7 +39,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		return ctx.Err()
 	}
 	// A store over the key file as it is now: its current key is the one just added.
-	st, err := cfg.openStore(ctx)
+	st, err := cfg.openExistingStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 
 // checkKeys refuses to rotate a key file that does not open the stored secrets.
 func checkKeys(ctx context.Context, cfg *config) error {
-	st, err := cfg.openStore(ctx)
+	st, err := cfg.openExistingStore(ctx)
 	if err != nil {
 		return err
 	}

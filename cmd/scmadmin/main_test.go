@@ -260,3 +260,32 @@ func TestCAFile(t *testing.T) {
 		t.Errorf("CA file without PEM: %v", err)
 	}
 }
+
+func TestCommandsOnAMissingDatabaseCreateNothing(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "typo.db")}
+	for _, args := range [][]string{{"backup", filepath.Join(dir, "out.db")}, {"keys", "rotate"}, {"user", "passwd", "admin"}} {
+		err := run(context.Background(), args, env(vars), strings.NewReader("some new password\n"), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "no database") {
+			t.Errorf("%q on a missing database: %v", args, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files were made: %v", entries)
+	}
+}
+
+func TestDatabaseFileIsOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_ADMIN_PASSWORD": "file mode test 1"}
+	startServer(t, vars)
+	for _, f := range []string{"scm.db", "scmadmin.key"} {
+		info, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s has mode %o, want 600", f, mode)
+		}
+	}
+}

@@ -15,13 +15,15 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web"
+	"github.com/scmadmin/scmadmin/web/probe"
 )
 
 // defaultMemoryLimit is the soft memory limit of the Go heap unless GOMEMLIMIT says otherwise.
 const defaultMemoryLimit = 24 << 20
 
-// shutdownGrace bounds how long a stopping server waits for requests in flight.
-const shutdownGrace = 10 * time.Second
+// shutdownGrace bounds how long a stopping server waits for requests in flight: longer than
+// the longest one, a connection test.
+const shutdownGrace = probe.TotalTimeout + 5*time.Second
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, rest, err := parseCommand("serve", args, getenv, nil)

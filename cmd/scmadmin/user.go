@@ -34,7 +34,11 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if err != nil {
 		return err
 	}
-	st, err := cfg.openStore(ctx)
+	open := cfg.openExistingStore
+	if verb == "add" {
+		open = cfg.openStore // the first account may come before the first start
+	}
+	st, err := open(ctx)
 	if err != nil {
 		return err
 	}

@@ -247,6 +247,9 @@ func (r *run) dial(ctx context.Context, host, port string) (net.Conn, error) {
 			return nil, err
 		}
 	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%s resolves to no address", host)
+	}
 	var d net.Dialer
 	var err error
 	for _, a := range addrs {

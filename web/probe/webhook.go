@@ -94,7 +94,7 @@ func (c *Checker) PingWebhook(ctx context.Context, t Target, hookURL string) (st
 		} `json:"response"`
 	}
 	if json.Unmarshal(res.body, &answer) != nil || answer.Response.StatusCode == 0 {
-		return "Bitbucket sent a test event, but did not say what scmadmin answered. Check the deliveries below.", nil
+		return "Bitbucket sent a test event, but did not say what scmadmin answered.", nil
 	}
 	if answer.Response.StatusCode/100 != 2 {
 		return "", &hostError{fmt.Sprintf("Bitbucket sent a test event to %s and got %d back. Check that Bitbucket can reach "+
