@@ -44,6 +44,10 @@ func identity(c store.SCMConfig) string {
 	return ""
 }
 
+// pollHeaders mark a request htmx makes on its own, every few seconds: it is not the admin
+// being active, so it does not keep an idle session alive.
+const pollHeaders = `{"X-Scmadmin-Poll": "1"}`
+
 type csrfKey struct{}
 
 // WithCSRF returns ctx carrying the request's CSRF token, which every form renders.

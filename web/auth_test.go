@@ -217,3 +217,16 @@ func TestHealthz(t *testing.T) {
 	app.st.Close()
 	app.client().get("/healthz").wantStatus(http.StatusServiceUnavailable)
 }
+
+func TestPollingDoesNotKeepASessionAlive(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	var at time.Duration
+	app.s.sessions.now = func() time.Time { return time.Now().Add(at) }
+	for at = 0; at < 40*time.Minute; at += 5 * time.Minute {
+		req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/admin/scm", nil)
+		req.Header.Set("X-Scmadmin-Poll", "1")
+		c.do(req)
+	}
+	c.get("/admin/scm").wantRedirect("/login")
+}

@@ -88,7 +88,8 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		return sess, s.st.DeleteSession(r.Context(), hash)
 	}
 	sess.ID, sess.IsNew = c.Value, false
-	if now.Sub(row.LastSeenAt) > touchEvery {
+	// A page's own polling (X-Scmadmin-Poll) is not the admin being active.
+	if now.Sub(row.LastSeenAt) > touchEvery && r.Header.Get("X-Scmadmin-Poll") == "" {
 		if err := s.st.TouchSession(r.Context(), hash, now); err != nil {
 			return sess, err
 		}

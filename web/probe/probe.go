@@ -126,14 +126,13 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 		r.Steps = []Step{{ID: "queue", Title: "A place to run", Status: Failed, Detail: "The test was cancelled before it started."}}
 		return r
 	}
-	select {
-	case c.running <- struct{}{}:
-		defer func() { <-c.running }()
-	case <-ctx.Done():
+	release, ok := c.acquire(ctx)
+	if !ok {
 		r.Steps = []Step{{ID: "queue", Title: "A place to run", Status: Failed,
 			Detail: "Too many connection tests are running at once. Try again in a moment."}}
 		return r
 	}
+	defer release()
 	run := &run{c: c, ctx: ctx, t: t}
 	for _, s := range c.plan(t) {
 		step := Step{ID: s.id, Title: s.title}
@@ -146,6 +145,16 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 		r.Steps = append(r.Steps, step)
 	}
 	return r
+}
+
+// acquire waits for one of the MaxRunning places that every call to a host shares.
+func (c *Checker) acquire(ctx context.Context) (release func(), ok bool) {
+	select {
+	case c.running <- struct{}{}:
+		return func() { <-c.running }, true
+	case <-ctx.Done():
+		return nil, false
+	}
 }
 
 type stepFunc struct {

@@ -47,6 +47,11 @@ func (r *run) failure(what string, res response, err error) error {
 func (c *Checker) InstallWebhook(ctx context.Context, t Target, hookURL, secret string) (updated bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.totalTimeout)
 	defer cancel()
+	release, ok := c.acquire(ctx)
+	if !ok {
+		return false, &hostError{"Too many calls to hosts are running at once. Try again in a moment."}
+	}
+	defer release()
 	r := &run{c: c, ctx: ctx, t: t}
 	hooks := r.projectURL() + "/webhooks"
 	res, err := r.call(http.MethodGet, hooks+"?limit=100", nil, r.bearer)
@@ -83,6 +88,11 @@ func (c *Checker) InstallWebhook(ctx context.Context, t Target, hookURL, secret 
 func (c *Checker) PingWebhook(ctx context.Context, t Target, hookURL string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.totalTimeout)
 	defer cancel()
+	release, ok := c.acquire(ctx)
+	if !ok {
+		return "", &hostError{"Too many calls to hosts are running at once. Try again in a moment."}
+	}
+	defer release()
 	r := &run{c: c, ctx: ctx, t: t}
 	res, err := r.call(http.MethodPost, r.projectURL()+"/webhooks/test?url="+url.QueryEscape(hookURL), nil, r.bearer)
 	if err != nil || res.status != http.StatusOK {
