@@ -89,7 +89,7 @@ func (f SCMForm) editing() bool { return f.Config.ID != 0 }
 
 func (f SCMForm) action() string {
 	if f.editing() {
-		return detailsURL(f.Config.ID)
+		return DetailsURL(f.Config.ID)
 	}
 	return "/admin/scm"
 }
@@ -153,8 +153,8 @@ type Webhook struct {
 // deletable reports whether the lifecycle rules allow deleting c now.
 func deletable(c store.SCMConfig) bool { return c.ID != store.BuiltInID && !c.Enabled }
 
-func editURL(id int64) string { return detailsURL(id) + "/edit" }
+func editURL(id int64) string { return DetailsURL(id) + "/edit" }
 
-func actionURL(id int64, action string) string { return detailsURL(id) + "/" + action }
+func actionURL(id int64, action string) string { return DetailsURL(id) + "/" + action }
 
 var statusLabels = map[probe.Status]string{probe.Passed: "Passed", probe.Failed: "Failed", probe.Warning: "Warning", probe.Skipped: "Skipped"}

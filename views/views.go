@@ -39,7 +39,7 @@ func providerLabel(id string) string {
 // identity is the list's ID column: the client id, or the project key for Bitbucket Server.
 func identity(c store.SCMConfig) string {
 	if p, ok := provider.Lookup(c.Provider); ok && p.Identity != "" {
-		return provider.ValuesOf(c)[p.Identity]
+		return provider.Value(c, p.Identity)
 	}
 	return ""
 }
@@ -60,7 +60,8 @@ func csrfToken(ctx context.Context) string {
 	return t
 }
 
-func detailsURL(id int64) string { return "/admin/scm/" + strconv.FormatInt(id, 10) }
+// DetailsURL is the address of configuration id's details page.
+func DetailsURL(id int64) string { return "/admin/scm/" + strconv.FormatInt(id, 10) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 

@@ -77,7 +77,7 @@ func (s *server) lifecycle(do lifecycleAction) echo.HandlerFunc {
 		}
 		next := safeNext(c.FormValue("next"))
 		if next == "" {
-			next = detailsURL(cfg.ID)
+			next = views.DetailsURL(cfg.ID)
 		}
 		done, err := do(c.Request().Context(), cfg, actor(c))
 		status := http.StatusOK
@@ -95,7 +95,7 @@ func (s *server) lifecycle(do lifecycleAction) echo.HandlerFunc {
 		if err := s.setStatus(c, done); err != nil {
 			return err
 		}
-		if next == detailsURL(cfg.ID) && strings.HasSuffix(c.Path(), "/delete") {
+		if next == views.DetailsURL(cfg.ID) && strings.HasSuffix(c.Path(), "/delete") {
 			next = "/admin/scm"
 		}
 		return c.Redirect(http.StatusSeeOther, next)
@@ -106,7 +106,7 @@ func (s *server) lifecycle(do lifecycleAction) echo.HandlerFunc {
 // configuration's details — with status and pg's message.
 func (s *server) renderWhere(c echo.Context, status int, next string, id int64, p *provider.Provider, pg views.Page) error {
 	u, _ := url.Parse(next)
-	if u.Path == detailsURL(id) {
+	if u.Path == views.DetailsURL(id) {
 		cfg, err := s.st.SCMConfig(c.Request().Context(), id)
 		if err == nil {
 			pg.Title = cfg.DisplayName()

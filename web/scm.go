@@ -151,7 +151,7 @@ func (s *server) createSCM(c echo.Context) error {
 func (s *server) clash(c echo.Context, p *provider.Provider, cfg store.SCMConfig) string {
 	idLabel := "This value"
 	if f, ok := p.Field(p.Identity); ok {
-		idLabel = f.Label + " " + provider.ValuesOf(cfg)[p.Identity]
+		idLabel = f.Label + " " + provider.Value(cfg, p.Identity)
 	}
 	other, err := s.st.SCMConfigByUniqueKey(c.Request().Context(), cfg.UniqueKey)
 	if err != nil {
@@ -321,7 +321,7 @@ func (s *server) updateSCM(c echo.Context) error {
 			if err := s.setStatus(c, "Saved “"+updated.DisplayName()+"”."); err != nil {
 				return err
 			}
-			return c.Redirect(http.StatusSeeOther, detailsURL(cfg.ID))
+			return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.ID))
 		}
 		if !errors.Is(err, store.ErrDuplicate) {
 			return err
@@ -336,8 +336,6 @@ func (s *server) updateSCM(c echo.Context) error {
 	f.Config, f.Secrets = cfg, secrets
 	return s.invalidForm(c, "Edit "+cfg.DisplayName(), f)
 }
-
-func detailsURL(id int64) string { return "/admin/scm/" + strconv.FormatInt(id, 10) }
 
 func (s *server) healthz(c echo.Context) error {
 	if err := s.st.Ping(c.Request().Context()); err != nil {

@@ -28,11 +28,13 @@ type Config struct {
 
 // server holds the handlers' dependencies; every handler is a method on it.
 type server struct {
-	st       *store.Store
-	log      *slog.Logger
-	baseURL  string
-	secure   bool
-	sessions *sessionStore
+	st      *store.Store
+	log     *slog.Logger
+	baseURL string
+	secure  bool
+	// webhookWarning says why Bitbucket cannot reach the webhook URLs, if the base URL shows it.
+	webhookWarning string
+	sessions       *sessionStore
 	// crossOrigin refuses state changes that browsers say come from another origin.
 	crossOrigin *http.CrossOriginProtection
 	checker     *probe.Checker

@@ -196,15 +196,11 @@ func (s *server) validSignature(c echo.Context, configID int64, body []byte) boo
 	return false
 }
 
-// unreachable says why Bitbucket cannot deliver to the webhook URL when the base URL is this
+// unreachable says why Bitbucket cannot deliver to webhook URLs under base when base is this
 // machine's own loopback name, as it is by default.
-func (s *server) unreachable() string {
-	u, err := url.Parse(s.baseURL)
-	if err != nil {
-		return ""
-	}
-	if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
-		return "The webhook URL is on " + u.Host + ", which only this machine can reach: Bitbucket cannot deliver " +
+func unreachable(base *url.URL) string {
+	if ip := net.ParseIP(base.Hostname()); base.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return "The webhook URL is on " + base.Host + ", which only this machine can reach: Bitbucket cannot deliver " +
 			"to it. Start scmadmin with SCMADMIN_BASE_URL (or --base-url) set to the address Bitbucket reaches it at."
 	}
 	return ""
@@ -289,7 +285,7 @@ func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Ta
 	if err := s.setStatus(c, done); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, detailsURL(cfg.ID))
+	return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.ID))
 }
 
 // recentOnDetails is how many deliveries and builds the details page lists.
@@ -311,7 +307,7 @@ func (s *server) webhookActivity(c echo.Context) error {
 
 func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig) (views.Webhook, error) {
 	ctx := c.Request().Context()
-	w := views.Webhook{ConfigID: cfg.ID, URL: s.webhookURL(cfg.ID), Unreachable: s.unreachable()}
+	w := views.Webhook{ConfigID: cfg.ID, URL: s.webhookURL(cfg.ID), Unreachable: s.webhookWarning}
 	var err error
 	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
 		return w, err

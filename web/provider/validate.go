@@ -239,19 +239,40 @@ func (p *Provider) UniqueKey(v Values) string {
 	return p.UniqueScope + " " + v[FieldWebsiteURL] + " " + v[p.Identity]
 }
 
-// columns maps the non-secret field names to the configuration's columns.
-func columns(c *store.SCMConfig) map[string]*string {
-	return map[string]*string{
-		FieldName: &c.Name, FieldWebsiteURL: &c.WebsiteURL, FieldAPIURL: &c.APIURL, FieldSSHURL: &c.SSHURL,
-		FieldClientID: &c.ClientID, FieldProjectKey: &c.ProjectKey,
+// columnNames are the non-secret fields, which are columns of the configuration.
+var columnNames = []string{FieldName, FieldWebsiteURL, FieldAPIURL, FieldSSHURL, FieldClientID, FieldProjectKey}
+
+// column is the configuration's column of the non-secret field name, nil for any other.
+func column(c *store.SCMConfig, name string) *string {
+	switch name {
+	case FieldName:
+		return &c.Name
+	case FieldWebsiteURL:
+		return &c.WebsiteURL
+	case FieldAPIURL:
+		return &c.APIURL
+	case FieldSSHURL:
+		return &c.SSHURL
+	case FieldClientID:
+		return &c.ClientID
+	case FieldProjectKey:
+		return &c.ProjectKey
 	}
+	return nil
+}
+
+// Value returns a stored configuration's value of the non-secret field name ("" for others).
+func Value(c store.SCMConfig, name string) string {
+	if col := column(&c, name); col != nil {
+		return *col
+	}
+	return ""
 }
 
 // Config returns the configuration the values describe, with the secret fields split off
 // (field name → plain text) for the store to encrypt.
 func (p *Provider) Config(v Values) (store.SCMConfig, map[string]string) {
 	c := store.SCMConfig{Provider: p.ID, UniqueKey: p.UniqueKey(v)}
-	cols := columns(&c)
 	secrets := map[string]string{}
 	for _, f := range p.Fields() {
 		if f.Kind == KindSecret {
@@ -260,7 +281,7 @@ func (p *Provider) Config(v Values) (store.SCMConfig, map[string]string) {
 			}
 			continue
 		}
-		*cols[f.Name] = v[f.Name]
+		*column(&c, f.Name) = v[f.Name]
 	}
 	return c, secrets
 }
@@ -268,9 +289,9 @@ func (p *Provider) Config(v Values) (store.SCMConfig, map[string]string) {
 // ValuesOf returns a stored configuration's non-secret values, as a form shows them.
 func ValuesOf(c store.SCMConfig) Values {
 	v := Values{}
-	for name, col := range columns(&c) {
-		if *col != "" {
-			v[name] = *col
+	for _, name := range columnNames {
+		if val := Value(c, name); val != "" {
+			v[name] = val
 		}
 	}
 	return v
