@@ -167,7 +167,7 @@ func deleteRefusal(ctx context.Context, db queryRower, c SCMConfig) error {
 
 // AddRepository records that an algorithm repository called slug lives in configuration id.
 func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) error {
-	_, err := s.w.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO repositories (config_id, slug, created_at) VALUES (?, ?, ?) ON CONFLICT (config_id, slug) DO NOTHING`,
 		configID, slug, s.now())
 	if err != nil {

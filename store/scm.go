@@ -245,7 +245,7 @@ func (s *Store) OpenSecrets(ctx context.Context, configID int64) (map[string]str
 
 // RecordConnectionTest keeps t as configuration id's last connection test.
 func (s *Store) RecordConnectionTest(ctx context.Context, id int64, t ConnectionTest) error {
-	_, err := s.w.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`UPDATE scm_configs SET last_test_at = ?, last_test_passed = ?, last_test_summary = ? WHERE id = ?`,
 		t.At.UTC(), t.Passed, t.Summary, id)
 	if err != nil {

@@ -20,7 +20,7 @@ type Session struct {
 // come from the caller, whose clock decides when sessions expire.
 func (s *Store) SaveSession(ctx context.Context, tokenHash []byte, userID int64, data []byte, now time.Time) error {
 	now = now.UTC()
-	_, err := s.w.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, last_seen_at = excluded.last_seen_at`,
 		tokenHash, userID, data, now, now)
@@ -47,7 +47,7 @@ func (s *Store) Session(ctx context.Context, tokenHash []byte) (Session, error) 
 
 // TouchSession records that the session was used at now.
 func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, now time.Time) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, now.UTC(), tokenHash); err != nil {
+	if _, err := s.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, now.UTC(), tokenHash); err != nil {
 		return fmt.Errorf("store: touch session: %w", err)
 	}
 	return nil
@@ -55,7 +55,7 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, now time.Tim
 
 // DeleteSession ends the session with tokenHash.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
 	return nil
@@ -65,7 +65,7 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
 // or exist for longer than maxAge.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, idle, maxAge time.Duration) error {
 	now = now.UTC()
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`,
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`,
 		now.Add(-idle), now.Add(-maxAge)); err != nil {
 		return fmt.Errorf("store: delete expired sessions: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -45,6 +46,8 @@ type Store struct {
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
+	// version counts the writes committed through w; see Version.
+	version atomic.Uint64
 }
 
 // Open opens (creating if needed) the SQLite database at path and migrates it to the
@@ -205,8 +208,21 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// Version changes whenever this process commits a write. Something read after Version
+// returned v is still current while Version returns v, unless another process (the
+// scmadmin user and keys commands) wrote meanwhile: caches keyed by it are exact for the
+// server's own changes and must expire to see the others.
+func (s *Store) Version() uint64 { return s.version.Load() }
+
+// exec runs one writing statement through the writer.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer s.version.Add(1) // after the write, so that a reader never keeps it under the old version
+	return s.w.ExecContext(ctx, query, args...)
+}
+
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	defer s.version.Add(1)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scmadmin/scmadmin/store/keyring"
 )
@@ -312,3 +313,52 @@ func TestPing(t *testing.T) {
 
 // testActor is who the store tests make changes as.
 var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
+
+// The web layer caches what it reads while Version stays the same: every kind of write must
+// change it, and reads must not.
+func TestVersionChangesWithEveryWrite(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	cfg := SCMConfig{Provider: "bitbucket_server", WebsiteURL: "https://bb.example.com", APIURL: "https://bb.example.com/rest/api/1.0",
+		SSHURL: "ssh://git@bb.example.com:7999", ProjectKey: "ALGO", UniqueKey: "bitbucket_server https://bb.example.com ALGO"}
+	var id, uid int64
+	hash := make([]byte, 32)
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"a transaction (create)", func() error {
+			c, err := s.CreateSCMConfig(ctx, cfg, map[string]string{"access_token": "t"}, testActor)
+			id = c.ID
+			return err
+		}},
+		{"a statement (connection test)", func() error {
+			return s.RecordConnectionTest(ctx, id, ConnectionTest{At: time.Now(), Passed: true, Summary: "passed"})
+		}},
+		{"a user", func() error {
+			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false)
+			uid = u.ID
+			return err
+		}},
+		{"a session", func() error { return s.SaveSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
+	}
+	for _, w := range writes {
+		before := s.Version()
+		if err := w.do(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		if s.Version() == before {
+			t.Errorf("%s left Version at %d", w.name, before)
+		}
+	}
+	before := s.Version()
+	if _, _, err := s.ListSCMConfigs(ctx, SCMQuery{Sort: SortCreated, Limit: 25}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, hash); err != nil {
+		t.Fatal(err)
+	}
+	if s.Version() != before {
+		t.Error("a read changed Version")
+	}
+}

@@ -59,7 +59,7 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, admin
 		return User{}, fmt.Errorf("store: create user: %w", err)
 	}
 	now := s.now()
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO users (username, password_hash, is_admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		username, hashPassword(password), admin, now, now)
 	if isUnique(err) {
@@ -89,7 +89,7 @@ func (s *Store) CreateFirstAdmin(ctx context.Context, username, password string)
 		return false, fmt.Errorf("store: first admin: %w", err)
 	}
 	now := s.now()
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO users (username, password_hash, is_admin, created_at, updated_at)
 		 SELECT ?, ?, 1, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)`,
 		username, hashPassword(password), now, now)

@@ -97,7 +97,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 // CountWebhookFailure counts a delivery refused for its signature, which is not recorded:
 // anyone can send one.
 func (s *Store) CountWebhookFailure(ctx context.Context, configID int64) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE scm_configs SET webhook_failures = webhook_failures + 1 WHERE id = ?`, configID); err != nil {
+	if _, err := s.exec(ctx, `UPDATE scm_configs SET webhook_failures = webhook_failures + 1 WHERE id = ?`, configID); err != nil {
 		return fmt.Errorf("store: count webhook failure of %d: %w", configID, err)
 	}
 	return nil

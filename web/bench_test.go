@@ -32,6 +32,7 @@ func benchApp(b *testing.B, n int) (http.Handler, []*http.Cookie) {
 
 func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string, want int) {
 	b.ReportAllocs()
+	size := 0
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		for _, ck := range cookies {
@@ -42,7 +43,9 @@ func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string,
 		if rec.Code != want {
 			b.Fatalf("GET %s: %d", path, rec.Code)
 		}
+		size = rec.Body.Len()
 	}
+	b.ReportMetric(float64(size), "B/response")
 }
 
 // BenchmarkPages measures the list, the Add form and the details page at 100 and at 100,000

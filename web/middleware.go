@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -151,7 +152,7 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		uid, _ := sess.Values[userIDKey].(int64)
-		u, err := s.st.UserByID(c.Request().Context(), uid)
+		u, err := s.user(c.Request().Context(), uid)
 		if errors.Is(err, store.ErrNotFound) {
 			return s.toLogin(c)
 		}
@@ -162,6 +163,20 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(sessionKey, sess)
 		return next(c)
 	}
+}
+
+// user returns the user with id, from the cache while it is current.
+func (s *server) user(ctx context.Context, id int64) (store.User, error) {
+	version := s.st.Version()
+	if u, ok := s.users.get(id, version); ok {
+		return u, nil
+	}
+	u, err := s.st.UserByID(ctx, id)
+	if err != nil {
+		return store.User{}, err
+	}
+	s.users.put(id, u, version)
+	return u, nil
 }
 
 // requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,6 +55,30 @@ func (s *server) listSCM(c echo.Context) error {
 // renderList renders the list as q views it: the page, or for htmx the table with the
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
+	t, err := s.listTable(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return render(c, status, views.SCMListPage(p, t.query, t.table), templ.Join(t.table, views.Messages(p, true)))
+}
+
+// listTable is one view of the list, rendered for any admin: every page of the list asks
+// for one, and most of them find it already rendered in s.lists.
+type listTable struct {
+	query views.ListQuery // as shown: a page past the end shows the last one
+	table templ.Component
+}
+
+// maxCachedLists bounds the tables kept: each is tens of kilobytes, and a search as one
+// types asks for one per pause.
+const maxCachedLists = 16
+
+func (s *server) listTable(ctx context.Context, q views.ListQuery) (listTable, error) {
+	version := s.st.Version()
+	if t, ok := s.lists.get(q, version); ok {
+		return t, nil
+	}
+	asked := q
 	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage,
 		ProviderOrder: provider.ByLabel()}
 	if q.Q != "" {
@@ -63,20 +88,25 @@ func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p vie
 			}
 		}
 	}
-	configs, total, err := s.st.ListSCMConfigs(c.Request().Context(), sq)
+	configs, total, err := s.st.ListSCMConfigs(ctx, sq)
 	if err != nil {
-		return err
+		return listTable{}, err
 	}
 	if last := max(1, (total+q.PerPage-1)/q.PerPage); q.Page > last {
 		// Past the end (an old link, a delete): show the last page rather than nothing.
 		q.Page = last
 		sq.Offset = (q.Page - 1) * q.PerPage
-		if configs, total, err = s.st.ListSCMConfigs(c.Request().Context(), sq); err != nil {
-			return err
+		if configs, total, err = s.st.ListSCMConfigs(ctx, sq); err != nil {
+			return listTable{}, err
 		}
 	}
-	l := views.SCMList{Query: q, Configs: configs, Total: total}
-	return render(c, status, views.SCMListPage(p, l), templ.Join(views.SCMTable(l), views.Messages(p, true)))
+	table, err := views.Prerender(ctx, views.SCMTable(views.SCMList{Query: q, Configs: configs, Total: total}))
+	if err != nil {
+		return listTable{}, err
+	}
+	t := listTable{query: q, table: table}
+	s.lists.put(asked, t, version)
+	return t, nil
 }
 
 // form returns the Add form for p showing values.

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/views"
 	"github.com/scmadmin/scmadmin/web/probe"
 )
 
@@ -35,6 +36,9 @@ type server struct {
 	// webhookWarning says why Bitbucket cannot reach the webhook URLs, if the base URL shows it.
 	webhookWarning string
 	sessions       *sessionStore
+	users          *cache[int64, store.User]
+	// lists holds the list's rendered tables by view (see listTable).
+	lists *cache[views.ListQuery, listTable]
 	// crossOrigin refuses state changes that browsers say come from another origin.
 	crossOrigin *http.CrossOriginProtection
 	checker     *probe.Checker
@@ -66,6 +70,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		checker: checker,
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
+		users:   newCache[int64, store.User](maxCachedSessions),
+		lists:   newCache[views.ListQuery, listTable](maxCachedLists),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,

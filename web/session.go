@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -32,6 +34,14 @@ type sessionStore struct {
 	st      *store.Store
 	options sessions.Options
 	now     func() time.Time
+	// loaded saves each request a query and a decode: every page asks for its session.
+	loaded *cache[string, loadedSession]
+}
+
+// loadedSession is a session as stored, its values decoded.
+type loadedSession struct {
+	row    store.Session
+	values map[any]any
 }
 
 var _ sessions.Store = (*sessionStore)(nil)
@@ -42,8 +52,12 @@ func newSessionStore(st *store.Store, secure bool) *sessionStore {
 		// MaxAge 0: a browser-session cookie; the server enforces idle and absolute limits.
 		options: sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		now:     time.Now,
+		loaded:  newCache[string, loadedSession](maxCachedSessions),
 	}
 }
+
+// maxCachedSessions is far more than the cluster admins signed in at once.
+const maxCachedSessions = 1024
 
 func tokenHash(token string) ([]byte, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
@@ -71,22 +85,23 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	if !ok {
 		return sess, nil
 	}
-	row, err := s.st.Session(r.Context(), hash)
+	ls, err := s.load(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return sess, nil
+	}
+	if errors.Is(err, errUnreadableSession) {
+		// A session that cannot be read is ended, not an error on every request it makes.
+		return sess, s.st.DeleteSession(r.Context(), hash)
 	}
 	if err != nil {
 		return sess, err
 	}
+	row := ls.row
 	now := s.now()
 	if now.Sub(row.LastSeenAt) > sessionIdle || now.Sub(row.CreatedAt) > sessionMaxAge {
 		return sess, s.st.DeleteSession(r.Context(), hash)
 	}
-	if err := (securecookie.GobEncoder{}).Deserialize(row.Data, &sess.Values); err != nil {
-		// A session that cannot be read is ended, not an error on every request it makes.
-		sess.Values = map[any]any{}
-		return sess, s.st.DeleteSession(r.Context(), hash)
-	}
+	sess.Values = copyValues(ls.values)
 	sess.ID, sess.IsNew = c.Value, false
 	// A page's own polling (X-Scmadmin-Poll) is not the admin being active.
 	if now.Sub(row.LastSeenAt) > touchEvery && r.Header.Get("X-Scmadmin-Poll") == "" {
@@ -95,6 +110,39 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		}
 	}
 	return sess, nil
+}
+
+var errUnreadableSession = errors.New("web: unreadable session")
+
+// load returns the session stored under hash, from the cache while it is current.
+func (s *sessionStore) load(ctx context.Context, hash []byte) (loadedSession, error) {
+	version := s.st.Version()
+	if ls, ok := s.loaded.get(string(hash), version); ok {
+		return ls, nil
+	}
+	row, err := s.st.Session(ctx, hash)
+	if err != nil {
+		return loadedSession{}, err
+	}
+	ls := loadedSession{row: row}
+	if err := (securecookie.GobEncoder{}).Deserialize(row.Data, &ls.values); err != nil {
+		return loadedSession{}, errUnreadableSession
+	}
+	s.loaded.put(string(hash), ls, version)
+	return ls, nil
+}
+
+// copyValues copies a cached session's values for a request, which may change them (its
+// flashes are a slice that AddFlash appends to).
+func copyValues(m map[any]any) map[any]any {
+	c := make(map[any]any, len(m))
+	for k, v := range m {
+		if l, ok := v.([]any); ok {
+			v = slices.Clone(l)
+		}
+		c[k] = v
+	}
+	return c
 }
 
 func (s *sessionStore) fresh(name string) *sessions.Session {
