@@ -2,9 +2,7 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,14 +58,12 @@ func TestListFormsCarryEachSessionsToken(t *testing.T) {
 	for _, c := range []*client{first, second} {
 		page := c.get("/admin/scm").wantStatus(http.StatusOK)
 		own, _ := page.doc.Find(`meta[name="csrf-token"]`).Attr("content")
-		inputs := page.doc.Find(rowSel(cfg.ID) + ` input[name="_csrf"]`)
-		if inputs.Length() == 0 {
-			t.Fatal("the row has no form with a _csrf input")
+		_, fields, ok := rowAction(page, cfg.ID, "disable")
+		if !ok {
+			t.Fatal("the row offers no Disable")
 		}
-		for i := range inputs.Length() {
-			if v, _ := inputs.Eq(i).Attr("value"); v != own {
-				t.Fatalf("a row form carries token %q, not the session's own %q", v, own)
-			}
+		if fields.Get("_csrf") != own {
+			t.Fatalf("the row's form carries token %q, not the session's own %q", fields.Get("_csrf"), own)
 		}
 		tokens[own] = true
 	}
@@ -75,12 +71,9 @@ func TestListFormsCarryEachSessionsToken(t *testing.T) {
 		t.Fatal("two sessions were given the same CSRF token")
 	}
 
-	// The second admin disables from the row's own form, as a browser without JavaScript does.
-	page := second.get("/admin/scm")
-	form := page.doc.Find(rowSel(cfg.ID) + fmt.Sprintf(` form[action=%q]`, scmPath(cfg.ID, "disable")))
-	token, _ := form.Find(`input[name="_csrf"]`).Attr("value")
-	next, _ := form.Find(`input[name="next"]`).Attr("value")
-	second.post(scmPath(cfg.ID, "disable"), url.Values{"_csrf": {token}, "next": {next}}).wantStatus(http.StatusSeeOther)
+	// The second admin disables from the row, as a browser without JavaScript does.
+	_, fields, _ := rowAction(second.get("/admin/scm"), cfg.ID, "disable")
+	second.post(scmPath(cfg.ID, "disable"), fields).wantStatus(http.StatusSeeOther)
 	if rowBadges(first.get("/admin/scm"), cfg.ID) != "Disabled" {
 		t.Error("the first admin's list does not show the configuration the second disabled")
 	}

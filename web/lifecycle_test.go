@@ -106,6 +106,24 @@ func postHTMX(c *client, path string, form url.Values) *response {
 	return c.do(req)
 }
 
+// rowAction finds the list's button for configuration id's action and returns where it
+// posts with htmx and the fields it submits without: those of the form it belongs to.
+func rowAction(r *response, id int64, action string) (hxPost string, fields url.Values, ok bool) {
+	b := r.doc.Find(rowSel(id) + fmt.Sprintf(` button[formaction=%q]`, scmPath(id, action)))
+	if b.Length() == 0 {
+		return "", nil, false
+	}
+	form := r.doc.Find("form#" + b.AttrOr("form", "missing-form-attribute"))
+	if form.Length() == 0 || form.AttrOr("method", "") != "post" {
+		r.t.Fatalf("row %d: %s button belongs to no post form", id, action)
+	}
+	fields = url.Values{}
+	form.Find("input").Each(func(_ int, in *goquery.Selection) {
+		fields.Add(in.AttrOr("name", ""), in.AttrOr("value", ""))
+	})
+	return b.AttrOr("hx-post", ""), fields, true
+}
+
 // rowSel selects the list row of configuration id.
 func rowSel(id int64) string { return fmt.Sprintf(`table#scm-configs tr[data-scm-id="%d"]`, id) }
 
@@ -472,13 +490,12 @@ func TestListOffersOnlyAllowedActions(t *testing.T) {
 		row := list.doc.Find(rowSel(id))
 		got := map[string]bool{}
 		for _, a := range []string{"default", "enable", "disable"} {
-			f := row.Find(fmt.Sprintf(`form[method=post][action="%s"]`, scmPath(id, a)))
-			if f.Length() > 0 {
+			if _, fields, ok := rowAction(list, id, a); ok {
 				got[a] = true
-				if v, _ := f.Find("input[name=_csrf]").Attr("value"); v == "" {
+				if fields.Get("_csrf") == "" {
 					t.Errorf("row %d: %s form without _csrf", id, a)
 				}
-				if v, _ := f.Find("input[name=next]").Attr("value"); !strings.HasPrefix(v, "/admin/scm") {
+				if v := fields.Get("next"); !strings.HasPrefix(v, "/admin/scm") {
 					t.Errorf("row %d: %s form next %q", id, a, v)
 				}
 			}
@@ -528,12 +545,13 @@ func TestLifecycleWithHTMX(t *testing.T) {
 
 	// The row's form carries next, the list as the admin sees it.
 	view := c.get("/admin/scm?q=bitbucket&per_page=10").wantStatus(http.StatusOK)
-	next, _ := view.doc.Find(rowSel(id) + fmt.Sprintf(` form[action="%s"] input[name=next]`, scmPath(id, "default"))).Attr("value")
+	hx, fields, _ := rowAction(view, id, "default")
+	next := fields.Get("next")
 	if !strings.HasPrefix(next, "/admin/scm?") || !strings.Contains(next, "q=bitbucket") {
 		t.Fatalf("row form next %q", next)
 	}
-	if hx, _ := view.doc.Find(rowSel(id) + fmt.Sprintf(` form[action="%s"]`, scmPath(id, "default"))).Attr("hx-post"); hx != scmPath(id, "default") {
-		t.Errorf("row form hx-post %q", hx)
+	if hx != scmPath(id, "default") {
+		t.Errorf("row button hx-post %q", hx)
 	}
 
 	t.Run("success swaps the table and the message", func(t *testing.T) {

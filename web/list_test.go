@@ -156,10 +156,13 @@ func TestListHTMXFragment(t *testing.T) {
 	if !strings.Contains(full.body, "<html") {
 		t.Error("history restore got a fragment")
 	}
-	// Sort and pager links swap the table and push their URL.
+	// Sort and pager links swap the table (the target they inherit from it) and push their URL.
+	if tbl := r.doc.Find("#scm-table"); tbl.AttrOr("hx-target", "") != "#scm-table" || tbl.AttrOr("hx-swap", "") != "outerHTML" {
+		t.Error("#scm-table does not make itself the target of the htmx requests inside it")
+	}
 	for _, a := range r.doc.Find("#scm-table thead a, #scm-table .pager a").Nodes {
 		s := goquery.NewDocumentFromNode(a).Selection
-		if s.AttrOr("hx-get", "") != s.AttrOr("href", "x") || s.AttrOr("hx-push-url", "") != "true" || s.AttrOr("hx-target", "") != "#scm-table" {
+		if s.AttrOr("hx-get", "") != s.AttrOr("href", "x") || s.AttrOr("hx-push-url", "") != "true" || s.Closest("[hx-target]").AttrOr("hx-target", "") != "#scm-table" {
 			t.Errorf("link %q is not an htmx swap with push-url", s.AttrOr("href", ""))
 		}
 	}

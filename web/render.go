@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -43,7 +44,10 @@ func render(c echo.Context, status int, page, fragment templ.Component) error {
 	if err := comp.Render(views.WithCSRF(c.Request().Context(), csrfToken(c)), buf); err != nil {
 		return err
 	}
-	c.Response().Header().Add("Vary", "HX-Request")
+	h := c.Response().Header()
+	h.Add("Vary", "HX-Request")
+	// With its length known the page goes out in one piece, not in chunks each side has to frame.
+	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

@@ -3,7 +3,7 @@
 // configurations, starts the real server in this process on 127.0.0.1, signs in, and drives
 // it with a bounded load generator (loopback only). It reports; it does not gate.
 //
-//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-duration 3s] [-conns 32]
+//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-duration 3s] [-conns 32] [-cases regexp] [-cpuprofile file]
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,14 +44,33 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "how long each case is driven")
 	conns := flag.Int("conns", 32, "concurrent connections of the load generator")
 	maxRequests := flag.Int("max-requests", 200_000, "a case stops after this many requests even before -duration")
+	only := flag.String("cases", "", "run only the cases whose names match this regexp (and the baseline)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator) to this file")
 	flag.Parse()
-	if err := run(*sizes, *duration, *conns, *maxRequests, os.Stdout); err != nil {
+	cases, err := regexp.Compile(*only)
+	if err == nil && *cpuProfile != "" {
+		err = startCPUProfile(*cpuProfile)
+		defer pprof.StopCPUProfile()
+	}
+	if err == nil {
+		err = run(*sizes, *duration, *conns, *maxRequests, cases, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "scmbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(sizeList string, duration time.Duration, conns, maxRequests int, out io.Writer) error {
+func startCPUProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return pprof.StartCPUProfile(f)
+}
+
+func run(sizeList string, duration time.Duration, conns, maxRequests int, only *regexp.Regexp, out io.Writer) error {
 	fmt.Fprintf(out, "scmbench: %s/%s, %d CPUs, %s, %d connections, %s per case\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), conns, duration)
 	binDir, err := os.MkdirTemp("", "scmbench-bin-")
@@ -74,7 +94,7 @@ func run(sizeList string, duration time.Duration, conns, maxRequests int, out io
 		if err != nil || n < 0 {
 			return fmt.Errorf("bad size %q", field)
 		}
-		p50, err := runSize(bin, n, duration, conns, maxRequests, out)
+		p50, err := runSize(bin, n, duration, conns, maxRequests, only, out)
 		if err != nil {
 			return err
 		}
@@ -88,7 +108,7 @@ func run(sizeList string, duration time.Duration, conns, maxRequests int, out io
 
 // runSize seeds n configurations, serves them, and drives every case; it returns the list
 // page's p50.
-func runSize(bin string, n int, duration time.Duration, conns, maxRequests int, out io.Writer) (time.Duration, error) {
+func runSize(bin string, n int, duration time.Duration, conns, maxRequests int, only *regexp.Regexp, out io.Writer) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "scmbench-")
 	if err != nil {
 		return 0, err
@@ -144,7 +164,10 @@ func runSize(bin string, n int, duration time.Duration, conns, maxRequests int, 
 	fmt.Fprintf(out, "%-30s %10s %9s %9s %7s %9s\n", "case", "req/s", "p50", "p99", "errors", "vs base")
 	var baseline, listP50 time.Duration
 	var baseRate float64
-	for _, bc := range cases {
+	for i, bc := range cases {
+		if i > 0 && !only.MatchString(bc.name) {
+			continue
+		}
 		r, err := drive(base, jar, bc, conns, duration, maxRequests)
 		if err != nil {
 			return 0, err
