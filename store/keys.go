@@ -13,25 +13,24 @@ var ErrWrongKeys = errors.New("the key file does not open the secrets stored in 
 // CheckKeys opens one stored secret of every key id in use, so that a wrong or outdated key
 // file stops start-up instead of failing later, secret by secret.
 func (s *Store) CheckKeys(ctx context.Context) error {
-	// One secret per key id in use (SQLite takes a group's bare columns from one of its rows).
-	rows, err := s.query(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets GROUP BY key_id`)
-	if err != nil {
-		return fmt.Errorf("store: check keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	// One secret per key id in use, each found by a seek in scm_secrets_key_id.
+	var keyID int64 = -1
+	for {
 		var configID int64
 		var name string
-		var keyID uint32
 		var sealed []byte
-		if err := rows.Scan(&configID, &name, &keyID, &sealed); err != nil {
+		err := s.queryRow(ctx, `SELECT config_id, name, key_id, ciphertext FROM scm_secrets WHERE key_id > ? ORDER BY key_id LIMIT 1`, keyID).
+			Scan(&configID, &name, &keyID, &sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("store: check keys: %w", err)
 		}
-		if _, err := s.keys.Open(keyID, sealed, secretAD(configID, name)); err != nil {
+		if _, err := s.keys.Open(uint32(keyID), sealed, secretAD(configID, name)); err != nil {
 			return fmt.Errorf("store: %w (key %d: %v)", ErrWrongKeys, keyID, err)
 		}
 	}
-	return rows.Err()
 }
 
 // ReencryptSecrets seals again, under key id (which must be the keyring's current key), every

@@ -240,6 +240,7 @@ var poison = map[int]struct {
 	3: {`CREATE TABLE builds (x INTEGER)`, []string{"scm_configs.webhook_failures", "webhook_deliveries"}},
 	4: {`CREATE TABLE scm_search_poison (x INTEGER); CREATE TRIGGER scm_search_update AFTER UPDATE ON scm_configs BEGIN SELECT 1; END`,
 		[]string{"scm_search"}},
+	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -296,6 +297,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TABLE builds`)
 			case 4:
 				_, err = db.Exec(`DROP TRIGGER scm_search_update`)
+			case 5:
+				_, err = db.Exec(`DROP INDEX scm_secrets_key_id`)
 			}
 			if err != nil {
 				t.Fatal(err)

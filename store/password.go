@@ -39,7 +39,11 @@ func argonKey(password, salt []byte, passes, memory uint32, threads uint8, keyLe
 func hashPassword(password string) string {
 	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
-	sum := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return phc(salt, argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen))
+}
+
+// phc is the PHC string of an argon2id hash with the current parameters.
+func phc(salt, sum []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(sum))
 }
@@ -73,5 +77,7 @@ func checkPassword(encoded, password string) (bool, error) {
 }
 
 // dummyHash is checked against when the user does not exist, so that an unknown name takes
-// as long to refuse as a wrong password and sign-in does not reveal which names exist.
-var dummyHash = hashPassword("scmadmin-dummy-password")
+// as long to refuse as a wrong password and sign-in does not reveal which names exist. Only
+// its parameters matter, so it is not hashed from anything: hashing at start-up cost 30 ms
+// and argon2's 9 MiB before the server had done anything. No password gives an all-zero sum.
+var dummyHash = phc(make([]byte, argonSaltLen), make([]byte, argonKeyLen))

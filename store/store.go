@@ -69,6 +69,9 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	q.Add("_pragma", "query_only(1)")
+	// Readers keep 512 KiB of pages each, not SQLite's 2 MiB: the web layer caches what
+	// pages read most, and the pool's caches were a quarter of the server's memory.
+	q.Add("_pragma", "cache_size(-512)")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()

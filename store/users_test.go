@@ -83,6 +83,20 @@ func TestAuthenticateBadCredentials(t *testing.T) {
 	}
 }
 
+// An unknown name must cost a whole argon2 hash, as a wrong password does: the dummy hash
+// has to parse, with the current parameters, or the refusal would be quick and tell.
+func TestUnknownUserCostsAHash(t *testing.T) {
+	ok, err := checkPassword(dummyHash, testPassword)
+	if err != nil || ok {
+		t.Fatalf("checkPassword(dummyHash) = %v, %v; want false, nil", ok, err)
+	}
+	real := hashPassword(testPassword)
+	params := func(h string) string { return strings.Join(strings.Split(h, "$")[1:4], "$") }
+	if params(dummyHash) != params(real) {
+		t.Errorf("dummy hash parameters %q, a real hash's %q", params(dummyHash), params(real))
+	}
+}
+
 func TestUsernamesAreCaseInsensitiveUnique(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
