@@ -351,18 +351,17 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 	)
 	deadline := time.Now().Add(duration)
 	start := time.Now()
-	for w := range conns {
+	for range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
-				i := issued.Add(1)
-				if i > int64(maxRequests) {
+				if issued.Add(1) > int64(maxRequests) {
 					break
 				}
 				t0 := time.Now()
-				ok := request(client, base, bc, token, w, i)
+				ok := request(client, base, bc, token)
 				mine = append(mine, time.Since(t0))
 				if !ok {
 					errCount.Add(1)
@@ -387,8 +386,11 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 	}, nil
 }
 
+// creates numbers the configurations the create case adds, unique across its rounds.
+var creates atomic.Int64
+
 // request makes one request of bc and reports whether it got the answer it should.
-func request(client *http.Client, base string, bc benchCase, token string, worker int, i int64) bool {
+func request(client *http.Client, base string, bc benchCase, token string) bool {
 	var res *http.Response
 	var err error
 	want := http.StatusOK
@@ -396,7 +398,7 @@ func request(client *http.Client, base string, bc benchCase, token string, worke
 		want = http.StatusSeeOther
 		res, err = client.PostForm(base+"/admin/scm", url.Values{
 			"_csrf": {token}, "provider": {"bitbucket_server"},
-			"website_url": {fmt.Sprintf("https://load-%d-%d.example.com", worker, i)},
+			"website_url": {fmt.Sprintf("https://load-%d.example.com", creates.Add(1))},
 			"api_url":     {"https://load.example.com/rest/api/1.0"}, "ssh_url": {"ssh://git@load.example.com:7999"},
 			"project_key": {"LOAD"}, "access_token": {"load-token"},
 		})
