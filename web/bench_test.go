@@ -14,7 +14,7 @@ import (
 
 // benchApp is a test app with n more configurations and a signed-in admin's cookies, whose
 // pages the benchmarks render through the whole middleware stack, in process.
-func benchApp(b *testing.B, n int) (http.Handler, []*http.Cookie) {
+func benchApp(b *testing.B, n int) (*testApp, []*http.Cookie) {
 	b.Helper()
 	app := newTestApp(b)
 	ctx := context.Background()
@@ -29,7 +29,7 @@ func benchApp(b *testing.B, n int) (http.Handler, []*http.Cookie) {
 	c := app.adminClient()
 	app.s.log = slog.New(slog.DiscardHandler) // a benchmark's million log lines would only grow a buffer
 	u, _ := url.Parse(app.srv.URL)
-	return app.srv.Config.Handler, c.http.Jar.Cookies(u)
+	return app, c.http.Jar.Cookies(u)
 }
 
 // discardWriter is a ResponseWriter that keeps only the status and the size, as a network
@@ -52,10 +52,14 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string, want int) {
+// benchGet measures GET path; before, if not nil, runs before each request.
+func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string, want int, before func()) {
 	b.ReportAllocs()
 	size := 0
 	for b.Loop() {
+		if before != nil {
+			before()
+		}
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		for _, ck := range cookies {
 			req.AddCookie(ck)
@@ -76,15 +80,23 @@ func benchGet(b *testing.B, h http.Handler, cookies []*http.Cookie, path string,
 func BenchmarkPages(b *testing.B) {
 	for _, n := range []int{100, 100_000} {
 		b.Run(fmt.Sprintf("configs=%d", n), func(b *testing.B) {
-			h, cookies := benchApp(b, n)
-			b.Run("Baseline_healthz", func(b *testing.B) { benchGet(b, h, cookies, "/healthz", http.StatusOK) })
-			b.Run("List", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm", http.StatusOK) })
-			b.Run("ListByURL", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?sort=website_url&dir=desc", http.StatusOK) })
-			b.Run("ListByProvider", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?sort=provider", http.StatusOK) })
-			b.Run("ListSearch", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm?q=bb99", http.StatusOK) })
-			b.Run("ListLastPage", func(b *testing.B) { benchGet(b, h, cookies, fmt.Sprintf("/admin/scm?page=%d", n/25), http.StatusOK) })
-			b.Run("AddForm", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/new?provider=bitbucket_server", http.StatusOK) })
-			b.Run("Details", func(b *testing.B) { benchGet(b, h, cookies, "/admin/scm/2", http.StatusOK) })
+			app, cookies := benchApp(b, n)
+			h := app.srv.Config.Handler
+			get := func(path string) func(*testing.B) {
+				return func(b *testing.B) { benchGet(b, h, cookies, path, http.StatusOK, nil) }
+			}
+			b.Run("Baseline_healthz", get("/healthz"))
+			b.Run("List", get("/admin/scm"))
+			// As after every write: the table is queried and rendered again.
+			b.Run("ListUncached", func(b *testing.B) {
+				benchGet(b, h, cookies, "/admin/scm", http.StatusOK, func() { clear(app.s.lists.entries) })
+			})
+			b.Run("ListByURL", get("/admin/scm?sort=website_url&dir=desc"))
+			b.Run("ListByProvider", get("/admin/scm?sort=provider"))
+			b.Run("ListSearch", get("/admin/scm?q=bb99"))
+			b.Run("ListLastPage", get(fmt.Sprintf("/admin/scm?page=%d", n/25)))
+			b.Run("AddForm", get("/admin/scm/new?provider=bitbucket_server"))
+			b.Run("Details", get("/admin/scm/2"))
 		})
 	}
 }
