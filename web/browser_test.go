@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -389,4 +390,113 @@ func TestBrowserConnectionTest(t *testing.T) {
 		t.Errorf("the details page's last test says %q after the test", health)
 	}
 	b.screenshot("connection-test")
+}
+
+// TestBrowserRowActionsWithoutJavaScript shows the list's row actions work as plain forms:
+// with scripts off, a row's button submits the table's one form (form="scm-actions") to its
+// own formaction, and the 303 back to the list shows the change and its message.
+func TestBrowserRowActionsWithoutJavaScript(t *testing.T) {
+	app := newTestApp(t)
+	ctx := context.Background()
+	var ids []int64
+	for _, host := range []string{"alpha", "beta"} {
+		f := validForm("bitbucket_server")
+		f.Set("website_url", "https://"+host+".example.com")
+		p, _ := provider.Lookup("bitbucket_server")
+		vals, errs := p.Validate(f, provider.Create)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		cfg, secrets := p.Config(vals)
+		created, err := app.st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "setup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, created.ID)
+	}
+	beta := ids[1]
+	b := newBrowser(t, app)
+	// Scripts stay off for every page this tab loads from now on, the sign-in's included.
+	b.run(emulation.SetScriptExecutionDisabled(true))
+	b.signIn()
+	b.run(
+		chromedp.Navigate(app.srv.URL+"/admin/scm"),
+		chromedp.WaitVisible("table#scm-configs", chromedp.ByQuery),
+	)
+	// The page asks for htmx, but it never ran: only the browser's own form handling is left.
+	var htmxType string
+	var htmxTags int
+	b.run(
+		chromedp.Evaluate(`typeof htmx`, &htmxType),
+		chromedp.Evaluate(`document.querySelectorAll('script[src*="htmx"]').length`, &htmxTags),
+	)
+	if htmxType != "undefined" || htmxTags == 0 {
+		t.Fatalf("typeof htmx = %q with %d htmx script tags: want a page that loads htmx with scripts off", htmxType, htmxTags)
+	}
+
+	// submit clicks button (a row's action) and waits, at most 10 s, for the new page that has
+	// want: the marker on the old page's body must be gone, so it is a new document.
+	submit := func(button, want string) {
+		t.Helper()
+		b.run(
+			chromedp.SetAttributeValue("body", "data-before-click", "1", chromedp.ByQuery),
+			chromedp.Click(button, chromedp.ByQuery),
+		)
+		wctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		err := chromedp.Run(wctx,
+			chromedp.WaitNotPresent("body[data-before-click]", chromedp.ByQuery),
+			chromedp.WaitVisible(want, chromedp.ByQuery),
+		)
+		if err != nil {
+			b.screenshot("no-js-stuck")
+			t.Fatalf("clicking %s did not load a page with %s (is the button still part of form#scm-actions?): %v", button, want, err)
+		}
+	}
+	statusAndPath := func() (status, path string) {
+		t.Helper()
+		b.run(
+			chromedp.Text("[role=status]", &status, chromedp.ByQuery),
+			chromedp.Evaluate(`location.pathname + location.search`, &path),
+		)
+		return status, path
+	}
+
+	// Disable beta: the form goes to the button's formaction, and the 303 returns to the list.
+	submit(fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Disable"]`, beta),
+		fmt.Sprintf(`tr[data-scm-id="%d"] .badge-disabled`, beta))
+	if row := b.rowText(beta); !strings.Contains(row, "Disabled") {
+		t.Errorf("beta's row %q lacks the Disabled badge", row)
+	}
+	status, path := statusAndPath()
+	if !strings.Contains(status, "Disabled “https://beta.example.com”") {
+		t.Errorf("status after disable %q", status)
+	}
+	if path != "/admin/scm" {
+		t.Errorf("after disable the browser is at %q, want the list (next)", path)
+	}
+	b.screenshot("no-js-disabled")
+	if cfg, err := app.st.SCMConfig(ctx, beta); err != nil || cfg.Enabled {
+		t.Fatalf("beta in the database after Disable: enabled=%v, err=%v", cfg.Enabled, err)
+	}
+	if cfg, err := app.st.SCMConfig(ctx, ids[0]); err != nil || !cfg.Enabled {
+		t.Errorf("alpha in the database after beta's Disable: enabled=%v, err=%v", cfg.Enabled, err)
+	}
+
+	// Enable it again from its row.
+	submit(fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Enable"]`, beta),
+		fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Disable"]`, beta))
+	if row := b.rowText(beta); strings.Contains(row, "Disabled") {
+		t.Errorf("beta's row %q still says Disabled", row)
+	}
+	status, path = statusAndPath()
+	if !strings.Contains(status, "Enabled “https://beta.example.com”") {
+		t.Errorf("status after enable %q", status)
+	}
+	if path != "/admin/scm" {
+		t.Errorf("after enable the browser is at %q, want the list (next)", path)
+	}
+	if cfg, err := app.st.SCMConfig(ctx, beta); err != nil || !cfg.Enabled {
+		t.Errorf("beta in the database after Enable: enabled=%v, err=%v", cfg.Enabled, err)
+	}
 }
