@@ -16,18 +16,32 @@ type Session struct {
 	LastSeenAt time.Time
 }
 
-// SaveSession creates or replaces the session with tokenHash, as used at now. Session times
+// CreateSession stores a new session with tokenHash for userID, as used at now. Session times
 // come from the caller, whose clock decides when sessions expire.
-func (s *Store) SaveSession(ctx context.Context, tokenHash []byte, userID int64, data []byte, now time.Time) error {
+func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, userID int64, data []byte, now time.Time) error {
 	now = now.UTC()
-	_, err := s.exec(ctx,
-		`INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)
-		 ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, last_seen_at = excluded.last_seen_at`,
+	_, err := s.exec(ctx, `INSERT INTO sessions (token_hash, user_id, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)`,
 		tokenHash, userID, data, now, now)
 	if err != nil {
-		return fmt.Errorf("store: save session: %w", err)
+		return fmt.Errorf("store: create session: %w", err)
 	}
 	return nil
+}
+
+// UpdateSession replaces the data of userID's session with tokenHash, as used at now. It
+// reports false, changing nothing, when that session no longer exists: a session ended
+// (signed out, its password changed) must not come back because a request still had it.
+func (s *Store) UpdateSession(ctx context.Context, tokenHash []byte, userID int64, data []byte, now time.Time) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE sessions SET data = ?, last_seen_at = ? WHERE token_hash = ? AND user_id = ?`,
+		data, now.UTC(), tokenHash, userID)
+	if err != nil {
+		return false, fmt.Errorf("store: update session: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: update session: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Session returns the session with tokenHash, or ErrNotFound.

@@ -29,14 +29,14 @@ func mustSession(t *testing.T, s *Store, hash []byte) Session {
 	return se
 }
 
-func TestSaveSessionRoundTrip(t *testing.T) {
+func TestCreateSessionRoundTrip(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
 	now := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	data := []byte("\x00gob-encoded\xffsession data")
-	if err := s.SaveSession(ctx, tokenHash("tok-1"), u.ID, data, now); err != nil {
-		t.Fatalf("SaveSession: %v", err)
+	if err := s.CreateSession(ctx, tokenHash("tok-1"), u.ID, data, now); err != nil {
+		t.Fatalf("CreateSession: %v", err)
 	}
 	se := mustSession(t, s, tokenHash("tok-1"))
 	if se.UserID != u.ID {
@@ -50,13 +50,13 @@ func TestSaveSessionRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSaveSessionStoresUTC(t *testing.T) {
+func TestCreateSessionStoresUTC(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
 	zone := time.FixedZone("UTC+9", 9*3600)
 	now := time.Date(2030, 1, 1, 9, 0, 0, 0, zone) // midnight UTC
-	if err := s.SaveSession(ctx, tokenHash("tok"), u.ID, []byte("d"), now); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("tok"), u.ID, []byte("d"), now); err != nil {
 		t.Fatal(err)
 	}
 	se := mustSession(t, s, tokenHash("tok"))
@@ -83,41 +83,51 @@ func TestSessionUnknown(t *testing.T) {
 	}
 }
 
-func TestSaveSessionForUnknownUserFails(t *testing.T) {
+func TestCreateSessionForUnknownUserFails(t *testing.T) {
 	s := newTestStore(t)
-	if err := s.SaveSession(context.Background(), tokenHash("t"), 999, []byte("d"), time.Now()); err == nil {
-		t.Error("SaveSession for a user that does not exist succeeded")
+	if err := s.CreateSession(context.Background(), tokenHash("t"), 999, []byte("d"), time.Now()); err == nil {
+		t.Error("CreateSession for a user that does not exist succeeded")
 	}
 }
 
-func TestSaveSessionAgainUpdates(t *testing.T) {
+func TestUpdateSession(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	t1 := t0.Add(10 * time.Minute)
-	if err := s.SaveSession(ctx, tokenHash("tok"), u.ID, []byte("first"), t0); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("tok"), u.ID, []byte("first"), t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveSession(ctx, tokenHash("tok"), u.ID, []byte("second"), t1); err != nil {
-		t.Fatalf("SaveSession again: %v", err)
+	if saved, err := s.UpdateSession(ctx, tokenHash("tok"), u.ID, []byte("second"), t1); !saved || err != nil {
+		t.Fatalf("UpdateSession = %v, %v; want true, nil", saved, err)
 	}
 	se := mustSession(t, s, tokenHash("tok"))
 	if string(se.Data) != "second" {
-		t.Errorf("Data after second save = %q, want %q", se.Data, "second")
+		t.Errorf("Data after the update = %q, want %q", se.Data, "second")
 	}
 	if !se.LastSeenAt.Equal(t1) {
 		t.Errorf("LastSeenAt = %v, want %v", se.LastSeenAt, t1)
 	}
 	if !se.CreatedAt.Equal(t0) {
-		t.Errorf("CreatedAt = %v, want the first save's %v (a re-save must not extend the absolute lifetime)", se.CreatedAt, t0)
+		t.Errorf("CreatedAt = %v, want the creation's %v (an update must not extend the absolute lifetime)", se.CreatedAt, t0)
 	}
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil {
+
+	// An ended session stays ended, whoever still holds it.
+	if err := s.DeleteSession(ctx, tokenHash("tok")); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("%d session rows after saving one token twice, want 1", n)
+	if saved, err := s.UpdateSession(ctx, tokenHash("tok"), u.ID, []byte("third"), t1); saved || err != nil {
+		t.Errorf("UpdateSession of an ended session = %v, %v; want false, nil", saved, err)
+	}
+	if _, err := s.Session(ctx, tokenHash("tok")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the ended session is back: %v", err)
+	}
+	if err := s.CreateSession(ctx, tokenHash("other"), u.ID, []byte("x"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if saved, _ := s.UpdateSession(ctx, tokenHash("other"), u.ID+1, []byte("x"), t1); saved {
+		t.Error("UpdateSession changed another user's session")
 	}
 }
 
@@ -126,10 +136,10 @@ func TestSessionsAreIndependent(t *testing.T) {
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
 	now := time.Now()
-	if err := s.SaveSession(ctx, tokenHash("a"), u.ID, []byte("A"), now); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("a"), u.ID, []byte("A"), now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveSession(ctx, tokenHash("b"), u.ID, []byte("B"), now); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("b"), u.ID, []byte("B"), now); err != nil {
 		t.Fatal(err)
 	}
 	if se := mustSession(t, s, tokenHash("a")); string(se.Data) != "A" {
@@ -145,7 +155,7 @@ func TestTouchSession(t *testing.T) {
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	if err := s.SaveSession(ctx, tokenHash("tok"), u.ID, []byte("d"), t0); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("tok"), u.ID, []byte("d"), t0); err != nil {
 		t.Fatal(err)
 	}
 	t1 := t0.Add(5*time.Minute + 500*time.Millisecond)
@@ -180,7 +190,7 @@ func TestDeleteSession(t *testing.T) {
 	u := sessionUser(t, s, "alice")
 	now := time.Now()
 	for _, tok := range []string{"keep", "drop"} {
-		if err := s.SaveSession(ctx, tokenHash(tok), u.ID, []byte(tok), now); err != nil {
+		if err := s.CreateSession(ctx, tokenHash(tok), u.ID, []byte(tok), now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -207,7 +217,7 @@ func TestDeleteExpiredSessions(t *testing.T) {
 
 	save := func(tok string, created, lastSeen time.Time) {
 		t.Helper()
-		if err := s.SaveSession(ctx, tokenHash(tok), u.ID, []byte(tok), created); err != nil {
+		if err := s.CreateSession(ctx, tokenHash(tok), u.ID, []byte(tok), created); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.TouchSession(ctx, tokenHash(tok), lastSeen); err != nil {
@@ -258,10 +268,10 @@ func TestDeleteExpiredSessionsWithRealClock(t *testing.T) {
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
 	now := time.Now() // carries a monotonic reading and the local zone
-	if err := s.SaveSession(ctx, tokenHash("fresh"), u.ID, []byte("x"), now); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("fresh"), u.ID, []byte("x"), now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveSession(ctx, tokenHash("old"), u.ID, []byte("x"), now); err != nil {
+	if err := s.CreateSession(ctx, tokenHash("old"), u.ID, []byte("x"), now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.w.Exec(`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`,
@@ -289,7 +299,7 @@ func TestDeletingUserCascadesToSessions(t *testing.T) {
 		tok string
 		id  int64
 	}{{"alice-1", alice.ID}, {"alice-2", alice.ID}, {"bob-1", bob.ID}} {
-		if err := s.SaveSession(ctx, tokenHash(c.tok), c.id, []byte(c.tok), now); err != nil {
+		if err := s.CreateSession(ctx, tokenHash(c.tok), c.id, []byte(c.tok), now); err != nil {
 			t.Fatal(err)
 		}
 	}

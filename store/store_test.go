@@ -340,7 +340,7 @@ func TestVersionChangesWithEveryWrite(t *testing.T) {
 			uid = u.ID
 			return err
 		}},
-		{"a session", func() error { return s.SaveSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
+		{"a session", func() error { return s.CreateSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
 	}
 	for _, w := range writes {
 		before := s.Version()

@@ -284,11 +284,11 @@ func TestSetPassword(t *testing.T) {
 	alice := mustCreateUser(t, s, "alice", testPassword, true)
 	bob := mustCreateUser(t, s, "bob", "bob's long password", false)
 	for i, tok := range []string{"alice-1", "alice-2"} {
-		if err := s.SaveSession(ctx, []byte(tok), alice.ID, []byte{byte(i)}, time.Now()); err != nil {
+		if err := s.CreateSession(ctx, []byte(tok), alice.ID, []byte{byte(i)}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.SaveSession(ctx, []byte("bob-1"), bob.ID, []byte("b"), time.Now()); err != nil {
+	if err := s.CreateSession(ctx, []byte("bob-1"), bob.ID, []byte("b"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

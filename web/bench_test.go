@@ -89,7 +89,11 @@ func BenchmarkPages(b *testing.B) {
 			b.Run("List", get("/admin/scm"))
 			// As after every write: the table is queried and rendered again.
 			b.Run("ListUncached", func(b *testing.B) {
-				benchGet(b, h, cookies, "/admin/scm", http.StatusOK, func() { clear(app.s.lists.entries) })
+				benchGet(b, h, cookies, "/admin/scm", http.StatusOK, func() {
+					app.s.lists.mu.Lock()
+					clear(app.s.lists.entries)
+					app.s.lists.mu.Unlock()
+				})
 			})
 			b.Run("ListByURL", get("/admin/scm?sort=website_url&dir=desc"))
 			b.Run("ListByProvider", get("/admin/scm?sort=provider"))

@@ -104,11 +104,14 @@ func TestListShowsEveryChangeAtOnce(t *testing.T) {
 }
 
 // The scmadmin command writes from another process, which the store's Version does not see:
-// the server must see it within cacheTTL, so that `scmadmin user passwd` signs a user out.
+// the server must see it within cacheTTL, so that `scmadmin user passwd` signs a user out,
+// even when the session is saved in between from the cache.
 func TestChangesByAnotherProcessAreSeen(t *testing.T) {
 	app := newTestApp(t)
+	cfg := seedConfig(t, app, store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: "https://bb.example.com",
+		APIURL: "https://bb.example.com/rest/api/1.0", SSHURL: "ssh://git@bb.example.com:7999", ProjectKey: "ALGO"}, nil)
 	c := app.adminClient()
-	c.get("/admin/scm").wantStatus(http.StatusOK)
+	_, fields, _ := rowAction(c.get("/admin/scm").wantStatus(http.StatusOK), cfg.ID, "disable")
 
 	keys, _, err := keyring.LoadOrCreate(filepath.Join(filepath.Dir(app.dbPath), "scmadmin.key"))
 	if err != nil {
@@ -122,6 +125,9 @@ func TestChangesByAnotherProcessAreSeen(t *testing.T) {
 	if err := other.SetPassword(context.Background(), adminName, "another long passphrase"); err != nil {
 		t.Fatal(err)
 	}
+	// Within the second the cached session may still act; saving its status message must not
+	// store the ended session again.
+	c.post(scmPath(cfg.ID, "disable"), fields)
 
 	time.Sleep(cacheTTL)
 	c.get("/admin/scm").wantRedirect("/login")

@@ -84,8 +84,8 @@ func TestUnreadableSessionIsEnded(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
 	hash, _ := tokenHash(c.cookie(sessionCookie))
-	if err := app.st.SaveSession(context.Background(), hash, 1, []byte("not gob"), app.s.sessions.now()); err != nil {
-		t.Fatal(err)
+	if saved, err := app.st.UpdateSession(context.Background(), hash, 1, []byte("not gob"), app.s.sessions.now()); !saved || err != nil {
+		t.Fatalf("UpdateSession: %v, %v", saved, err)
 	}
 	c.get("/admin/scm").wantRedirect("/login")
 	if _, err := app.st.Session(context.Background(), hash); err == nil {

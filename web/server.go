@@ -70,7 +70,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		checker: checker,
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
-		users:   newCache[int64, store.User](maxCachedSessions),
+		users:   newCache[int64, store.User](maxCachedUsers),
 		lists:   newCache[views.ListQuery, listTable](maxCachedLists),
 
 		receiving: make(chan struct{}, maxReceiving),

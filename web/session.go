@@ -56,8 +56,11 @@ func newSessionStore(st *store.Store, secure bool) *sessionStore {
 	}
 }
 
-// maxCachedSessions is far more than the cluster admins signed in at once.
-const maxCachedSessions = 1024
+// maxCachedSessions and maxCachedUsers are far more than the cluster admins signed in at once.
+const (
+	maxCachedSessions = 1024
+	maxCachedUsers    = 1024
+)
 
 func tokenHash(token string) ([]byte, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
@@ -169,21 +172,34 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	if !ok {
 		return errors.New("web: save session: no signed-in user")
 	}
-	if sess.ID == "" {
-		raw := make([]byte, 32)
-		rand.Read(raw)
-		sess.ID = base64.RawURLEncoding.EncodeToString(raw)
-		// A new session is a good moment to sweep out the expired ones.
-		if err := s.st.DeleteExpiredSessions(r.Context(), s.now(), sessionIdle, sessionMaxAge); err != nil {
-			return err
-		}
-	}
-	hash, _ := tokenHash(sess.ID)
 	data, err := (securecookie.GobEncoder{}).Serialize(sess.Values)
 	if err != nil {
 		return fmt.Errorf("web: encode session: %w", err)
 	}
-	if err := s.st.SaveSession(r.Context(), hash, uid, data, s.now()); err != nil {
+	if sess.ID != "" {
+		hash, _ := tokenHash(sess.ID)
+		saved, err := s.st.UpdateSession(r.Context(), hash, uid, data, s.now())
+		if err != nil {
+			return err
+		}
+		if !saved {
+			// Ended while this request ran (another process ends sessions, and this one may
+			// still have it cached): the cookie goes, and the next page asks to sign in.
+			gone := *sess.Options
+			gone.MaxAge = -1
+			http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &gone))
+		}
+		return nil
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	sess.ID = base64.RawURLEncoding.EncodeToString(raw)
+	// A new session is a good moment to sweep out the expired ones.
+	if err := s.st.DeleteExpiredSessions(r.Context(), s.now(), sessionIdle, sessionMaxAge); err != nil {
+		return err
+	}
+	hash, _ := tokenHash(sess.ID)
+	if err := s.st.CreateSession(r.Context(), hash, uid, data, s.now()); err != nil {
 		return err
 	}
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))
