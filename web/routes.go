@@ -21,7 +21,8 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.HEAD("/healthz", s.healthz)
 	e.GET("/metrics", s.metrics.handler())
-	e.StaticFS("/static", static.FS)
+	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+	e.HEAD("/static/*", echo.WrapHandler(static.Handler()))
 	// Bitbucket's deliveries: no session, no CSRF token; the signature authenticates.
 	e.POST("/hooks/scm/:id", s.receiveWebhook)
 
