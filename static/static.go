@@ -41,6 +41,8 @@ var (
 	byPath = map[string]*asset{}
 	// fingerprinted maps a plain name to the fingerprinted one.
 	fingerprinted = map[string]string{}
+	// links maps a plain name to the fingerprinted one's address.
+	links = map[string]string{}
 )
 
 func init() {
@@ -68,6 +70,7 @@ func init() {
 			})}
 		fingerprinted[name] = strings.TrimSuffix(name, ext) + "." + hash + ext
 		byPath[name], byPath[fingerprinted[name]] = a, a
+		links[name] = "/static/" + fingerprinted[name]
 		return nil
 	})
 	if err != nil {
@@ -77,11 +80,11 @@ func init() {
 
 // Path returns the address to link the embedded file name (such as "css/app.css") by.
 func Path(name string) string {
-	f, ok := fingerprinted[name]
+	link, ok := links[name]
 	if !ok {
 		panic("static: no embedded file " + name) // a typo in a template, caught by any test that renders it
 	}
-	return "/static/" + f
+	return link
 }
 
 // Handler serves the files below /static/: under their fingerprinted names to be kept for a

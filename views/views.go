@@ -4,9 +4,12 @@ package views
 
 import (
 	"context"
+	"html"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web/probe"
@@ -24,10 +27,10 @@ type Page struct {
 
 // htmxConfig keeps htmx within the Content-Security-Policy: no eval, no inline styles.
 // Refusals (409) and invalid forms (422) are swapped in like successes: they carry the message
-// and the current state.
-const htmxConfig = `{"allowEval":false,"includeIndicatorStyles":false,"historyCacheSize":0,` +
-	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"409","swap":true},` +
-	`{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
+// and the current state. Every page has it: it is escaped once, not at every render.
+var htmxConfig = templ.Raw(`<meta name="htmx-config" content="` + html.EscapeString(`{"allowEval":false,"includeIndicatorStyles":false,"historyCacheSize":0,`+
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"409","swap":true},`+
+	`{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`) + `">`)
 
 func providerLabel(id string) string {
 	if p, ok := provider.Lookup(id); ok {

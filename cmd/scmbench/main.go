@@ -45,12 +45,13 @@ import (
 const (
 	adminPassword = "benchmark admin password"
 	baselinePath  = "/bench/baseline"
+	sameSizePath  = "/bench/same-size"
 )
 
 func main() {
 	sizes := flag.String("sizes", "100,10000,100000", "numbers of configurations to seed, one run each")
 	var l load
-	flag.IntVar(&l.rounds, "rounds", 3, "rounds of every case, each after a round of the baseline; the median round is reported")
+	flag.IntVar(&l.rounds, "rounds", 5, "rounds of every case, each after a round of the baseline; the median round is reported")
 	flag.DurationVar(&l.duration, "duration", time.Second, "how long each case is driven in each round")
 	flag.IntVar(&l.conns, "conns", 32, "concurrent connections of the load generator")
 	flag.IntVar(&l.maxRequests, "max-requests", 100_000, "a round of a case stops after this many requests even before -duration")
@@ -167,6 +168,9 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 	}
 	// The baseline: a trivial handler behind the same middleware as every page.
 	e.GET(baselinePath, func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	// A reference for what a page's size costs by itself: as trivial, as long as the list.
+	var sameSize []byte
+	e.GET(sameSizePath, func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, sameSize) })
 	srv := &http.Server{Handler: e}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -175,10 +179,14 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	if sameSize, err = fetch(jar, base+"/admin/scm"); err != nil {
+		return 0, err
+	}
 	lastPage := max(1, (n+1+24)/25)
 	cases := []benchCase{
 		{name: "baseline (trivial handler)", path: baselinePath},
 		{name: "list, first page", path: "/admin/scm"},
+		{name: fmt.Sprintf("(trivial, as long: %d kB)", len(sameSize)/1000), path: sameSizePath},
 		{name: "list, search", path: "/admin/scm?q=bb4242"},
 		{name: fmt.Sprintf("list, last page (%d)", lastPage), path: fmt.Sprintf("/admin/scm?page=%d", lastPage)},
 		{name: "Add form, Bitbucket Server", path: "/admin/scm/new?provider=bitbucket_server"},
@@ -388,6 +396,19 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 
 // creates numbers the configurations the create case adds, unique across its rounds.
 var creates atomic.Int64
+
+// fetch returns the body of a GET of u.
+func fetch(jar http.CookieJar, u string) ([]byte, error) {
+	res, err := (&http.Client{Jar: jar, CheckRedirect: noRedirect}).Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, res.Status)
+	}
+	return io.ReadAll(res.Body)
+}
 
 // request makes one request of bc and reports whether it got the answer it should.
 func request(client *http.Client, base string, bc benchCase, token string) bool {
