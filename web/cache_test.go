@@ -79,6 +79,24 @@ func TestListFormsCarryEachSessionsToken(t *testing.T) {
 	}
 }
 
+// The list page is rendered ahead once per admin: each sees their own name on it.
+func TestListShowsWhoIsSignedIn(t *testing.T) {
+	app := newTestApp(t)
+	if _, err := app.st.CreateUser(context.Background(), "bob", adminPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	admin, bob := app.adminClient(), app.client()
+	bob.login("bob", adminPassword).wantStatus(http.StatusSeeOther)
+	for i := range 2 { // the second time from the cache
+		if got := admin.get("/admin/scm").text(".who"); got != adminName {
+			t.Errorf("round %d: the admin's list says %q is signed in", i, got)
+		}
+		if got := bob.get("/admin/scm").text(".who"); got != "bob" {
+			t.Errorf("round %d: bob's list says %q is signed in", i, got)
+		}
+	}
+}
+
 // Every change the server makes shows on the next list, however the list was cached.
 func TestListShowsEveryChangeAtOnce(t *testing.T) {
 	app := newTestApp(t)

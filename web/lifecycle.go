@@ -81,7 +81,7 @@ func (s *server) lifecycle(do lifecycleAction) echo.HandlerFunc {
 		}
 		done, err := do(c.Request().Context(), cfg, actor(c))
 		status := http.StatusOK
-		pg := s.page(c, "Source Code Management")
+		pg := s.page(c, listTitle)
 		if msg, refused := s.refusal(c.Request().Context(), cfg, err); refused {
 			status, pg.Alert = http.StatusConflict, msg
 		} else if err != nil {

@@ -49,36 +49,52 @@ func parseListQuery(v url.Values) views.ListQuery {
 }
 
 func (s *server) listSCM(c echo.Context) error {
-	return s.renderList(c, http.StatusOK, parseListQuery(c.QueryParams()), s.page(c, "Source Code Management"))
+	return s.renderList(c, http.StatusOK, parseListQuery(c.QueryParams()), s.page(c, listTitle))
 }
+
+// listTitle is the list page's title.
+const listTitle = "Source Code Management"
 
 // renderList renders the list as q views it: the page, or for htmx the table with the
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
-	t, err := s.listTable(c.Request().Context(), q)
+	l, err := s.list(c.Request().Context(), q, p.User)
 	if err != nil {
 		return err
 	}
-	return render(c, status, views.SCMListPage(p, t.query, t.table), templ.Join(t.table, views.Messages(p, true)))
+	page := l.page
+	if p != (views.Page{Title: listTitle, User: p.User}) {
+		// A message is for this response alone.
+		page = views.SCMListPage(p, l.query, l.table)
+	}
+	return render(c, status, page, templ.Join(l.table, views.Messages(p, true)))
 }
 
-// listTable is one view of the list, rendered for any admin: every page of the list asks
-// for one, and most of them find it already rendered in s.lists.
-type listTable struct {
-	query views.ListQuery // as shown: a page past the end shows the last one
-	table templ.Component
+// renderedList is one view of the list, rendered for one admin: its table (what htmx swaps)
+// and its page without a message. Every page of the list asks for one, and most of them
+// find it already rendered in s.lists.
+type renderedList struct {
+	query       views.ListQuery // as shown: a page past the end shows the last one
+	table, page templ.Component
 }
 
-// maxCachedLists bounds the tables kept: each is tens of kilobytes, and a search as one
+// listKey is what a rendered list depends on: the view, and who is signed in (the page
+// shows their name).
+type listKey struct {
+	query views.ListQuery
+	user  string
+}
+
+// maxCachedLists bounds the lists kept: each is tens of kilobytes, and a search as one
 // types asks for one per pause.
 const maxCachedLists = 16
 
-func (s *server) listTable(ctx context.Context, q views.ListQuery) (listTable, error) {
+func (s *server) list(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
 	version := s.st.Version()
-	if t, ok := s.lists.get(q, version); ok {
-		return t, nil
+	key := listKey{query: q, user: user}
+	if l, ok := s.lists.get(key, version); ok {
+		return l, nil
 	}
-	asked := q
 	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage,
 		ProviderOrder: provider.ByLabel()}
 	if q.Q != "" {
@@ -90,23 +106,25 @@ func (s *server) listTable(ctx context.Context, q views.ListQuery) (listTable, e
 	}
 	configs, total, err := s.st.ListSCMConfigs(ctx, sq)
 	if err != nil {
-		return listTable{}, err
+		return renderedList{}, err
 	}
 	if last := max(1, (total+q.PerPage-1)/q.PerPage); q.Page > last {
 		// Past the end (an old link, a delete): show the last page rather than nothing.
 		q.Page = last
 		sq.Offset = (q.Page - 1) * q.PerPage
 		if configs, total, err = s.st.ListSCMConfigs(ctx, sq); err != nil {
-			return listTable{}, err
+			return renderedList{}, err
 		}
 	}
-	table, err := views.Prerender(ctx, views.SCMTable(views.SCMList{Query: q, Configs: configs, Total: total}))
-	if err != nil {
-		return listTable{}, err
+	l := renderedList{query: q}
+	if l.table, err = views.Prerender(ctx, views.SCMTable(views.SCMList{Query: q, Configs: configs, Total: total})); err != nil {
+		return renderedList{}, err
 	}
-	t := listTable{query: q, table: table}
-	s.lists.put(asked, t, version)
-	return t, nil
+	if l.page, err = views.Prerender(ctx, views.SCMListPage(views.Page{Title: listTitle, User: user}, q, l.table)); err != nil {
+		return renderedList{}, err
+	}
+	s.lists.put(key, l, version)
+	return l, nil
 }
 
 // form returns the Add form for p showing values.

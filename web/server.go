@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
-	"github.com/scmadmin/scmadmin/views"
 	"github.com/scmadmin/scmadmin/web/probe"
 )
 
@@ -37,8 +36,8 @@ type server struct {
 	webhookWarning string
 	sessions       *sessionStore
 	users          *cache[int64, store.User]
-	// lists holds the list's rendered tables by view (see listTable).
-	lists *cache[views.ListQuery, listTable]
+	// lists holds the list's rendered views (see renderedList).
+	lists *cache[listKey, renderedList]
 	// crossOrigin refuses state changes that browsers say come from another origin.
 	crossOrigin *http.CrossOriginProtection
 	checker     *probe.Checker
@@ -71,7 +70,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
 		users:   newCache[int64, store.User](maxCachedUsers),
-		lists:   newCache[views.ListQuery, listTable](maxCachedLists),
+		lists:   newCache[listKey, renderedList](maxCachedLists),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,
