@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,22 +109,31 @@ func Handler() http.Handler {
 		}
 		body, etag := a.body, a.etag
 		if acceptsGzip(r) {
-			h.Set("Content-Encoding", "gzip")
 			body, etag = a.gzipped(), strings.TrimSuffix(a.etag, `"`)+`-gzip"`
+			// Whole, with its length: ServeContent leaves Content-Length out of encoded bodies,
+			// and a range of compressed bytes is of no use to a browser.
+			r.Header.Del("Range")
+			h.Set("Content-Encoding", "gzip")
+			h.Set("Content-Length", strconv.Itoa(len(body)))
 		}
 		h.Set("ETag", etag)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
 }
 
-// acceptsGzip reports whether the request's Accept-Encoding takes gzip.
+// acceptsGzip reports whether the request's Accept-Encoding takes gzip (with a q above 0).
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			q := strings.ReplaceAll(params, " ", "")
-			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
 		}
+		name, value, _ := strings.Cut(params, "=")
+		if !strings.EqualFold(strings.TrimSpace(name), "q") {
+			return true
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		return err == nil && q > 0
 	}
 	return false
 }

@@ -56,8 +56,17 @@ func TestFingerprintedFilesAreKeptForAYear(t *testing.T) {
 		if !bytes.Equal(unpacked, want) {
 			t.Errorf("GET %s gzipped does not unpack to the file", p)
 		}
-		if res := get(t, p, http.Header{"Accept-Encoding": {"gzip;q=0"}}); res.Header.Get("Content-Encoding") != "" {
-			t.Errorf("GET %s with gzip;q=0 was gzipped", p)
+		if cl := res.Header.Get("Content-Length"); cl == "" || cl == "0" {
+			t.Errorf("GET %s gzipped: Content-Length %q", p, cl)
+		}
+		for _, ae := range []string{"gzip;q=0", "gzip; Q=0.0", "identity"} {
+			if res := get(t, p, http.Header{"Accept-Encoding": {ae}}); res.Header.Get("Content-Encoding") != "" {
+				t.Errorf("GET %s with Accept-Encoding %q was gzipped", p, ae)
+			}
+		}
+		// A range of compressed bytes is of no use: the whole file comes.
+		if res := get(t, p, http.Header{"Accept-Encoding": {"gzip"}, "Range": {"bytes=0-9"}}); res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s gzipped with a Range: %d, want 200", p, res.StatusCode)
 		}
 
 		// A browser that has it asks again only to revalidate: 304, no body.

@@ -207,8 +207,24 @@ func (b *browser) rowText(id int64) string {
 // (new content gets its behaviour only then: a click before would be a plain navigation).
 func (b *browser) waitFor(js string) {
 	b.t.Helper()
-	settled := `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`
-	b.run(chromedp.Poll("("+js+") && "+settled, nil, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run(chromedp.Poll("("+js+") && "+htmxSettled, nil, chromedp.WithPollingTimeout(10*time.Second)))
+}
+
+// htmxSettled is true when htmx is neither requesting nor swapping nor settling anything.
+const htmxSettled = `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`
+
+// waitUntil is waitFor that, when js is still not true (or htmx not settled) after 10 s,
+// fails the test saying why it waited, which expression and what the page showed.
+func (b *browser) waitUntil(js, why string) {
+	b.t.Helper()
+	err := chromedp.Run(b.ctx, chromedp.Poll("("+js+") && "+htmxSettled, nil, chromedp.WithPollingTimeout(10*time.Second)))
+	if err == nil {
+		return
+	}
+	var messages string
+	_ = chromedp.Run(b.ctx, chromedp.Evaluate(`(document.querySelector("#messages") || {}).innerText || "(none)"`, &messages))
+	b.screenshot("wait-failed")
+	b.t.Fatalf("%s: not true within 10 s: %s (%v); #messages shows %q", why, js, err, messages)
 }
 
 func TestBrowserLifecycleAndSearch(t *testing.T) {
@@ -289,6 +305,69 @@ func TestBrowserLifecycleAndSearch(t *testing.T) {
 	b.run(chromedp.Evaluate(`document.querySelectorAll("table#scm-configs tbody tr").length`, &rows))
 	if rows != 1 {
 		t.Errorf("after reload %d rows, want the 1 the search found", rows)
+	}
+}
+
+// TestBrowserRefusalSwapsInPlace guards htmxConfig's responseHandling entry for 409: a
+// refused action's response (the current table and an out-of-band alert) is swapped in like
+// a success. Here a row's Make default goes stale because the configuration was disabled
+// behind the page's back; without the entry htmx drops the 409 and the page shows nothing.
+func TestBrowserRefusalSwapsInPlace(t *testing.T) {
+	app := newTestApp(t)
+	ctx := context.Background()
+	var ids []int64
+	for _, host := range []string{"alpha", "beta"} {
+		f := validForm("bitbucket_server")
+		f.Set("website_url", "https://"+host+".example.com")
+		p, _ := provider.Lookup("bitbucket_server")
+		vals, errs := p.Validate(f, provider.Create)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		cfg, secrets := p.Config(vals)
+		created, err := app.st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "setup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, created.ID)
+	}
+	beta := ids[1]
+	b := newBrowser(t, app)
+	b.signIn()
+	b.run(chromedp.Evaluate(`window.noReload = "still here"`, nil))
+	makeDefault := fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Make default"]`, beta)
+	b.waitUntil(fmt.Sprintf(`!!document.querySelector('%s')`, makeDefault), "beta's row offers no Make default button to begin with")
+
+	// Someone else disables beta: the page still offers to make it the default.
+	if err := app.st.SetEnabled(ctx, beta, false, store.Actor{Username: "someone-else"}); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Click(makeDefault, chromedp.ByQuery))
+
+	// The server refuses with 409; htmx must swap in its alert (out of band) and its table.
+	b.waitUntil(`((document.querySelector("#messages [role=alert]") || {}).innerText || "").includes("is disabled and cannot become the default")`,
+		"no refusal in #messages after the stale Make default: was the 409 response not swapped? (htmxConfig's responseHandling)")
+	var alert string
+	b.run(chromedp.Text("#messages [role=alert]", &alert, chromedp.ByQuery))
+	if !strings.Contains(alert, "https://beta.example.com") {
+		t.Errorf("the alert does not name beta: %q", alert)
+	}
+	b.waitUntil(fmt.Sprintf(`!!document.querySelector('tr[data-scm-id="%d"] .badge-disabled')`, beta),
+		"beta's row does not show the Disabled badge: the 409's table (the current state) was not swapped in")
+	if row := b.rowText(beta); !strings.Contains(row, "Disabled") || strings.Contains(row, "Make default") {
+		t.Errorf("beta's row after the refusal %q: want Disabled and no Make default", row)
+	}
+	b.screenshot("refusal-in-place")
+	var marker string
+	b.run(chromedp.Evaluate(`window.noReload || "reloaded"`, &marker))
+	if marker != "still here" {
+		t.Error("the refused action reloaded the page instead of swapping in place")
+	}
+	if cfg, err := app.st.SCMConfig(ctx, beta); err != nil || cfg.IsDefault || cfg.Enabled {
+		t.Errorf("beta in the database after the refusal: default=%v enabled=%v, err=%v; want neither", cfg.IsDefault, cfg.Enabled, err)
+	}
+	if cfg, err := app.st.SCMConfig(ctx, 1); err != nil || !cfg.IsDefault {
+		t.Errorf("the built-in in the database after the refusal: default=%v, err=%v; want still the default", cfg.IsDefault, err)
 	}
 }
 

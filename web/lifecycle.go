@@ -80,16 +80,19 @@ func (s *server) lifecycle(do lifecycleAction) echo.HandlerFunc {
 			next = views.DetailsURL(cfg.ID)
 		}
 		done, err := do(c.Request().Context(), cfg, actor(c))
-		status := http.StatusOK
-		pg := s.page(c, listTitle)
-		if msg, refused := s.refusal(c.Request().Context(), cfg, err); refused {
-			status, pg.Alert = http.StatusConflict, msg
-		} else if err != nil {
+		msg, refused := s.refusal(c.Request().Context(), cfg, err)
+		if err != nil && !refused {
 			return err
-		} else {
-			pg.Status = done
 		}
-		if isHTMX(c) || status == http.StatusConflict {
+		if isHTMX(c) || refused {
+			// Answered here: only now may the page take a message left for the next one.
+			pg := s.page(c, listTitle)
+			status := http.StatusOK
+			if refused {
+				status, pg.Alert = http.StatusConflict, msg
+			} else {
+				pg.Status = done
+			}
 			return s.renderWhere(c, status, next, cfg.ID, p, pg)
 		}
 		if err := s.setStatus(c, done); err != nil {

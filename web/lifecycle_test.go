@@ -478,6 +478,24 @@ func TestLifecycleNextStaysOnSite(t *testing.T) {
 	act(c, id, "enable", next).wantRedirect(next)
 }
 
+// Two actions in a row without a page between them: both messages show on the next page.
+func TestMessagesOfSuccessiveActionsAreKept(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	one := addConfig(t, c, bbForm("one.example.com", "ALGO"))
+	two := addConfig(t, c, bbForm("two.example.com", "ALGO"))
+	token := metaToken(c)
+	for _, id := range []int64{one, two} {
+		c.post(scmPath(id, "disable"), url.Values{"_csrf": {token}, "next": {"/admin/scm"}}).wantRedirect("/admin/scm")
+	}
+	status := c.get("/admin/scm").text("[role=status]")
+	for _, host := range []string{"one.example.com", "two.example.com"} {
+		if !strings.Contains(status, host) {
+			t.Errorf("the message after two actions %q does not mention %s", status, host)
+		}
+	}
+}
+
 func TestListOffersOnlyAllowedActions(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()

@@ -178,18 +178,11 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	}
 	if sess.ID != "" {
 		hash, _ := tokenHash(sess.ID)
-		saved, err := s.st.UpdateSession(r.Context(), hash, uid, data, s.now())
-		if err != nil {
-			return err
-		}
-		if !saved {
-			// Ended while this request ran (another process ends sessions, and this one may
-			// still have it cached): the cookie goes, and the next page asks to sign in.
-			gone := *sess.Options
-			gone.MaxAge = -1
-			http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &gone))
-		}
-		return nil
+		// A session ended while this request ran (another process ends sessions, and this one
+		// may still have it cached) is not stored again: the next page asks to sign in. Its
+		// cookie is left alone, as the browser may have a new session's by now.
+		_, err := s.st.UpdateSession(r.Context(), hash, uid, data, s.now())
+		return err
 	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
