@@ -1,22 +1,34 @@
 package web
 
 import (
+	"context"
 	"sync"
 	"time"
 )
 
 // cacheTTL bounds how long a cached value can miss a write by another process (the
-// scmadmin user and keys commands), which the store's Version does not count.
-const cacheTTL = time.Second
+// scmadmin user and keys commands), which the store's Version does not count. After
+// cacheFresh a value is read again in the background while it still serves.
+const (
+	cacheTTL   = time.Second
+	cacheFresh = cacheTTL / 2
+)
 
 // cache keeps values read from the store while the store is unchanged: each entry holds the
 // store's Version from before it was read, and serves only while Version still says so and
 // for at most cacheTTL. A write by this server so retires every entry at once.
+//
+// Requests that miss the same entry together wait for one read of it, and an entry in use is
+// read again before it expires: under load, every connection would otherwise run the same
+// query at once, every second.
 type cache[K comparable, V any] struct {
-	mu      sync.Mutex
-	entries map[K]cacheEntry[V]
+	version func() uint64 // the store's Version
 	max     int
 	now     func() time.Time
+
+	mu      sync.Mutex
+	entries map[K]cacheEntry[V]
+	reading map[K]*cacheRead[V]
 }
 
 type cacheEntry[V any] struct {
@@ -25,28 +37,74 @@ type cacheEntry[V any] struct {
 	at      time.Time
 }
 
-func newCache[K comparable, V any](max int) *cache[K, V] {
-	return &cache[K, V]{entries: make(map[K]cacheEntry[V]), max: max, now: time.Now}
+// cacheRead is a read in progress; done is closed when v and err are set.
+type cacheRead[V any] struct {
+	version uint64
+	done    chan struct{}
+	v       V
+	err     error
 }
 
-// get returns the value for k read at version, if there is one still fresh.
-func (c *cache[K, V]) get(k K, version uint64) (V, bool) {
+func newCache[K comparable, V any](max int, version func() uint64) *cache[K, V] {
+	return &cache[K, V]{version: version, max: max, now: time.Now,
+		entries: make(map[K]cacheEntry[V]), reading: make(map[K]*cacheRead[V])}
+}
+
+// load returns the value for k: the cached one while it is current, else what read returns
+// (kept if it is not an error). A request that finds the same read in progress waits for it.
+func (c *cache[K, V]) load(ctx context.Context, k K, read func(context.Context) (V, error)) (V, error) {
+	version := c.version() // before reading, so that a write during the read retires it
 	c.mu.Lock()
-	e, ok := c.entries[k]
-	c.mu.Unlock()
-	if !ok || e.version != version || c.now().Sub(e.at) >= cacheTTL {
-		var zero V
-		return zero, false
+	if e, ok := c.entries[k]; ok && e.version == version {
+		if age := c.now().Sub(e.at); age < cacheTTL {
+			if _, busy := c.reading[k]; age >= cacheFresh && !busy {
+				r := c.start(k, version)
+				// The read outlives the request that happened to start it.
+				go c.finish(k, r, func() (V, error) { return read(context.WithoutCancel(ctx)) })
+			}
+			c.mu.Unlock()
+			return e.v, nil
+		}
 	}
-	return e.v, true
+	if r, ok := c.reading[k]; ok && r.version == version {
+		c.mu.Unlock()
+		<-r.done
+		if r.err == nil {
+			return r.v, nil
+		}
+		return read(ctx) // the error may be the other request's own, such as its cancellation
+	}
+	r := c.start(k, version)
+	c.mu.Unlock()
+	c.finish(k, r, func() (V, error) { return read(ctx) })
+	return r.v, r.err
 }
 
-// put keeps v, read from the store at version, for k. When the cache is full it first
-// drops what is out of date, and everything if that is not enough.
-func (c *cache[K, V]) put(k K, v V, version uint64) {
-	now := c.now()
+// start records a read of k at version; c.mu is held.
+func (c *cache[K, V]) start(k K, version uint64) *cacheRead[V] {
+	r := &cacheRead[V]{version: version, done: make(chan struct{})}
+	c.reading[k] = r
+	return r
+}
+
+// finish runs r's read and keeps its value, unless it failed.
+func (c *cache[K, V]) finish(k K, r *cacheRead[V], read func() (V, error)) {
+	r.v, r.err = read()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.reading[k] == r {
+		delete(c.reading, k)
+	}
+	if r.err == nil {
+		c.keep(k, r.v, r.version)
+	}
+	c.mu.Unlock()
+	close(r.done)
+}
+
+// keep stores v, read at version, for k; c.mu is held. When the cache is full it first drops
+// what is out of date, and everything if that is not enough.
+func (c *cache[K, V]) keep(k K, v V, version uint64) {
+	now := c.now()
 	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.max {
 		for k, e := range c.entries {
 			if e.version != version || now.Sub(e.at) >= cacheTTL {

@@ -2,8 +2,11 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,36 +16,122 @@ import (
 
 func TestCacheServesOnlyWhileCurrent(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	c := newCache[string, int](2)
+	version := uint64(7)
+	c := newCache[string, int](2, func() uint64 { return version })
 	c.now = func() time.Time { return now }
+	reads := 0
+	read := func(context.Context) (int, error) { reads++; return reads, nil }
+	ctx := context.Background()
 
-	c.put("a", 1, 7)
-	if v, ok := c.get("a", 7); !ok || v != 1 {
-		t.Fatalf("get at the version it was read: %d, %v; want 1, true", v, ok)
+	if v, _ := c.load(ctx, "a", read); v != 1 {
+		t.Fatalf("first load = %d, want 1 (read)", v)
 	}
-	if _, ok := c.get("a", 8); ok {
-		t.Error("an entry was served after the store changed")
+	if v, _ := c.load(ctx, "a", read); v != 1 || reads != 1 {
+		t.Fatalf("load at the same version = %d after %d reads; want 1 from the cache", v, reads)
+	}
+	version++
+	if v, _ := c.load(ctx, "a", read); v != 2 {
+		t.Errorf("load after the store changed = %d, want 2 (read again)", v)
 	}
 	now = now.Add(cacheTTL)
-	if _, ok := c.get("a", 7); ok {
-		t.Error("an entry was served after cacheTTL")
+	if v, _ := c.load(ctx, "a", read); v != 3 {
+		t.Errorf("load after cacheTTL = %d, want 3 (read again)", v)
+	}
+	if _, err := c.load(ctx, "b", func(context.Context) (int, error) { return 0, errors.New("down") }); err == nil {
+		t.Error("a failed read was not reported")
+	}
+	if v, _ := c.load(ctx, "b", read); v != 4 {
+		t.Errorf("load after a failed read = %d, want 4: failures must not be kept", v)
+	}
+}
+
+// An entry in use is read again before it expires, in the background: no request waits for it.
+func TestCacheRefreshesAhead(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := newCache[string, int](2, func() uint64 { return 1 })
+	c.now = clock
+	ctx, cancel := context.WithCancel(context.Background())
+	c.load(ctx, "a", func(context.Context) (int, error) { return 1, nil })
+
+	mu.Lock()
+	now = now.Add(cacheFresh)
+	mu.Unlock()
+	release, refreshed := make(chan struct{}), make(chan error, 1)
+	v, _ := c.load(ctx, "a", func(ctx context.Context) (int, error) {
+		<-release
+		refreshed <- ctx.Err()
+		return 2, nil
+	})
+	if v != 1 {
+		t.Fatalf("load of an entry past cacheFresh = %d, want the cached 1 at once", v)
+	}
+	cancel() // the request that started the refresh is gone
+	close(release)
+	if err := <-refreshed; err != nil {
+		t.Errorf("the refresh ran under the ended request's context: %v", err)
+	}
+	for {
+		v, _ := c.load(context.Background(), "a", func(context.Context) (int, error) { return -1, nil })
+		if v == 2 {
+			break
+		}
+		if v != 1 {
+			t.Fatalf("load = %d while the refresh finishes, want 1 then 2", v)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
 func TestCacheStaysBounded(t *testing.T) {
-	c := newCache[int, int](2)
-	c.put(1, 1, 1)
-	c.put(2, 2, 2)
-	c.put(3, 3, 2) // full: the entry of version 1 is out of date and makes room
-	if _, ok := c.get(2, 2); !ok {
+	version := uint64(1)
+	c := newCache[int, int](2, func() uint64 { return version })
+	value := func(v int) func(context.Context) (int, error) {
+		return func(context.Context) (int, error) { return v, nil }
+	}
+	ctx := context.Background()
+	c.load(ctx, 1, value(1))
+	version = 2
+	c.load(ctx, 2, value(2))
+	c.load(ctx, 3, value(3)) // full: the entry of version 1 is out of date and makes room
+	if v, _ := c.load(ctx, 2, value(-1)); v != 2 {
 		t.Error("a current entry was dropped while an out-of-date one could go")
 	}
-	c.put(4, 4, 2) // full of current entries: all go
+	c.load(ctx, 4, value(4)) // full of current entries: all go
 	if len(c.entries) != 1 {
 		t.Errorf("cache holds %d entries, want at most its max of 2 and here only the newest", len(c.entries))
 	}
-	if v, ok := c.get(4, 2); !ok || v != 4 {
-		t.Errorf("the newest entry: %d, %v; want 4, true", v, ok)
+}
+
+// When an entry expires under load, the requests that miss it together must share one read.
+func TestCacheMissesShareOneRead(t *testing.T) {
+	c := newCache[string, int](2, func() uint64 { return 1 })
+	var reads atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.load(context.Background(), "page", func(context.Context) (int, error) {
+				reads.Add(1)
+				<-release
+				return 42, nil
+			})
+			if v != 42 || err != nil {
+				t.Errorf("load = %d, %v", v, err)
+			}
+		}()
+	}
+	for reads.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the other 31 find the read in progress
+	close(release)
+	wg.Wait()
+	if n := reads.Load(); n != 1 {
+		t.Errorf("32 concurrent misses made %d reads, want 1", n)
 	}
 }
 

@@ -167,16 +167,7 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 
 // user returns the user with id, from the cache while it is current.
 func (s *server) user(ctx context.Context, id int64) (store.User, error) {
-	version := s.st.Version()
-	if u, ok := s.users.get(id, version); ok {
-		return u, nil
-	}
-	u, err := s.st.UserByID(ctx, id)
-	if err != nil {
-		return store.User{}, err
-	}
-	s.users.put(id, u, version)
-	return u, nil
+	return s.users.load(ctx, id, func(ctx context.Context) (store.User, error) { return s.st.UserByID(ctx, id) })
 }
 
 // requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to

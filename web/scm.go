@@ -90,11 +90,13 @@ type listKey struct {
 const maxCachedLists = 16
 
 func (s *server) list(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
-	version := s.st.Version()
-	key := listKey{query: q, user: user}
-	if l, ok := s.lists.get(key, version); ok {
-		return l, nil
-	}
+	return s.lists.load(ctx, listKey{query: q, user: user}, func(ctx context.Context) (renderedList, error) {
+		return s.readList(ctx, q, user)
+	})
+}
+
+// readList reads and renders the view q of the list for user.
+func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
 	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage,
 		ProviderOrder: provider.ByLabel()}
 	if q.Q != "" {
@@ -123,7 +125,6 @@ func (s *server) list(ctx context.Context, q views.ListQuery, user string) (rend
 	if l.page, err = views.Prerender(ctx, views.SCMListPage(views.Page{Title: listTitle, User: user}, q, l.table)); err != nil {
 		return renderedList{}, err
 	}
-	s.lists.put(key, l, version)
 	return l, nil
 }
 

@@ -69,8 +69,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		checker: checker,
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
-		users:   newCache[int64, store.User](maxCachedUsers),
-		lists:   newCache[listKey, renderedList](maxCachedLists),
+		users:   newCache[int64, store.User](maxCachedUsers, st.Version),
+		lists:   newCache[listKey, renderedList](maxCachedLists, st.Version),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,

@@ -52,7 +52,7 @@ func newSessionStore(st *store.Store, secure bool) *sessionStore {
 		// MaxAge 0: a browser-session cookie; the server enforces idle and absolute limits.
 		options: sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		now:     time.Now,
-		loaded:  newCache[string, loadedSession](maxCachedSessions),
+		loaded:  newCache[string, loadedSession](maxCachedSessions, st.Version),
 	}
 }
 
@@ -119,20 +119,17 @@ var errUnreadableSession = errors.New("web: unreadable session")
 
 // load returns the session stored under hash, from the cache while it is current.
 func (s *sessionStore) load(ctx context.Context, hash []byte) (loadedSession, error) {
-	version := s.st.Version()
-	if ls, ok := s.loaded.get(string(hash), version); ok {
+	return s.loaded.load(ctx, string(hash), func(ctx context.Context) (loadedSession, error) {
+		row, err := s.st.Session(ctx, hash)
+		if err != nil {
+			return loadedSession{}, err
+		}
+		ls := loadedSession{row: row}
+		if err := (securecookie.GobEncoder{}).Deserialize(row.Data, &ls.values); err != nil {
+			return loadedSession{}, errUnreadableSession
+		}
 		return ls, nil
-	}
-	row, err := s.st.Session(ctx, hash)
-	if err != nil {
-		return loadedSession{}, err
-	}
-	ls := loadedSession{row: row}
-	if err := (securecookie.GobEncoder{}).Deserialize(row.Data, &ls.values); err != nil {
-		return loadedSession{}, errUnreadableSession
-	}
-	s.loaded.put(string(hash), ls, version)
-	return ls, nil
+	})
 }
 
 // copyValues copies a cached session's values for a request, which may change them (its
