@@ -8,10 +8,12 @@ import (
 
 // cacheTTL bounds how long a cached value can miss a write by another process (the
 // scmadmin user and keys commands), which the store's Version does not count. After
-// cacheFresh a value is read again in the background while it still serves.
+// cacheFresh a value in use is read again in the background while it still serves: late
+// enough that a hot entry is read about once a second, early enough that most reads finish
+// before it expires.
 const (
 	cacheTTL   = time.Second
-	cacheFresh = cacheTTL / 2
+	cacheFresh = cacheTTL * 4 / 5
 )
 
 // cache keeps values read from the store while the store is unchanged: each entry holds the
