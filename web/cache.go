@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -61,8 +62,12 @@ func (c *cache[K, V]) load(ctx context.Context, k K, read func(context.Context) 
 		if age := c.now().Sub(e.at); age < cacheTTL {
 			if _, busy := c.reading[k]; age >= cacheFresh && !busy {
 				r := c.start(k, version)
-				// The read outlives the request that happened to start it.
-				go c.finish(k, r, func() (V, error) { return read(context.WithoutCancel(ctx)) })
+				// The read outlives the request that happened to start it. Should it panic, the
+				// next request to read k meets the panic too, where the server recovers and logs it.
+				go func() {
+					defer func() { recover() }()
+					c.finish(k, r, func() (V, error) { return read(context.WithoutCancel(ctx)) })
+				}()
 			}
 			c.mu.Unlock()
 			return e.v, nil
@@ -89,19 +94,25 @@ func (c *cache[K, V]) start(k K, version uint64) *cacheRead[V] {
 	return r
 }
 
-// finish runs r's read and keeps its value, unless it failed.
+// finish runs r's read and keeps its value, unless it failed. Even if read panics, r ends
+// and its waiters go on: they would wait for ever otherwise, and every later request with them.
 func (c *cache[K, V]) finish(k K, r *cacheRead[V], read func() (V, error)) {
+	defer func() {
+		c.mu.Lock()
+		if c.reading[k] == r {
+			delete(c.reading, k)
+		}
+		if r.err == nil {
+			c.keep(k, r.v, r.version)
+		}
+		c.mu.Unlock()
+		close(r.done)
+	}()
+	r.err = errReadPanicked // unless read returns
 	r.v, r.err = read()
-	c.mu.Lock()
-	if c.reading[k] == r {
-		delete(c.reading, k)
-	}
-	if r.err == nil {
-		c.keep(k, r.v, r.version)
-	}
-	c.mu.Unlock()
-	close(r.done)
 }
+
+var errReadPanicked = errors.New("web: a cached read panicked")
 
 // keep stores v, read at version, for k; c.mu is held. When the cache is full it first drops
 // what is out of date, and everything if that is not enough.

@@ -84,6 +84,28 @@ func TestCacheRefreshesAhead(t *testing.T) {
 	}
 }
 
+// A read that panics must not leave the requests waiting for it, or any later one, stuck.
+func TestCacheSurvivesAPanickingRead(t *testing.T) {
+	c := newCache[string, int](2, func() uint64 { return 1 })
+	func() {
+		defer func() { recover() }()
+		c.load(context.Background(), "a", func(context.Context) (int, error) { panic("bug") })
+	}()
+	done := make(chan int)
+	go func() {
+		v, _ := c.load(context.Background(), "a", func(context.Context) (int, error) { return 7, nil })
+		done <- v
+	}()
+	select {
+	case v := <-done:
+		if v != 7 {
+			t.Errorf("load after a panicking read = %d, want 7", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("load after a panicking read never returned")
+	}
+}
+
 func TestCacheStaysBounded(t *testing.T) {
 	version := uint64(1)
 	c := newCache[int, int](2, func() uint64 { return version })
