@@ -58,7 +58,9 @@ const listTitle = "Source Code Management"
 // renderList renders the list as q views it: the page, or for htmx the table with the
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
-	l, err := s.list(c.Request().Context(), q, p.User)
+	l, err := s.lists.load(c.Request().Context(), listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
+		return s.readList(ctx, q, p.User)
+	})
 	if err != nil {
 		return err
 	}
@@ -88,12 +90,6 @@ type listKey struct {
 // maxCachedLists bounds the lists kept: each is tens of kilobytes, and a search as one
 // types asks for one per pause.
 const maxCachedLists = 16
-
-func (s *server) list(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
-	return s.lists.load(ctx, listKey{query: q, user: user}, func(ctx context.Context) (renderedList, error) {
-		return s.readList(ctx, q, user)
-	})
-}
 
 // readList reads and renders the view q of the list for user.
 func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
