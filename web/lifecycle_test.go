@@ -496,6 +496,22 @@ func TestMessagesOfSuccessiveActionsAreKept(t *testing.T) {
 	}
 }
 
+// SPEC's outside tests read a page's message from [role=status]: a page holds only that one.
+func TestOneStatusPerPage(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	id := addConfig(t, c, bbForm("bitbucket.example.com", "ALGO"))
+	c.get("/admin/scm") // shows, and so uses up, "Added …"
+	if n := c.get("/admin/scm/new?provider=bitbucket_server").doc.Find("[role=status]").Length(); n != 0 {
+		t.Errorf("the Add form, with no message, has %d [role=status] elements", n)
+	}
+	act(c, id, "disable", scmPath(id, "")).wantRedirect(scmPath(id, ""))
+	st := c.get(scmPath(id, "")).doc.Find("[role=status]")
+	if st.Length() != 1 || !strings.HasPrefix(st.Text(), "Disabled") {
+		t.Errorf("the details page after Disable has %d [role=status] elements reading %q, want the one message", st.Length(), st.Text())
+	}
+}
+
 func TestListOffersOnlyAllowedActions(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
