@@ -43,6 +43,7 @@ type cacheEntry[V any] struct {
 // cacheRead is a read in progress; done is closed when v and err are set.
 type cacheRead[V any] struct {
 	version uint64
+	at      time.Time // when it started: its value is as old as that
 	done    chan struct{}
 	v       V
 	err     error
@@ -89,7 +90,7 @@ func (c *cache[K, V]) load(ctx context.Context, k K, read func(context.Context) 
 
 // start records a read of k at version; c.mu is held.
 func (c *cache[K, V]) start(k K, version uint64) *cacheRead[V] {
-	r := &cacheRead[V]{version: version, done: make(chan struct{})}
+	r := &cacheRead[V]{version: version, at: c.now(), done: make(chan struct{})}
 	c.reading[k] = r
 	return r
 }
@@ -103,7 +104,7 @@ func (c *cache[K, V]) finish(k K, r *cacheRead[V], read func() (V, error)) {
 			delete(c.reading, k)
 		}
 		if r.err == nil {
-			c.keep(k, r.v, r.version)
+			c.keep(k, r.v, r.version, r.at)
 		}
 		c.mu.Unlock()
 		close(r.done)
@@ -114,9 +115,9 @@ func (c *cache[K, V]) finish(k K, r *cacheRead[V], read func() (V, error)) {
 
 var errReadPanicked = errors.New("web: a cached read panicked")
 
-// keep stores v, read at version, for k; c.mu is held. When the cache is full it first drops
-// what is out of date, and everything if that is not enough.
-func (c *cache[K, V]) keep(k K, v V, version uint64) {
+// keep stores v, read at version from at on, for k; c.mu is held. When the cache is full it
+// first drops what is out of date, and everything if that is not enough.
+func (c *cache[K, V]) keep(k K, v V, version uint64, at time.Time) {
 	now := c.now()
 	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.max {
 		for k, e := range c.entries {
@@ -128,5 +129,5 @@ func (c *cache[K, V]) keep(k K, v V, version uint64) {
 			clear(c.entries)
 		}
 	}
-	c.entries[k] = cacheEntry[V]{v: v, version: version, at: now}
+	c.entries[k] = cacheEntry[V]{v: v, version: version, at: at}
 }

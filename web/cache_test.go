@@ -45,6 +45,23 @@ func TestCacheServesOnlyWhileCurrent(t *testing.T) {
 	}
 }
 
+// A value is as old as the start of the read that got it: a slow read must not stretch the
+// second within which the server sees the scmadmin command's writes.
+func TestCacheAgeCountsFromTheRead(t *testing.T) {
+	start := time.Unix(1_000_000, 0)
+	now := start
+	c := newCache[string, int](2, func() uint64 { return 1 })
+	c.now = func() time.Time { return now }
+	c.load(context.Background(), "a", func(context.Context) (int, error) {
+		now = now.Add(cacheTTL * 3 / 5) // a slow query
+		return 1, nil
+	})
+	now = start.Add(cacheTTL)
+	if v, _ := c.load(context.Background(), "a", func(context.Context) (int, error) { return 2, nil }); v != 2 {
+		t.Errorf("a value read from cacheTTL ago was served (%d), want a new read", v)
+	}
+}
+
 // An entry in use is read again before it expires, in the background: no request waits for it.
 func TestCacheRefreshesAhead(t *testing.T) {
 	var mu sync.Mutex
