@@ -74,9 +74,15 @@ func (c *cache[K, V]) load(ctx context.Context, k K, read func(context.Context) 
 			return e.v, nil
 		}
 	}
-	if r, ok := c.reading[k]; ok && r.version == version {
+	// A read that began too long ago (it hangs, say) gives a value too old: read anew.
+	if r, ok := c.reading[k]; ok && r.version == version && c.now().Sub(r.at) < cacheTTL {
 		c.mu.Unlock()
-		<-r.done
+		select {
+		case <-r.done:
+		case <-ctx.Done(): // this request is over, whatever the read does
+			var zero V
+			return zero, ctx.Err()
+		}
 		if r.err == nil {
 			return r.v, nil
 		}

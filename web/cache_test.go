@@ -62,6 +62,52 @@ func TestCacheAgeCountsFromTheRead(t *testing.T) {
 	}
 }
 
+// A read that hangs must neither hold up the requests that come after it for ever nor give
+// them a value older than cacheTTL.
+func TestCacheOutlivesAHangingRead(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	c := newCache[string, int](2, func() uint64 { return 1 })
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	hang := make(chan struct{})
+	defer close(hang)
+	go c.load(context.Background(), "a", func(context.Context) (int, error) { <-hang; return 1, nil })
+	for {
+		c.mu.Lock()
+		_, started := c.reading["a"]
+		c.mu.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// A request that gives up is let go.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := c.load(ctx, "a", func(context.Context) (int, error) { return 2, nil })
+		gaveUp <- err
+	}()
+	select {
+	case err := <-gaveUp:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a request waiting on a hanging read returned %v, want its own deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request whose context ended stays blocked on another request's read")
+	}
+	// Past cacheTTL the hanging read is too old to wait for: the request reads for itself.
+	advance(cacheTTL)
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if v, err := c.load(ctx, "a", func(context.Context) (int, error) { return 3, nil }); v != 3 || err != nil {
+		t.Errorf("load beside a read older than cacheTTL = %d, %v; want its own read, 3", v, err)
+	}
+}
+
 // An entry in use is read again before it expires, in the background: no request waits for it.
 func TestCacheRefreshesAhead(t *testing.T) {
 	var mu sync.Mutex
