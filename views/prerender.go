@@ -10,7 +10,8 @@ import (
 )
 
 // csrfHole stands for the CSRF token in a prerendered component. It is random, so no content
-// can contain it, and like a token (URL-safe base64) it needs no escaping anywhere.
+// can contain it, and made of letters, digits and a hyphen, so that like a token it reads the
+// same escaped or not, wherever it stands.
 var csrfHole = "csrf-" + rand.Text()
 
 // Prerender renders c once, for any request: the component it returns writes the same HTML,
