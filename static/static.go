@@ -40,9 +40,7 @@ var (
 	// byPath holds every asset twice: under its plain name (css/app.css) and under its
 	// fingerprinted one (css/app.0123abcd.css).
 	byPath = map[string]*asset{}
-	// fingerprinted maps a plain name to the fingerprinted one.
-	fingerprinted = map[string]string{}
-	// links maps a plain name to the fingerprinted one's address.
+	// links maps a plain name to its fingerprinted address (/static/css/app.0123abcd.css).
 	links = map[string]string{}
 )
 
@@ -69,9 +67,9 @@ func init() {
 				zw.Close()
 				return gz.Bytes()
 			})}
-		fingerprinted[name] = strings.TrimSuffix(name, ext) + "." + hash + ext
-		byPath[name], byPath[fingerprinted[name]] = a, a
-		links[name] = "/static/" + fingerprinted[name]
+		fingerprinted := strings.TrimSuffix(name, ext) + "." + hash + ext
+		byPath[name], byPath[fingerprinted] = a, a
+		links[name] = "/static/" + fingerprinted
 		return nil
 	})
 	if err != nil {
@@ -102,7 +100,7 @@ func Handler() http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", a.contentType)
 		h.Set("Vary", "Accept-Encoding")
-		if _, plain := fingerprinted[name]; plain {
+		if _, plain := links[name]; plain {
 			h.Set("Cache-Control", "no-cache")
 		} else {
 			h.Set("Cache-Control", "public, max-age=31536000, immutable")

@@ -165,6 +165,9 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// maxCachedUsers is far more than the cluster admins signed in at once.
+const maxCachedUsers = 1024
+
 // user returns the user with id, from the cache while it is current.
 func (s *server) user(ctx context.Context, id int64) (store.User, error) {
 	return s.users.load(ctx, id, func(ctx context.Context) (store.User, error) { return s.st.UserByID(ctx, id) })

@@ -56,11 +56,8 @@ func newSessionStore(st *store.Store, secure bool) *sessionStore {
 	}
 }
 
-// maxCachedSessions and maxCachedUsers are far more than the cluster admins signed in at once.
-const (
-	maxCachedSessions = 1024
-	maxCachedUsers    = 1024
-)
+// maxCachedSessions is far more than the cluster admins signed in at once.
+const maxCachedSessions = 1024
 
 func tokenHash(token string) ([]byte, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)

@@ -179,7 +179,7 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sameSize, err = fetch(jar, base+"/admin/scm"); err != nil {
+	if sameSize, err = fetch(&http.Client{Jar: jar, CheckRedirect: noRedirect}, base+"/admin/scm"); err != nil {
 		return 0, err
 	}
 	lastPage := max(1, (n+1+24)/25)
@@ -296,15 +296,13 @@ func seed(ctx context.Context, st *store.Store, n int) error {
 var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 func csrfOf(c *http.Client, u string) (string, error) {
-	res, err := c.Get(u)
+	body, err := fetch(c, u)
 	if err != nil {
 		return "", err
 	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
 	m := csrfInput.FindSubmatch(body)
 	if m == nil {
-		return "", fmt.Errorf("no CSRF token on %s (%d)", u, res.StatusCode)
+		return "", fmt.Errorf("no CSRF token on %s", u)
 	}
 	return string(m[1]), nil
 }
@@ -419,8 +417,8 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 var creates atomic.Int64
 
 // fetch returns the body of a GET of u.
-func fetch(jar http.CookieJar, u string) ([]byte, error) {
-	res, err := (&http.Client{Jar: jar, CheckRedirect: noRedirect}).Get(u)
+func fetch(c *http.Client, u string) ([]byte, error) {
+	res, err := c.Get(u)
 	if err != nil {
 		return nil, err
 	}
