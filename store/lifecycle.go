@@ -19,9 +19,44 @@ var (
 // BuiltInID is the id of the built-in configuration, which always exists.
 const BuiltInID = 1
 
-// UpdateSCMConfig replaces the editable values of configuration c.ID — name, URLs, client id —
-// and the secrets given (field name → plain text; a secret not given is kept). Provider and
-// project key never change. ErrDuplicate when the new values clash with another configuration.
+// The lifecycle rules (SPEC "Lifecycle rules"), each returning the refusal or nil. The
+// store's transactions apply them to the row they lock; the pages offer only the actions
+// they allow.
+
+// CanMakeDefault refuses making c the default while it is disabled.
+func (c SCMConfig) CanMakeDefault() error {
+	if !c.Enabled {
+		return ErrDefaultDisabled
+	}
+	return nil
+}
+
+// CanDisable refuses disabling the default.
+func (c SCMConfig) CanDisable() error {
+	if c.IsDefault {
+		return ErrDisableDefault
+	}
+	return nil
+}
+
+// CanDelete refuses deleting the built-in configuration, an enabled one, and one that still
+// hosts algorithm repositories.
+func (c SCMConfig) CanDelete() error {
+	switch {
+	case c.ID == BuiltInID:
+		return ErrDeleteBuiltIn
+	case c.Enabled:
+		return ErrDeleteEnabled
+	case c.Repositories > 0:
+		return ErrHostsRepositories
+	}
+	return nil
+}
+
+// UpdateSCMConfig replaces the column-backed values and unique key of configuration c.ID with
+// c's, and the secrets given (field name → plain text; a secret not given is kept). Which
+// fields may change is the catalog's business: the caller passes the stored value of a fixed
+// one. ErrDuplicate when the new values clash with another configuration.
 func (s *Store) UpdateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	var updated SCMConfig
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -30,19 +65,19 @@ func (s *Store) UpdateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 			return err
 		}
 		updated = old
-		updated.Name, updated.WebsiteURL, updated.APIURL, updated.SSHURL, updated.ClientID, updated.UniqueKey =
-			c.Name, c.WebsiteURL, c.APIURL, c.SSHURL, c.ClientID, c.UniqueKey
+		for _, col := range columns {
+			*col.of(&updated) = *col.of(&c)
+		}
+		updated.UniqueKey = c.UniqueKey
 		changes := updated.diff(old, secrets)
 		if len(changes) == 0 {
 			return nil
 		}
 		now := s.now()
 		updated.UpdatedAt = now
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE scm_configs SET name = ?, website_url = ?, api_url = ?, ssh_url = ?, client_id = ?, unique_key = ?,
-			   search_text = ?, updated_at = ? WHERE id = ?`,
-			updated.Name, updated.WebsiteURL, updated.APIURL, updated.SSHURL, updated.ClientID, updated.UniqueKey,
-			searchText(updated), now, updated.ID); err != nil {
+		args := append(updated.columnValues(), updated.UniqueKey, searchText(updated), now, updated.ID)
+		if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET (`+columnList+`, unique_key, search_text, updated_at)
+			   = (`+placeholders(len(columns))+`, ?, ?, ?) WHERE id = ?`, args...); err != nil {
 			return err
 		}
 		if err := s.putSecrets(ctx, tx, updated.ID, secrets, now); err != nil {
@@ -66,8 +101,8 @@ func (s *Store) MakeDefault(ctx context.Context, id int64, by Actor) (previous i
 		if err != nil {
 			return err
 		}
-		if !c.Enabled {
-			return ErrDefaultDisabled
+		if err := c.CanMakeDefault(); err != nil {
+			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM scm_configs WHERE is_default = 1`).Scan(&previous); err != nil {
 			return err
@@ -100,8 +135,10 @@ func (s *Store) SetEnabled(ctx context.Context, id int64, enabled bool, by Actor
 		if c.Enabled == enabled {
 			return nil
 		}
-		if !enabled && c.IsDefault {
-			return ErrDisableDefault
+		if !enabled {
+			if err := c.CanDisable(); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET enabled = ?, updated_at = ? WHERE id = ?`, enabled, s.now(), id); err != nil {
 			return err
@@ -125,7 +162,7 @@ func (s *Store) DeleteSCMConfig(ctx context.Context, id int64, by Actor) error {
 		if err != nil {
 			return err
 		}
-		if err := deleteRefusal(ctx, tx, c); err != nil {
+		if err := c.CanDelete(); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM scm_configs WHERE id = ?`, id); err != nil {
@@ -139,32 +176,6 @@ func (s *Store) DeleteSCMConfig(ctx context.Context, id int64, by Actor) error {
 	return nil
 }
 
-// CheckDelete returns the rule that would refuse deleting c now, or nil: to ask for
-// confirmation only of a delete that can happen. DeleteSCMConfig checks again.
-func (s *Store) CheckDelete(ctx context.Context, c SCMConfig) error {
-	if err := deleteRefusal(ctx, rowQuerier(s.queryRow), c); err != nil {
-		return fmt.Errorf("store: check delete of %d: %w", c.ID, err)
-	}
-	return nil
-}
-
-// deleteRefusal is the lifecycle rule that refuses deleting c, or nil.
-func deleteRefusal(ctx context.Context, db queryRower, c SCMConfig) error {
-	var repos int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM repositories WHERE config_id = ?`, c.ID).Scan(&repos); err != nil {
-		return err
-	}
-	switch {
-	case c.ID == BuiltInID:
-		return ErrDeleteBuiltIn
-	case c.Enabled:
-		return ErrDeleteEnabled
-	case repos > 0:
-		return ErrHostsRepositories
-	}
-	return nil
-}
-
 // AddRepository records that an algorithm repository called slug lives in configuration id.
 func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) error {
 	_, err := s.exec(ctx,
@@ -174,13 +185,4 @@ func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) 
 		return fmt.Errorf("store: add repository %q to %d: %w", slug, configID, err)
 	}
 	return nil
-}
-
-// RepositoryCount returns how many algorithm repositories configuration id hosts.
-func (s *Store) RepositoryCount(ctx context.Context, id int64) (int, error) {
-	var n int
-	if err := s.queryRow(ctx, `SELECT count(*) FROM repositories WHERE config_id = ?`, id).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store: count repositories of %d: %w", id, err)
-	}
-	return n, nil
 }

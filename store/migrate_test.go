@@ -205,8 +205,8 @@ func TestMigrateFromEveryEarlierVersion(t *testing.T) {
 				t.Errorf("search finds %d old configurations (%v)", len(found), err)
 			}
 			if v >= 2 {
-				if n, err := s.RepositoryCount(ctx, seeded.configID); err != nil || n != 1 {
-					t.Errorf("repositories: %d %v", n, err)
+				if c, err := s.SCMConfig(ctx, seeded.configID); err != nil || c.Repositories != 1 {
+					t.Errorf("repositories: %d %v", c.Repositories, err)
 				}
 				evs, _, err := s.ListAudit(ctx, AuditQuery{ConfigID: seeded.configID, Limit: 10})
 				if err != nil || len(evs) != 1 {
@@ -241,6 +241,7 @@ var poison = map[int]struct {
 	4: {`CREATE TABLE scm_search_poison (x INTEGER); CREATE TRIGGER scm_search_update AFTER UPDATE ON scm_configs BEGIN SELECT 1; END`,
 		[]string{"scm_search"}},
 	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
+	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -299,6 +300,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TRIGGER scm_search_update`)
 			case 5:
 				_, err = db.Exec(`DROP INDEX scm_secrets_key_id`)
+			case 6:
+				_, err = db.Exec(`DROP TRIGGER sessions_deleted`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -30,6 +30,8 @@ type SCMConfig struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	LastTest  ConnectionTest
+	// Repositories is how many algorithm repositories it hosts.
+	Repositories int
 }
 
 // ConnectionTest is the outcome of a configuration's last connection test.
@@ -37,6 +39,63 @@ type ConnectionTest struct {
 	At      time.Time // zero when never tested
 	Passed  bool
 	Summary string // "passed", or the first step that failed
+}
+
+// The form fields a configuration keeps, by the names the forms, the API and the audit trail
+// use. Those of columns are its columns' names too; the secrets are sealed in scm_secrets.
+const (
+	FieldName         = "name"
+	FieldWebsiteURL   = "website_url"
+	FieldAPIURL       = "api_url"
+	FieldSSHURL       = "ssh_url"
+	FieldClientID     = "client_id"
+	FieldProjectKey   = "project_key"
+	FieldClientSecret = "client_secret"
+	FieldAccessToken  = "access_token"
+)
+
+// columns are the configuration's column-backed fields, in form order: the columns read and
+// written, the audit diff, a form's values and a connection test's target all come from it.
+var columns = []struct {
+	field string
+	of    func(*SCMConfig) *string
+}{
+	{FieldName, func(c *SCMConfig) *string { return &c.Name }},
+	{FieldWebsiteURL, func(c *SCMConfig) *string { return &c.WebsiteURL }},
+	{FieldAPIURL, func(c *SCMConfig) *string { return &c.APIURL }},
+	{FieldSSHURL, func(c *SCMConfig) *string { return &c.SSHURL }},
+	{FieldClientID, func(c *SCMConfig) *string { return &c.ClientID }},
+	{FieldProjectKey, func(c *SCMConfig) *string { return &c.ProjectKey }},
+}
+
+// Column returns c's column of the field name, or nil when name is not a column-backed field
+// (a secret, say).
+func (c *SCMConfig) Column(name string) *string {
+	for _, col := range columns {
+		if col.field == name {
+			return col.of(c)
+		}
+	}
+	return nil
+}
+
+// Value returns c's value of the column-backed field name, "" for any other.
+func (c SCMConfig) Value(name string) string {
+	if col := c.Column(name); col != nil {
+		return *col
+	}
+	return ""
+}
+
+// Values returns c's non-empty column-backed values by field name.
+func (c SCMConfig) Values() map[string]string {
+	v := map[string]string{}
+	for _, col := range columns {
+		if val := *col.of(&c); val != "" {
+			v[col.field] = val
+		}
+	}
+	return v
 }
 
 // DisplayName is how the configuration is named: its name, else its Website URL.
@@ -50,19 +109,12 @@ func (c SCMConfig) DisplayName() string {
 	return c.WebsiteURL
 }
 
-// fields are the configuration's values by form field name, as the audit trail names them.
-func (c SCMConfig) fields() [][2]string {
-	return [][2]string{{"name", c.Name}, {"website_url", c.WebsiteURL}, {"api_url", c.APIURL}, {"ssh_url", c.SSHURL},
-		{"client_id", c.ClientID}, {"project_key", c.ProjectKey}}
-}
-
 // diff lists what changes from old to c, secrets (by field name) included as "changed".
 func (c SCMConfig) diff(old SCMConfig, secrets map[string]string) []Change {
 	var changes []Change
-	was := old.fields()
-	for i, f := range c.fields() {
-		if f[1] != was[i][1] {
-			changes = append(changes, Change{Field: f[0], From: was[i][1], To: f[1]})
+	for _, col := range columns {
+		if from, to := *col.of(&old), *col.of(&c); from != to {
+			changes = append(changes, Change{Field: col.field, From: from, To: to})
 		}
 	}
 	names := make([]string, 0, len(secrets))
@@ -84,16 +136,41 @@ type SecretInfo struct {
 	SetAt       time.Time
 }
 
-const scmColumns = `id, provider, name, website_url, api_url, ssh_url, client_id, project_key, unique_key,
-	enabled, is_default, created_at, updated_at, last_test_at, last_test_passed, last_test_summary`
+// columnList is "name, website_url, …": the column-backed fields as SQL names them.
+var columnList = func() string {
+	names := make([]string, len(columns))
+	for i, col := range columns {
+		names[i] = col.field
+	}
+	return strings.Join(names, ", ")
+}()
+
+// scmColumns is what every read of a configuration selects, in scanSCM's order.
+var scmColumns = `id, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
+	last_test_at, last_test_passed, last_test_summary,
+	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id)`
 
 func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	var c SCMConfig
 	var tested sql.NullTime
-	err := row.Scan(&c.ID, &c.Provider, &c.Name, &c.WebsiteURL, &c.APIURL, &c.SSHURL, &c.ClientID, &c.ProjectKey,
-		&c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt, &tested, &c.LastTest.Passed, &c.LastTest.Summary)
+	dest := []any{&c.ID, &c.Provider}
+	for _, col := range columns {
+		dest = append(dest, col.of(&c))
+	}
+	dest = append(dest, &c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt,
+		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.Repositories)
+	err := row.Scan(dest...)
 	c.LastTest.At = tested.Time
 	return c, err
+}
+
+// columnValues are c's column-backed values in columnList's order.
+func (c *SCMConfig) columnValues() []any {
+	vals := make([]any, len(columns))
+	for i, col := range columns {
+		vals[i] = *col.of(c)
+	}
+	return vals
 }
 
 // secretAD is the additional data that binds a secret's ciphertext to its row and field.
@@ -112,16 +189,19 @@ func searchText(c SCMConfig) string {
 	return strings.ToLower(strings.Join([]string{c.Name, c.WebsiteURL, c.ClientID, c.ProjectKey}, "\n"))
 }
 
+// placeholders returns n comma-separated "?".
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
 // CreateSCMConfig stores a new, enabled configuration and its secrets (field name → plain
 // text), which are encrypted before they are written. ErrDuplicate when c.UniqueKey is taken.
 func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	now := s.now()
 	c.Enabled, c.IsDefault, c.CreatedAt, c.UpdatedAt = true, false, now, now
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO scm_configs (provider, name, website_url, api_url, ssh_url, client_id, project_key, unique_key,
-			  search_text, enabled, is_default, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) RETURNING id`,
-			c.Provider, c.Name, c.WebsiteURL, c.APIURL, c.SSHURL, c.ClientID, c.ProjectKey, c.UniqueKey, searchText(c), now, now).Scan(&c.ID)
+		args := append(append([]any{c.Provider}, c.columnValues()...), c.UniqueKey, searchText(c), now, now)
+		err := tx.QueryRowContext(ctx, `INSERT INTO scm_configs (provider, `+columnList+`, unique_key, search_text,
+			  enabled, is_default, created_at, updated_at) VALUES (?, `+placeholders(len(columns))+`, ?, ?, 1, 0, ?, ?) RETURNING id`,
+			args...).Scan(&c.ID)
 		if err != nil {
 			return err
 		}
@@ -289,7 +369,7 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 		conds := []string{`id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`}
 		args = append(args, "*"+escapeGlob(strings.ToLower(q.Search))+"*")
 		if len(q.Providers) > 0 {
-			conds = append(conds, `provider IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(q.Providers)), ", ")+`)`)
+			conds = append(conds, `provider IN (`+placeholders(len(q.Providers))+`)`)
 			for _, p := range q.Providers {
 				args = append(args, p)
 			}
@@ -303,29 +383,12 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	if err := s.queryRow(ctx, countQuery, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count scm configs: %w", err)
 	}
-	dir := " ASC"
-	if q.Desc {
-		dir = " DESC"
-	}
-	order := "id" + dir
-	switch q.Sort {
-	case SortProvider:
-		rank := "provider"
-		if len(q.ProviderOrder) > 0 {
-			rank = "CASE provider"
-			for i, id := range q.ProviderOrder {
-				rank += fmt.Sprintf(" WHEN '%s' THEN %d", strings.ReplaceAll(id, "'", "''"), i)
-			}
-			rank += " END"
-		}
-		order = rank + dir + ", id" + dir
-	case SortWebsiteURL:
-		order = "website_url" + dir + ", id" + dir
-	}
+	order, orderArgs := q.orderBy()
 	// The page's ids come from the sort order's index alone; only those rows are read whole,
 	// so a late page does not decode every row before it.
+	args = append(append(append(args, orderArgs...), q.Limit, q.Offset), orderArgs...)
 	rows, err := s.query(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id IN (SELECT id FROM scm_configs`+
-		where+` ORDER BY `+order+` LIMIT ? OFFSET ?) ORDER BY `+order, append(args, q.Limit, q.Offset)...)
+		where+` ORDER BY `+order+` LIMIT ? OFFSET ?) ORDER BY `+order, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
 	}
@@ -341,6 +404,25 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 		return nil, 0, fmt.Errorf("store: list scm configs: %w", err)
 	}
 	return page, total, nil
+}
+
+// orderBy is the ORDER BY clause of q's sort, with its arguments.
+func (q SCMQuery) orderBy() (string, []any) {
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	switch {
+	case q.Sort == SortProvider && len(q.ProviderOrder) > 0:
+		// The labels' order, which the store cannot know: where the provider stands in
+		// " id1 id2 … ", a position that grows with its place in ProviderOrder.
+		return "instr(?, ' ' || provider || ' ')" + dir + ", id" + dir, []any{" " + strings.Join(q.ProviderOrder, " ") + " "}
+	case q.Sort == SortProvider:
+		return "provider" + dir + ", id" + dir, nil
+	case q.Sort == SortWebsiteURL:
+		return "website_url" + dir + ", id" + dir, nil
+	}
+	return "id" + dir, nil
 }
 
 // escapeGlob makes s match itself literally inside a GLOB pattern.

@@ -46,8 +46,8 @@ type Store struct {
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
-	// version counts the writes committed through w; see Version.
-	version atomic.Uint64
+	// writes counts the writes committed through w; see Writes.
+	writes atomic.Uint64
 }
 
 // Open opens (creating if needed) the SQLite database at path and migrates it to the
@@ -211,21 +211,38 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Version changes whenever this process commits a write. Something read after Version
-// returned v is still current while Version returns v, unless another process (the
-// scmadmin user and keys commands) wrote meanwhile: caches keyed by it are exact for the
-// server's own changes and must expire to see the others.
-func (s *Store) Version() uint64 { return s.version.Load() }
+// Versions are the data versions (migration 007): each changes with every committed write
+// to what it names, by any process.
+type Versions struct {
+	Configs, Users, Sessions uint64
+}
+
+// Versions reads the data versions. Something read after Versions is current while Versions
+// returns the same.
+func (s *Store) Versions(ctx context.Context) (Versions, error) {
+	var v Versions
+	err := s.queryRow(ctx, `SELECT (SELECT n FROM data_versions WHERE name = 'configs'),
+		(SELECT n FROM data_versions WHERE name = 'users'), (SELECT n FROM data_versions WHERE name = 'sessions')`).
+		Scan(&v.Configs, &v.Users, &v.Sessions)
+	if err != nil {
+		return Versions{}, fmt.Errorf("store: data versions: %w", err)
+	}
+	return v, nil
+}
+
+// Writes changes whenever this process commits a write: Versions read before it changed may
+// be out of date.
+func (s *Store) Writes() uint64 { return s.writes.Load() }
 
 // exec runs one writing statement through the writer.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	defer s.version.Add(1) // after the write, so that a reader never keeps it under the old version
+	defer s.writes.Add(1) // after the write, so that Versions read before it are retired
 	return s.w.ExecContext(ctx, query, args...)
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	defer s.version.Add(1)
+	defer s.writes.Add(1)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -314,51 +314,78 @@ func TestPing(t *testing.T) {
 // testActor is who the store tests make changes as.
 var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
 
-// The web layer caches what it reads while Version stays the same: every kind of write must
-// change it, and reads must not.
-func TestVersionChangesWithEveryWrite(t *testing.T) {
+// The web layer caches what it reads while the data version it depends on stays the same:
+// every write must change the version of what it wrote, and only that one; reads change none.
+func TestVersionsChangeWithTheirWrites(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	cfg := SCMConfig{Provider: "bitbucket_server", WebsiteURL: "https://bb.example.com", APIURL: "https://bb.example.com/rest/api/1.0",
 		SSHURL: "ssh://git@bb.example.com:7999", ProjectKey: "ALGO", UniqueKey: "bitbucket_server https://bb.example.com ALGO"}
 	var id, uid int64
 	hash := make([]byte, 32)
+	configs := func(v Versions) uint64 { return v.Configs }
+	users := func(v Versions) uint64 { return v.Users }
+	sessions := func(v Versions) uint64 { return v.Sessions }
 	writes := []struct {
-		name string
-		do   func() error
+		name    string
+		changes func(Versions) uint64 // nil: none
+		do      func() error
 	}{
-		{"a transaction (create)", func() error {
+		{"create", configs, func() error {
 			c, err := s.CreateSCMConfig(ctx, cfg, map[string]string{"access_token": "t"}, testActor)
 			id = c.ID
 			return err
 		}},
-		{"a statement (connection test)", func() error {
+		{"connection test", configs, func() error {
 			return s.RecordConnectionTest(ctx, id, ConnectionTest{At: time.Now(), Passed: true, Summary: "passed"})
 		}},
-		{"a user", func() error {
+		{"disable", configs, func() error { return s.SetEnabled(ctx, id, false, testActor) }},
+		{"user", users, func() error {
 			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false)
 			uid = u.ID
 			return err
 		}},
-		{"a session", func() error { return s.CreateSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
+		{"session", sessions, func() error { return s.CreateSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
+		{"refused webhook delivery", nil, func() error { return s.CountWebhookFailure(ctx, id) }},
+		{"ignored webhook delivery", nil, func() error {
+			_, err := s.RecordDelivery(ctx, Delivery{ConfigID: id, Result: DeliveryIgnored, Status: 202, Reason: "tag"}, nil)
+			return err
+		}},
 	}
 	for _, w := range writes {
-		before := s.Version()
+		before := mustVersions(t, s)
+		writesBefore := s.Writes()
 		if err := w.do(); err != nil {
 			t.Fatalf("%s: %v", w.name, err)
 		}
-		if s.Version() == before {
-			t.Errorf("%s left Version at %d", w.name, before)
+		after := mustVersions(t, s)
+		for _, pick := range []func(Versions) uint64{configs, users, sessions} {
+			changed := pick(after) != pick(before)
+			if want := w.changes != nil && pick(Versions{1, 2, 3}) == w.changes(Versions{1, 2, 3}); changed != want {
+				t.Errorf("%s: a version went from %d to %d; want changed=%v (%+v → %+v)", w.name, pick(before), pick(after), want, before, after)
+			}
+		}
+		if s.Writes() == writesBefore {
+			t.Errorf("%s left Writes at %d", w.name, writesBefore)
 		}
 	}
-	before := s.Version()
+	before := mustVersions(t, s)
 	if _, _, err := s.ListSCMConfigs(ctx, SCMQuery{Sort: SortCreated, Limit: 25}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Session(ctx, hash); err != nil {
 		t.Fatal(err)
 	}
-	if s.Version() != before {
-		t.Error("a read changed Version")
+	if mustVersions(t, s) != before {
+		t.Error("a read changed the versions")
 	}
+}
+
+func mustVersions(t *testing.T, s *Store) Versions {
+	t.Helper()
+	v, err := s.Versions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

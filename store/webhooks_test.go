@@ -83,11 +83,11 @@ func mustBuilds(t *testing.T, s *Store, id int64, limit int) []Build {
 
 func mustRepos(t *testing.T, s *Store, id int64) int {
 	t.Helper()
-	n, err := s.RepositoryCount(context.Background(), id)
+	c, err := s.SCMConfig(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return c.Repositories
 }
 
 func TestRecordDeliveryWithBuild(t *testing.T) {

@@ -94,11 +94,9 @@ func (f SCMForm) action() string {
 	return "/admin/scm"
 }
 
-// locked reports whether the field is shown but cannot change: the identity of a stored
-// Bitbucket Server configuration (its project key).
-func (f SCMForm) locked(fl provider.Field) bool {
-	return f.editing() && fl.Name == provider.FieldProjectKey
-}
+// locked reports whether the field is shown but cannot change: a fixed field of a stored
+// configuration.
+func (f SCMForm) locked(fl provider.Field) bool { return f.editing() && fl.Fixed }
 
 // firstError is the first field, in form order, with an error: it gets the focus.
 func (f SCMForm) firstError() string {
@@ -132,7 +130,6 @@ type SCMDetails struct {
 	Config       store.SCMConfig
 	Provider     *provider.Provider
 	Secrets      map[string]store.SecretInfo
-	Repositories int
 	History      []store.AuditEvent
 	HistoryTotal int
 	Test         *probe.Result // a connection test just run
@@ -149,9 +146,6 @@ type Webhook struct {
 	Deliveries  []store.Delivery
 	Builds      []store.Build
 }
-
-// deletable reports whether the lifecycle rules allow deleting c now.
-func deletable(c store.SCMConfig) bool { return c.ID != store.BuiltInID && !c.Enabled }
 
 func editURL(id int64) string { return DetailsURL(id) + "/edit" }
 

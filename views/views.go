@@ -42,7 +42,7 @@ func providerLabel(id string) string {
 // identity is the list's ID column: the client id, or the project key for Bitbucket Server.
 func identity(c store.SCMConfig) string {
 	if p, ok := provider.Lookup(c.Provider); ok && p.Identity != "" {
-		return provider.Value(c, p.Identity)
+		return c.Value(p.Identity)
 	}
 	return ""
 }

@@ -235,7 +235,7 @@ func TestBrowserLifecycleAndSearch(t *testing.T) {
 		f := validForm("bitbucket_server")
 		f.Set("website_url", "https://"+host+".example.com")
 		p, _ := provider.Lookup("bitbucket_server")
-		vals, errs := p.Validate(f, provider.Create)
+		vals, errs := p.Validate(f, nil)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -320,7 +320,7 @@ func TestBrowserRefusalSwapsInPlace(t *testing.T) {
 		f := validForm("bitbucket_server")
 		f.Set("website_url", "https://"+host+".example.com")
 		p, _ := provider.Lookup("bitbucket_server")
-		vals, errs := p.Validate(f, provider.Create)
+		vals, errs := p.Validate(f, nil)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -377,7 +377,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	f := validForm("bitbucket_server")
 	f.Set("website_url", "https://bitbucket-server-with-a-long-host-name.algorithms.example.com")
 	f.Set("project_key", "MACHINE_LEARNING_ALGORITHMS_TEAM")
-	vals, _ := p.Validate(f, provider.Create)
+	vals, _ := p.Validate(f, nil)
 	cfg, secrets := p.Config(vals)
 	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "setup"})
 	if err != nil {
@@ -434,7 +434,7 @@ func TestBrowserConnectionTest(t *testing.T) {
 	fake := newFakeBitbucket(t, "good-token-1")
 	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
 	p, _ := provider.Lookup("bitbucket_server")
-	vals, errs := p.Validate(fake.form("good-token-1"), provider.Create)
+	vals, errs := p.Validate(fake.form("good-token-1"), nil)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -482,7 +482,7 @@ func TestBrowserRowActionsWithoutJavaScript(t *testing.T) {
 		f := validForm("bitbucket_server")
 		f.Set("website_url", "https://"+host+".example.com")
 		p, _ := provider.Lookup("bitbucket_server")
-		vals, errs := p.Validate(f, provider.Create)
+		vals, errs := p.Validate(f, nil)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}

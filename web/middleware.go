@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/action"
 )
 
 const csrfCookie = "scmadmin_csrf"
@@ -152,7 +153,7 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		uid, _ := sess.Values[userIDKey].(int64)
-		u, err := s.user(c.Request().Context(), uid)
+		u, err := s.user(c.Request(), uid)
 		if errors.Is(err, store.ErrNotFound) {
 			return s.toLogin(c)
 		}
@@ -169,8 +170,10 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 const maxCachedUsers = 1024
 
 // user returns the user with id, from the cache while it is current.
-func (s *server) user(ctx context.Context, id int64) (store.User, error) {
-	return s.users.load(ctx, id, func(ctx context.Context) (store.User, error) { return s.st.UserByID(ctx, id) })
+func (s *server) user(r *http.Request, id int64) (store.User, error) {
+	return s.users.load(r.Context(), versionsOf(s.st, r).read, id, func(ctx context.Context) (store.User, error) {
+		return s.st.UserByID(ctx, id)
+	})
 }
 
 // requireAdmin lets through only a signed-in cluster admin: anyone not signed in is sent to
@@ -254,6 +257,17 @@ func (s *server) popStatus(c echo.Context) string {
 // echo.HTTPError, or a logged 500 that shows nothing of the cause.
 func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if r, ok := action.AsRefusal(err); ok {
+		switch {
+		case errors.Is(r, store.ErrNotFound):
+			s.notFound(c, "The page "+c.Request().URL.Path)
+		case errors.Is(r, action.ErrBuiltIn), errors.Is(r, action.ErrInvalid):
+			s.errorPage(c, http.StatusBadRequest, http.StatusText(http.StatusBadRequest), r.Message)
+		default:
+			s.errorPage(c, http.StatusConflict, "Refused", r.Message)
+		}
 		return
 	}
 	var he *echo.HTTPError

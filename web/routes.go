@@ -12,7 +12,7 @@ import (
 
 // routes registers every route of the application, as SPEC.md lists them.
 func (s *server) routes(e *echo.Echo) {
-	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, s.withDataVersions, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M",
 		// The webhook receiver answers an oversized delivery itself, and records it.
 		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/hooks/") },
@@ -46,15 +46,14 @@ func (s *server) routes(e *echo.Echo) {
 	a.GET("/scm/:id", s.showSCM)
 	a.GET("/scm/:id/edit", s.editSCM)
 	a.POST("/scm/:id", s.updateSCM)
-	a.POST("/scm/:id/default", s.lifecycle(makeDefault(s.st)))
-	a.POST("/scm/:id/enable", s.lifecycle(setEnabled(s.st, true)))
-	a.POST("/scm/:id/disable", s.lifecycle(setEnabled(s.st, false)))
 	a.POST("/scm/:id/test", s.testSCM)
 	a.GET("/scm/:id/delete", s.confirmDeleteSCM)
-	a.POST("/scm/:id/delete", s.lifecycle(deleteSCM(s.st)))
 	a.POST("/scm/:id/webhook/rotate", s.rotateWebhookSecret)
 	a.POST("/scm/:id/webhook/install", s.installWebhook)
 	a.POST("/scm/:id/webhook/ping", s.pingWebhook)
 	a.GET("/scm/:id/webhook/activity", s.webhookActivity)
+	for name, la := range lifecycleActions {
+		a.POST("/scm/:id/"+name, s.lifecycle(la))
+	}
 	a.GET("/audit", s.listAudit)
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/views"
+	"github.com/scmadmin/scmadmin/web/action"
 	"github.com/scmadmin/scmadmin/web/probe"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
@@ -58,7 +58,7 @@ const listTitle = "Source Code Management"
 // renderList renders the list as q views it: the page, or for htmx the table with the
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
-	l, err := s.lists.load(c.Request().Context(), listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
+	l, err := s.lists.load(c.Request().Context(), versionsOf(s.st, c.Request()).read, listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
 		return s.readList(ctx, q, p.User)
 	})
 	if err != nil {
@@ -129,12 +129,8 @@ func (s *server) form(p *provider.Provider, values provider.Values, errs provide
 	return views.SCMForm{Provider: p, Values: values, Errors: errs, CallbackURL: s.baseURL + "/oauth/" + p.ID + "/callback"}
 }
 
-// invalidForm re-renders the form (422) with its errors and a page-level alert.
-func (s *server) invalidForm(c echo.Context, title string, f views.SCMForm) error {
-	pg := s.page(c, title)
-	pg.Alert = fmt.Sprintf("The configuration was not saved: %s below.", countFields(len(f.Errors)))
-	return render(c, http.StatusUnprocessableEntity, views.SCMFormPage(pg, f), nil)
-}
+// addTitle is the Add form's title.
+const addTitle = "Add SCM Configuration"
 
 func (s *server) newSCM(c echo.Context) error {
 	p := provider.Selectable()[0]
@@ -148,7 +144,7 @@ func (s *server) newSCM(c echo.Context) error {
 	f := s.form(p, carried(p, c.QueryParams()), nil)
 	// htmx sends what was typed along; the address bar shows only the provider.
 	c.Response().Header().Set("HX-Push-Url", "/admin/scm/new?provider="+p.ID)
-	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, "Add SCM Configuration"), f), views.ProviderFields(f))
+	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, addTitle), f), views.ProviderFields(f))
 }
 
 func (s *server) createSCM(c echo.Context) error {
@@ -156,56 +152,44 @@ func (s *server) createSCM(c echo.Context) error {
 	if err != nil {
 		return errUnreadableForm
 	}
-	p, ok := provider.Lookup(form.Get("provider"))
-	if !ok || !p.Selectable() {
-		p = provider.Selectable()[0]
-		return s.invalidForm(c, "Add SCM Configuration", s.form(p, defaults(p),
-			provider.Errors{"provider": "Choose a provider from the list."}))
+	if p, ok := switchedProvider(form); ok {
+		return s.showSwitchedForm(c, p, form)
 	}
-	// Without JavaScript, choosing another provider posts the form: show that provider's
-	// fields (fields_for says whose fields were posted) instead of creating anything.
-	if shown := form.Get("fields_for"); form.Has("choose") || (shown != "" && shown != p.ID) {
-		f := s.form(p, carried(p, form), nil)
-		pg := s.page(c, "Add SCM Configuration")
-		pg.Status = "Fill in the fields for " + p.Label + ", then create the configuration."
-		return render(c, http.StatusOK, views.SCMFormPage(pg, f), nil)
+	created, err := s.actions.Create(c.Request().Context(), actor(c), action.Input{Provider: form.Get("provider"), Fields: form})
+	if r, ok := action.AsRefusal(err); ok && r.Fields != nil {
+		vals := typed
+		p, known := provider.Lookup(form.Get("provider"))
+		if !known || !p.Selectable() {
+			p, vals = provider.Selectable()[0], func(p *provider.Provider, _ url.Values) provider.Values { return defaults(p) }
+		}
+		return s.renderForm(c, http.StatusUnprocessableEntity, addTitle, s.form(p, vals(p, form), r.Fields), store.SCMConfig{}, nil)
 	}
-	vals, errs := p.Validate(form, provider.Create)
-	if len(errs) == 0 {
-		cfg, secrets := p.Config(vals)
-		if p.Webhook {
-			secrets[store.WebhookSecret] = newWebhookSecret()
-		}
-		created, err := s.st.CreateSCMConfig(c.Request().Context(), cfg, secrets, actor(c))
-		if err == nil {
-			s.log.Info("scm config created", "id", created.ID, "provider", created.Provider)
-			if err := s.setStatus(c, "Added “"+created.DisplayName()+"”."); err != nil {
-				return err
-			}
-			return c.Redirect(http.StatusSeeOther, "/admin/scm")
-		}
-		if !errors.Is(err, store.ErrDuplicate) {
-			return err
-		}
-		errs[p.Identity] = s.clash(c, p, cfg)
+	if err != nil {
+		return err
 	}
-	return s.invalidForm(c, "Add SCM Configuration", s.form(p, typed(p, form), errs))
+	if err := s.setStatus(c, "Added “"+created.DisplayName()+"”."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/scm")
 }
 
-// clash says which configuration already holds cfg's identity.
-func (s *server) clash(c echo.Context, p *provider.Provider, cfg store.SCMConfig) string {
-	idLabel := "This value"
-	if f, ok := p.Field(p.Identity); ok {
-		idLabel = f.Label + " " + provider.Value(cfg, p.Identity)
+// switchedProvider reports whether, without JavaScript, the admin chose another provider:
+// the form is posted with "choose", or with the fields of another provider than the one
+// chosen (fields_for says whose). Then that provider's form is shown, nothing is created.
+func switchedProvider(form url.Values) (*provider.Provider, bool) {
+	p, ok := provider.Lookup(form.Get("provider"))
+	if !ok || !p.Selectable() {
+		return nil, false
 	}
-	other, err := s.st.SCMConfigByUniqueKey(c.Request().Context(), cfg.UniqueKey)
-	if err != nil {
-		// Deleted between the insert and this look-up, or the database failed: say what is known.
-		s.log.Warn("look up the configuration a duplicate clashes with", "err", err)
-		return fmt.Sprintf("%s is already registered for %s.", idLabel, cfg.WebsiteURL)
-	}
-	return fmt.Sprintf("%s is already registered for %s in “%s” (configuration %d). Edit that configuration instead.",
-		idLabel, cfg.WebsiteURL, other.DisplayName(), other.ID)
+	shown := form.Get("fields_for")
+	return p, form.Has("choose") || (shown != "" && shown != p.ID)
+}
+
+// showSwitchedForm shows p's form, carrying over what was typed into the fields it shares.
+func (s *server) showSwitchedForm(c echo.Context, p *provider.Provider, form url.Values) error {
+	pg := s.page(c, addTitle)
+	pg.Status = "Fill in the fields for " + p.Label + ", then create the configuration."
+	return render(c, http.StatusOK, views.SCMFormPage(pg, s.form(p, carried(p, form), nil)), nil)
 }
 
 func countFields(n int) string {
@@ -256,28 +240,32 @@ func typed(p *provider.Provider, form url.Values) provider.Values {
 	return v
 }
 
-// loadSCM returns the configuration the :id parameter names, or errNotFound.
-func (s *server) loadSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+// configID is the configuration the :id parameter names (see parseID).
+func configID(c echo.Context) int64 { return parseID(c.Param("id")) }
+
+// parseID reads a configuration id: 0 for none given, -1 for one that cannot name any.
+func parseID(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id < 1 {
-		return store.SCMConfig{}, nil, errNotFound
+		return -1
 	}
-	cfg, err := s.st.SCMConfig(c.Request().Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.SCMConfig{}, nil, errNotFound
-	}
-	if err != nil {
-		return store.SCMConfig{}, nil, err
-	}
-	p, ok := provider.Lookup(cfg.Provider)
-	if !ok {
-		return store.SCMConfig{}, nil, fmt.Errorf("web: configuration %d has unknown provider %q", cfg.ID, cfg.Provider)
-	}
-	return cfg, p, nil
+	return id
 }
 
-// errNotFound makes the error handler answer 404 for a configuration that does not exist.
-var errNotFound = echo.NewHTTPError(http.StatusNotFound)
+// loadSCM returns the configuration the :id parameter names; a Refusal (404) when there is
+// none.
+func (s *server) loadSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
+	return s.actions.Load(c.Request().Context(), configID(c))
+}
+
+// loadHostedSCM is loadSCM for a configuration of an outside host: a Refusal (400) for the
+// built-in one, which has no settings and no connection.
+func (s *server) loadHostedSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
+	return s.actions.LoadHosted(c.Request().Context(), configID(c))
+}
 
 // historyOnDetails is how many of its audit events a configuration's details page shows.
 const historyOnDetails = 20
@@ -297,16 +285,12 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	if err != nil {
 		return err
 	}
-	repos, err := s.st.RepositoryCount(ctx, cfg.ID)
-	if err != nil {
-		return err
-	}
 	history, total, err := s.st.ListAudit(ctx, store.AuditQuery{ConfigID: cfg.ID, Limit: historyOnDetails})
 	if err != nil {
 		return err
 	}
-	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, Repositories: repos, History: history, HistoryTotal: total, Test: test}
-	if p.Webhook {
+	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, History: history, HistoryTotal: total, Test: test}
+	if p.Webhook != nil {
 		if d.Webhook, err = s.webhookDetails(c, cfg); err != nil {
 			return err
 		}
@@ -314,72 +298,56 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	return render(c, status, views.SCMDetailsPage(pg, d), nil)
 }
 
-// errBuiltIn refuses what only a host added by an admin has: settings to edit, a connection.
-var errBuiltIn = echo.NewHTTPError(http.StatusBadRequest,
-	"The built-in configuration is hosted by the platform itself: it has no settings to edit and no connection to test.")
-
 // errUnreadableForm answers a form body that cannot be parsed.
 var errUnreadableForm = echo.NewHTTPError(http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
-
-// loadHostedSCM is loadSCM for a configuration of an outside host (not the built-in one).
-func (s *server) loadHostedSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
-	cfg, p, err := s.loadSCM(c)
-	if err == nil && !p.Selectable() {
-		err = errBuiltIn
-	}
-	return cfg, p, err
-}
 
 func (s *server) editSCM(c echo.Context) error {
 	cfg, p, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
 	}
-	secrets, err := s.st.SCMSecrets(c.Request().Context(), cfg.ID)
-	if err != nil {
-		return err
-	}
-	f := s.form(p, provider.ValuesOf(cfg), nil)
-	f.Config, f.Secrets = cfg, secrets
-	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, "Edit "+cfg.DisplayName()), f), nil)
+	return s.renderForm(c, http.StatusOK, "Edit "+cfg.DisplayName(), s.form(p, provider.Values(cfg.Values()), nil), cfg, nil)
 }
 
 func (s *server) updateSCM(c echo.Context) error {
-	cfg, p, err := s.loadHostedSCM(c)
-	if err != nil {
-		return err
-	}
 	form, err := c.FormParams()
 	if err != nil {
 		return errUnreadableForm
 	}
-	// The project key is the configuration's identity: whatever was posted, it stays.
-	if p.Identity == provider.FieldProjectKey {
-		form.Set(provider.FieldProjectKey, cfg.ProjectKey)
-	}
-	vals, errs := p.Validate(form, provider.Edit)
-	if len(errs) == 0 {
-		changed, secrets := p.Config(vals)
-		changed.ID = cfg.ID
-		updated, err := s.st.UpdateSCMConfig(c.Request().Context(), changed, secrets, actor(c))
-		if err == nil {
-			if err := s.setStatus(c, "Saved “"+updated.DisplayName()+"”."); err != nil {
-				return err
-			}
-			return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.ID))
-		}
-		if !errors.Is(err, store.ErrDuplicate) {
+	updated, err := s.actions.Update(c.Request().Context(), actor(c), configID(c), action.Input{Fields: form})
+	if r, ok := action.AsRefusal(err); ok && r.Fields != nil {
+		cfg, p, err := s.loadSCM(c)
+		if err != nil {
 			return err
 		}
-		errs[p.Identity] = s.clash(c, p, changed)
+		f := s.form(p, typed(p, form), r.Fields)
+		return s.renderForm(c, http.StatusUnprocessableEntity, "Edit "+cfg.DisplayName(), f, cfg, nil)
 	}
-	secrets, err := s.st.SCMSecrets(c.Request().Context(), cfg.ID)
 	if err != nil {
 		return err
 	}
-	f := s.form(p, typed(p, form), errs)
-	f.Config, f.Secrets = cfg, secrets
-	return s.invalidForm(c, "Edit "+cfg.DisplayName(), f)
+	if err := s.setStatus(c, "Saved “"+updated.DisplayName()+"”."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, views.DetailsURL(updated.ID))
+}
+
+// renderForm renders the Add form, or the Edit form of stored (with its secrets' fingerprints)
+// when stored has an id; with the checklist of a "Test before saving" just run. A 422 says
+// how many fields to correct.
+func (s *server) renderForm(c echo.Context, status int, title string, f views.SCMForm, stored store.SCMConfig, test *probe.Result) error {
+	f.Config, f.Test = stored, test
+	if stored.ID != 0 {
+		var err error
+		if f.Secrets, err = s.st.SCMSecrets(c.Request().Context(), stored.ID); err != nil {
+			return err
+		}
+	}
+	pg := s.page(c, title)
+	if status == http.StatusUnprocessableEntity {
+		pg.Alert = fmt.Sprintf("The configuration was not saved: %s below.", countFields(len(f.Errors)))
+	}
+	return render(c, status, views.SCMFormPage(pg, f), nil)
 }
 
 func (s *server) healthz(c echo.Context) error {

@@ -136,7 +136,7 @@ func TestCreateEveryProvider(t *testing.T) {
 			}
 			secrets, err := app.st.SCMSecrets(context.Background(), cfg.ID)
 			want := 1 // the credential
-			if p.Webhook {
+			if p.Webhook != nil {
 				want++ // and the webhook's secret, made at creation
 			}
 			if err != nil || len(secrets) != want {

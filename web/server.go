@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/action"
 	"github.com/scmadmin/scmadmin/web/probe"
 )
 
@@ -41,6 +42,7 @@ type server struct {
 	// crossOrigin refuses state changes that browsers say come from another origin.
 	crossOrigin *http.CrossOriginProtection
 	checker     *probe.Checker
+	actions     *action.Actions
 	metrics     *metrics
 	signIns     *signInLimiter
 	// receiving bounds the webhook deliveries read at once (each up to 1 MiB).
@@ -69,8 +71,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		checker: checker,
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
-		users:   newCache[int64, store.User](maxCachedUsers, st.Version),
-		lists:   newCache[listKey, renderedList](maxCachedLists, st.Version),
+		users:   newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
+		lists:   newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,
@@ -78,8 +80,11 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
 		secure:    u.Scheme == "https",
 
+		webhookWarning: unreachable(u),
+
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
+	s.actions = action.New(st, checker, cfg.Logger, s.countTest)
 	s.sessions = newSessionStore(st, s.secure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -52,7 +52,7 @@ func newSessionStore(st *store.Store, secure bool) *sessionStore {
 		// MaxAge 0: a browser-session cookie; the server enforces idle and absolute limits.
 		options: sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		now:     time.Now,
-		loaded:  newCache[string, loadedSession](maxCachedSessions, st.Version),
+		loaded:  newCache[string, loadedSession](maxCachedSessions, func(v store.Versions) uint64 { return v.Sessions }),
 	}
 }
 
@@ -85,7 +85,7 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	if !ok {
 		return sess, nil
 	}
-	ls, err := s.load(r.Context(), hash)
+	ls, err := s.load(r, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return sess, nil
 	}
@@ -115,8 +115,8 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 var errUnreadableSession = errors.New("web: unreadable session")
 
 // load returns the session stored under hash, from the cache while it is current.
-func (s *sessionStore) load(ctx context.Context, hash []byte) (loadedSession, error) {
-	return s.loaded.load(ctx, string(hash), func(ctx context.Context) (loadedSession, error) {
+func (s *sessionStore) load(r *http.Request, hash []byte) (loadedSession, error) {
+	return s.loaded.load(r.Context(), versionsOf(s.st, r).read, string(hash), func(ctx context.Context) (loadedSession, error) {
 		row, err := s.st.Session(ctx, hash)
 		if err != nil {
 			return loadedSession{}, err

@@ -2,7 +2,6 @@ package web
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/views"
+	"github.com/scmadmin/scmadmin/web/action"
 	"github.com/scmadmin/scmadmin/web/probe"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
@@ -30,13 +30,6 @@ const (
 	maxDelivery  = 1 << 20
 	maxReceiving = 16
 )
-
-// newWebhookSecret returns 32 random bytes, hex-encoded: what Bitbucket signs deliveries with.
-func newWebhookSecret() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 func (s *server) webhookURL(id int64) string {
 	return s.baseURL + "/hooks/scm/" + strconv.FormatInt(id, 10)
@@ -116,7 +109,7 @@ func (s *server) receiveWebhook(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if p, _ := provider.Lookup(cfg.Provider); p == nil || !p.Webhook {
+	if p, _ := provider.Lookup(cfg.Provider); p == nil || p.Webhook == nil {
 		return c.String(http.StatusNotFound, "no webhook for this configuration")
 	}
 	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(c.Request().Header.Get("X-Request-Id"), 100),
@@ -209,7 +202,7 @@ func unreachable(base *url.URL) string {
 // loadWebhookSCM returns the configuration the :id names, if it has a webhook.
 func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
 	cfg, p, err := s.loadHostedSCM(c)
-	if err == nil && !p.Webhook {
+	if err == nil && p.Webhook == nil {
 		err = echo.NewHTTPError(http.StatusBadRequest, "Only Bitbucket Server (build-on-checkin) configurations have a webhook.")
 	}
 	return cfg, p, err
@@ -221,7 +214,7 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	secret := newWebhookSecret()
+	secret := action.NewWebhookSecret()
 	if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
 		return err
 	}
@@ -236,7 +229,7 @@ func (s *server) installWebhook(c echo.Context) error {
 		secret := secrets[store.WebhookSecret]
 		if secret == "" {
 			// A configuration from before webhooks existed: give it its secret now.
-			secret = newWebhookSecret()
+			secret = action.NewWebhookSecret()
 			if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
 				return "", err
 			}
@@ -274,7 +267,7 @@ func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Ta
 	if err != nil {
 		return err
 	}
-	done, err := call(cfg, target(cfg, secrets), secrets)
+	done, err := call(cfg, action.Target(p, cfg, secrets), secrets)
 	if msg, ok := probe.HostMessage(err); ok {
 		pg := s.page(c, cfg.DisplayName())
 		pg.Alert = msg

@@ -194,11 +194,11 @@ func hookStatus(t *testing.T, app *testApp, id int64) store.WebhookStatus {
 
 func repoCount(t *testing.T, app *testApp, id int64) int {
 	t.Helper()
-	n, err := app.st.RepositoryCount(context.Background(), id)
+	c, err := app.st.SCMConfig(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return c.Repositories
 }
 
 func openSecrets(t *testing.T, app *testApp, id int64) map[string]string {

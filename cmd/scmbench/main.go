@@ -281,7 +281,7 @@ func seed(ctx context.Context, st *store.Store, n int) error {
 			"website_url": {fmt.Sprintf("https://bb%d.example.com", i)}, "api_url": {fmt.Sprintf("https://bb%d.example.com/rest/api/1.0", i)},
 			"ssh_url": {fmt.Sprintf("ssh://git@bb%d.example.com:7999", i)}, "project_key": {"ALGO"}, "access_token": {fmt.Sprintf("token-%d", i)},
 		}
-		vals, errs := p.Validate(form, provider.Create)
+		vals, errs := p.Validate(form, nil)
 		if len(errs) > 0 {
 			return fmt.Errorf("seed: %v", errs)
 		}

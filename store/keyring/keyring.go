@@ -25,14 +25,14 @@ const keySize = 32 // AES-256
 
 // Keyring seals and opens secrets. It is safe for concurrent use. A keyring loaded from a
 // file follows that file: when `scmadmin keys rotate` changes it, a running server starts
-// sealing with the new key within reloadEvery, and reloads at once for a key it lacks.
+// sealing with the new key from its next secret on: every use of the keys checks the file's
+// time first (a stat, about a microsecond).
 type Keyring struct {
 	path string
 
 	mu       sync.RWMutex
 	keys     *keys
 	modTime  time.Time
-	checked  time.Time
 	reloadMu sync.Mutex
 }
 
@@ -41,9 +41,6 @@ type keys struct {
 	aeads   map[uint32]cipher.AEAD
 	current uint32
 }
-
-// reloadEvery bounds how often the key file is checked for a change.
-const reloadEvery = time.Second
 
 // ErrNoKey is returned by Open when the ciphertext names a key the keyring lacks.
 var ErrNoKey = errors.New("keyring: no key with that id")
@@ -80,7 +77,7 @@ func Load(path string) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keyring{path: path, keys: ks, modTime: modTime, checked: time.Now()}, nil
+	return &Keyring{path: path, keys: ks, modTime: modTime}, nil
 }
 
 func readFile(path string) (*keys, time.Time, error) {
@@ -142,20 +139,17 @@ func parse(data []byte) (*keys, error) {
 	return k, nil
 }
 
-// snapshot returns the keys in force, re-reading the file when it changed (checked at most
-// every reloadEvery, or at once when force is set).
+// snapshot returns the keys in force, re-reading the file when it changed (or, when force is
+// set, whatever its time says).
 func (k *Keyring) snapshot(force bool) *keys {
 	k.mu.RLock()
-	ks, due := k.keys, k.path != "" && (force || time.Since(k.checked) >= reloadEvery)
+	ks := k.keys
 	k.mu.RUnlock()
-	if !due {
+	if k.path == "" {
 		return ks
 	}
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()
-	k.mu.Lock()
-	k.checked = time.Now()
-	k.mu.Unlock()
 	info, err := os.Stat(k.path)
 	if err != nil || info.ModTime().Equal(k.modTime) && !force {
 		return ks // a file gone or unreadable mid-rotation: keep the keys we have

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"testing"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 func TestSSHLinesBeforeTheGreetingAreAllowed(t *testing.T) {
@@ -21,7 +23,7 @@ func TestSSHLinesBeforeTheGreetingAreAllowed(t *testing.T) {
 		conn.Close()
 	}()
 	c, _ := New(nil)
-	r := &run{c: c, ctx: context.Background(), t: Target{SSHURL: "ssh://git@" + ln.Addr().String()}}
+	r := &run{c: c, ctx: context.Background(), t: Target{SCMConfig: store.SCMConfig{SSHURL: "ssh://git@" + ln.Addr().String()}}}
 	if status, detail := r.sshBanner(); status != Passed {
 		t.Errorf("ssh step %s: %s", status, detail)
 	}

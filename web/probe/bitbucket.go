@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // bitbucketAPI is the REST API's base, from an API URL given with or without /rest/api/1.0.
@@ -13,7 +15,9 @@ func (r *run) bitbucketAPI() string {
 	return strings.TrimSuffix(strings.TrimRight(r.t.APIURL, "/"), "/rest/api/1.0") + "/rest/api/1.0"
 }
 
-func (r *run) bearer(req *http.Request) { req.Header.Set("Authorization", "Bearer "+r.t.AccessToken) }
+func (r *run) bearer(req *http.Request) {
+	req.Header.Set("Authorization", "Bearer "+r.t.Secrets[store.FieldAccessToken])
+}
 
 // bitbucketMessage is the message of Bitbucket's {"errors":[{"message"}]} answer, if any.
 func bitbucketMessage(body []byte) string {

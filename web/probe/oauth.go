@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 func (r *run) apiBase() string { return strings.TrimRight(r.t.APIURL, "/") }
 
-func (r *run) basicAuth(req *http.Request) { req.SetBasicAuth(r.t.ClientID, r.t.ClientSecret) }
+func (r *run) basicAuth(req *http.Request) {
+	req.SetBasicAuth(r.t.ClientID, r.t.Secrets[store.FieldClientSecret])
+}
 
 // jsonObject reports whether body is a JSON object holding any of keys.
 func jsonObject(body []byte, keys ...string) bool {

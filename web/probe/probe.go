@@ -19,6 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // Status is a step's outcome, as SPEC's data-status names it.
@@ -66,16 +69,46 @@ func (r Result) FirstFailure() (Step, bool) {
 	return Step{}, false
 }
 
-// Target is what to check: a configuration's values, secrets in plain text.
+// Target is what to check: a configuration (stored, or as a form typed it), its secrets in
+// plain text by field name, and how to talk to its host.
 type Target struct {
-	Provider     string
-	WebsiteURL   string
-	APIURL       string
-	SSHURL       string
-	ClientID     string
-	ClientSecret string
-	ProjectKey   string
-	AccessToken  string
+	store.SCMConfig
+	Secrets map[string]string
+	Family  Family
+}
+
+// Family names how a provider's host is talked to; the provider catalog names each
+// provider's, so that adding a provider of a known family touches no code here.
+type Family string
+
+// The families.
+const (
+	BitbucketServer Family = "bitbucket_server"
+	GitHub          Family = "github"
+	GitLab          Family = "gitlab"
+	BitbucketCloud  Family = "bitbucket_cloud"
+)
+
+// families are the steps each family checks between the network's and SSH's.
+var families = map[Family][]stepFunc{
+	BitbucketServer: {
+		{"product", "Bitbucket Server 5.6 or newer", (*run).bitbucketVersion},
+		{"token", "Access token authenticates", (*run).bitbucketToken},
+		{"project", "Project exists", (*run).bitbucketProject},
+		{"permission", "Token's user is project admin", (*run).bitbucketAdmin},
+	},
+	GitHub: {
+		{"product", "API answers as GitHub", (*run).githubMeta},
+		{"credentials", "OAuth client ID and secret", (*run).githubCredentials},
+	},
+	GitLab: {
+		{"product", "API answers as GitLab", (*run).gitlabVersion},
+		{"credentials", "OAuth application ID and secret", (*run).gitlabCredentials},
+	},
+	BitbucketCloud: {
+		{"product", "API answers as Bitbucket Cloud", (*run).bitbucketCloudAPI},
+		{"credentials", "OAuth consumer key and secret", (*run).bitbucketCloudCredentials},
+	},
 }
 
 // Limits of a check, so that a slow or dead host never holds a request for long.
@@ -172,39 +205,19 @@ type run struct {
 	http   *http.Client
 }
 
-// plan lists the steps for t's provider.
+// plan lists the steps for t's family: the network's, the family's own, then SSH.
 func (c *Checker) plan(t Target) []stepFunc {
-	network := []stepFunc{
+	own, ok := families[t.Family]
+	if !ok {
+		return nil
+	}
+	steps := []stepFunc{
 		{"dns", "Name resolves", (*run).resolve},
 		{"tcp", "Port accepts connections", (*run).connect},
 		{"tls", "Certificate is valid", (*run).verifyTLS},
 	}
-	ssh := stepFunc{"ssh", "SSH answers", (*run).sshBanner}
-	switch t.Provider {
-	case "bitbucket_server", "bitbucket_server_api":
-		return append(network,
-			stepFunc{"product", "Bitbucket Server 5.6 or newer", (*run).bitbucketVersion},
-			stepFunc{"token", "Access token authenticates", (*run).bitbucketToken},
-			stepFunc{"project", "Project exists", (*run).bitbucketProject},
-			stepFunc{"permission", "Token's user is project admin", (*run).bitbucketAdmin},
-			ssh)
-	case "github", "github_enterprise":
-		return append(network,
-			stepFunc{"product", "API answers as GitHub", (*run).githubMeta},
-			stepFunc{"credentials", "OAuth client ID and secret", (*run).githubCredentials},
-			ssh)
-	case "gitlab":
-		return append(network,
-			stepFunc{"product", "API answers as GitLab", (*run).gitlabVersion},
-			stepFunc{"credentials", "OAuth application ID and secret", (*run).gitlabCredentials},
-			ssh)
-	case "bitbucket_cloud":
-		return append(network,
-			stepFunc{"product", "API answers as Bitbucket Cloud", (*run).bitbucketCloudAPI},
-			stepFunc{"credentials", "OAuth consumer key and secret", (*run).bitbucketCloudCredentials},
-			ssh)
-	}
-	return nil
+	steps = append(steps, own...)
+	return append(steps, stepFunc{"ssh", "SSH answers", (*run).sshBanner})
 }
 
 // stepCtx bounds one step.
@@ -502,11 +515,15 @@ func (r *run) sshBanner() (Status, string) {
 	return Passed, fmt.Sprintf("%s:%s greets as %s.", host, port, truncate(banner, 80))
 }
 
+// truncate cuts s to at most n bytes, never inside a UTF-8 character, marking the cut.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // versionAtLeast reports whether the dotted version v is at least want (major, minor).

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -118,13 +120,9 @@ func expectAllGreen(t *testing.T, r Result, ids []string) {
 
 // bbTarget is a Bitbucket Server configuration on the fake at apiPort with SSH at sshPort.
 func bbTarget(apiPort, sshPort int) Target {
-	return Target{
-		Provider:    "bitbucket_server",
-		WebsiteURL:  fmt.Sprintf("https://bitbucket.test:%d", apiPort),
-		APIURL:      fmt.Sprintf("https://bitbucket.test:%d/rest/api/1.0", apiPort),
-		SSHURL:      fmt.Sprintf("ssh://git@bitbucket.test:%d", sshPort),
-		ProjectKey:  "ALGO",
-		AccessToken: adminToken,
+	return Target{Family: BitbucketServer,
+		SCMConfig: store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: fmt.Sprintf("https://bitbucket.test:%d", apiPort), APIURL: fmt.Sprintf("https://bitbucket.test:%d/rest/api/1.0", apiPort), SSHURL: fmt.Sprintf("ssh://git@bitbucket.test:%d", sshPort), ProjectKey: "ALGO"},
+		Secrets:   map[string]string{store.FieldAccessToken: adminToken},
 	}
 }
 
@@ -521,7 +519,7 @@ func TestBitbucketVersion(t *testing.T) {
 func TestBadToken(t *testing.T) {
 	pki := certs(t)
 	tg := bitbucketUp(t, newFakeBitbucket(), pki.good)
-	tg.AccessToken = "BBDC-wrong"
+	tg.Secrets[store.FieldAccessToken] = "BBDC-wrong"
 
 	r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 
@@ -555,7 +553,7 @@ func TestMissingProject(t *testing.T) {
 func TestNoAdminPermission(t *testing.T) {
 	pki := certs(t)
 	tg := bitbucketUp(t, newFakeBitbucket(), pki.good)
-	tg.AccessToken = goodToken
+	tg.Secrets[store.FieldAccessToken] = goodToken
 
 	r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 
@@ -744,13 +742,9 @@ func TestGitHubAllGreen(t *testing.T) {
 	pki := certs(t)
 	gh := &fakeGitHub{ClientID: "Iv1.0123456789abcdef", Secret: "s3cret"}
 	port := serveTLS(t, gh, pki.good)
-	tg := Target{
-		Provider:     "github",
-		WebsiteURL:   fmt.Sprintf("https://github.test:%d", port),
-		APIURL:       fmt.Sprintf("https://api.github.test:%d", port),
-		SSHURL:       fmt.Sprintf("ssh://git@github.test:%d", sshServer(t, "SSH-2.0-babeld-3f2ea0c9\r\n")),
-		ClientID:     gh.ClientID,
-		ClientSecret: gh.Secret,
+	tg := Target{Family: GitHub,
+		SCMConfig: store.SCMConfig{Provider: "github", WebsiteURL: fmt.Sprintf("https://github.test:%d", port), APIURL: fmt.Sprintf("https://api.github.test:%d", port), SSHURL: fmt.Sprintf("ssh://git@github.test:%d", sshServer(t, "SSH-2.0-babeld-3f2ea0c9\r\n")), ClientID: gh.ClientID},
+		Secrets:   map[string]string{store.FieldClientSecret: gh.Secret},
 	}
 	r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 
@@ -778,13 +772,9 @@ func TestGitHubAllGreen(t *testing.T) {
 
 func ghTarget(t *testing.T, gh *fakeGitHub, cert tls.Certificate) Target {
 	port := serveTLS(t, gh, cert)
-	return Target{
-		Provider:     "github_enterprise",
-		WebsiteURL:   fmt.Sprintf("https://ghe.test:%d", port),
-		APIURL:       fmt.Sprintf("https://ghe.test:%d/api/v3", port),
-		SSHURL:       fmt.Sprintf("ssh://git@ghe.test:%d", sshServer(t, "SSH-2.0-babeld-3f2ea0c9\r\n")),
-		ClientID:     gh.ClientID,
-		ClientSecret: gh.Secret,
+	return Target{Family: GitHub,
+		SCMConfig: store.SCMConfig{Provider: "github_enterprise", WebsiteURL: fmt.Sprintf("https://ghe.test:%d", port), APIURL: fmt.Sprintf("https://ghe.test:%d/api/v3", port), SSHURL: fmt.Sprintf("ssh://git@ghe.test:%d", sshServer(t, "SSH-2.0-babeld-3f2ea0c9\r\n")), ClientID: gh.ClientID},
+		Secrets:   map[string]string{store.FieldClientSecret: gh.Secret},
 	}
 }
 
@@ -804,7 +794,7 @@ func TestGitHubBadCredentials(t *testing.T) {
 	pki := certs(t)
 	gh := &fakeGitHub{Prefix: "/api/v3", InstalledVersion: "3.11.0", ClientID: "0123456789abcdef0123", Secret: "s3cret"}
 	tg := ghTarget(t, gh, pki.good)
-	tg.ClientSecret = "wrong"
+	tg.Secrets[store.FieldClientSecret] = "wrong"
 	r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 	expectFailure(t, r, oauthSteps, "credentials")
 	detailHas(t, r, "credentials", "refused the client ID or the client secret", "new client secret")
@@ -831,13 +821,9 @@ func TestGitHubAPIURLIsNotGitHub(t *testing.T) {
 
 func glTarget(t *testing.T, gl *fakeGitLab, cert tls.Certificate) Target {
 	port := serveTLS(t, gl, cert)
-	return Target{
-		Provider:     "gitlab",
-		WebsiteURL:   fmt.Sprintf("https://gitlab.test:%d", port),
-		APIURL:       fmt.Sprintf("https://gitlab.test:%d/api/v4", port),
-		SSHURL:       fmt.Sprintf("ssh://git@gitlab.test:%d", sshServer(t, "SSH-2.0-GitLab-SSHD\r\n")),
-		ClientID:     "app-id",
-		ClientSecret: "gloas-secret",
+	return Target{Family: GitLab,
+		SCMConfig: store.SCMConfig{Provider: "gitlab", WebsiteURL: fmt.Sprintf("https://gitlab.test:%d", port), APIURL: fmt.Sprintf("https://gitlab.test:%d/api/v4", port), SSHURL: fmt.Sprintf("ssh://git@gitlab.test:%d", sshServer(t, "SSH-2.0-GitLab-SSHD\r\n")), ClientID: "app-id"},
+		Secrets:   map[string]string{store.FieldClientSecret: "gloas-secret"},
 	}
 }
 
@@ -876,13 +862,9 @@ func TestGitLabAPIURLIsNotGitLab(t *testing.T) {
 
 func bbcTarget(t *testing.T, f *fakeBitbucketCloud, cert tls.Certificate) Target {
 	port := serveTLS(t, f, cert)
-	return Target{
-		Provider:     "bitbucket_cloud",
-		WebsiteURL:   fmt.Sprintf("https://bitbucket-cloud.test:%d", port),
-		APIURL:       fmt.Sprintf("https://api.bitbucket-cloud.test:%d/2.0", port),
-		SSHURL:       fmt.Sprintf("ssh://git@bitbucket-cloud.test:%d", sshServer(t, "SSH-2.0-conker_01a2b3c4d5\r\n")),
-		ClientID:     f.Key,
-		ClientSecret: f.Secret,
+	return Target{Family: BitbucketCloud,
+		SCMConfig: store.SCMConfig{Provider: "bitbucket_cloud", WebsiteURL: fmt.Sprintf("https://bitbucket-cloud.test:%d", port), APIURL: fmt.Sprintf("https://api.bitbucket-cloud.test:%d/2.0", port), SSHURL: fmt.Sprintf("ssh://git@bitbucket-cloud.test:%d", sshServer(t, "SSH-2.0-conker_01a2b3c4d5\r\n")), ClientID: f.Key},
+		Secrets:   map[string]string{store.FieldClientSecret: f.Secret},
 	}
 }
 
@@ -912,7 +894,7 @@ func TestBitbucketCloudBadCredentials(t *testing.T) {
 	pki := certs(t)
 	f := &fakeBitbucketCloud{Key: "consumer-key", Secret: "consumer-secret"}
 	tg := bbcTarget(t, f, pki.good)
-	tg.ClientSecret = "wrong"
+	tg.Secrets[store.FieldClientSecret] = "wrong"
 	r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 	expectFailure(t, r, oauthSteps, "credentials")
 	detailHas(t, r, "credentials", "refused the consumer key or secret", "400", "“Invalid OAuth client credentials”", "OAuth consumers")
@@ -1099,7 +1081,7 @@ func TestResultPassedAndFirstFailure(t *testing.T) {
 
 func TestUnknownProviderHasNoSteps(t *testing.T) {
 	c := newChecker(t, nil)
-	r := c.Check(context.Background(), Target{Provider: "internal", APIURL: "https://bitbucket.test"})
+	r := c.Check(context.Background(), Target{SCMConfig: store.SCMConfig{Provider: "internal", APIURL: "https://bitbucket.test"}})
 	if len(r.Steps) != 0 || r.Passed() {
 		t.Errorf("internal: %s", dump(r))
 	}

@@ -1,24 +1,17 @@
 // Package provider is the catalog of source code hosts scmadmin can register: which providers
-// exist, the fields each one asks for with their labels, help text and pre-filled values, and
-// how those fields are validated. The form, the validation, the store mapping and the tests all
-// read it, so adding a provider means adding one entry to catalog.
+// exist, the fields each one asks for with their labels, help text and pre-filled values, how
+// those fields are validated, which of them are fixed once created, how the connection test
+// talks to the host, how the host delivers pushes and where its OAuth endpoints are. The
+// forms, the validation, the probes, the webhook receiver and the tests all read it, so adding
+// a provider means adding one entry to catalog.
 package provider
 
 import (
 	"slices"
 	"strings"
-)
 
-// Form field names, as SPEC.md names them.
-const (
-	FieldName         = "name"
-	FieldWebsiteURL   = "website_url"
-	FieldAPIURL       = "api_url"
-	FieldSSHURL       = "ssh_url"
-	FieldClientID     = "client_id"
-	FieldClientSecret = "client_secret"
-	FieldProjectKey   = "project_key"
-	FieldAccessToken  = "access_token"
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/probe"
 )
 
 // Internal is the id of the built-in provider, hosted by the platform itself.
@@ -46,6 +39,8 @@ type Field struct {
 	Default     string // pre-filled on the Add form (public hosts' real URLs)
 	Placeholder string
 	Help        string // one line: what to enter and where to find it
+	// Fixed fields are the configuration's identity: set at creation, kept on every edit.
+	Fixed bool
 }
 
 // Section is a group of fields under a heading, with a paragraph of what to do first.
@@ -70,9 +65,44 @@ type Provider struct {
 	UniqueScope string
 	// SSHPortRequired makes the SSH URL's port mandatory (Bitbucket Server serves SSH on its own port).
 	SSHPortRequired bool
-	// Webhook says builds start from pushes delivered to scmadmin's webhook receiver.
-	Webhook bool
+	// Probe is how the connection test talks to the host.
+	Probe probe.Family
+	// Webhook is how the host delivers pushes to scmadmin's webhook receiver, when builds
+	// start from them; nil otherwise.
+	Webhook *WebhookFormat
+	// OAuth is where the host's OAuth endpoints are, for the providers whose credentials are
+	// an OAuth application; nil otherwise.
+	OAuth *OAuthEndpoints
 }
+
+// WebhookFormat is how a host delivers its events: the headers that name the event, sign the
+// body and identify the delivery, and the events that mean a push and a ping.
+type WebhookFormat struct {
+	EventHeader, SignatureHeader, DeliveryHeader string
+	PushEvent, PingEvent                         string
+}
+
+// OAuthEndpoints are a host's OAuth endpoints: Authorize and Token under the Website URL,
+// User and Orgs under the API URL; Scopes are those the platform asks for.
+type OAuthEndpoints struct {
+	Authorize, Token, User, Orgs string
+	Scopes                       string
+	// PKCE says the host accepts a code_challenge (S256).
+	PKCE bool
+}
+
+// bitbucketServerWebhook is Bitbucket Server's project webhook.
+var bitbucketServerWebhook = &WebhookFormat{EventHeader: "X-Event-Key", SignatureHeader: "X-Hub-Signature",
+	DeliveryHeader: "X-Request-Id", PushEvent: "repo:refs_changed", PingEvent: "diagnostics:ping"}
+
+var (
+	githubOAuth = &OAuthEndpoints{Authorize: "/login/oauth/authorize", Token: "/login/oauth/access_token",
+		User: "/user", Orgs: "/user/orgs", Scopes: "repo admin:repo_hook read:org", PKCE: true}
+	gitlabOAuth = &OAuthEndpoints{Authorize: "/oauth/authorize", Token: "/oauth/token",
+		User: "/user", Orgs: "/groups?min_access_level=30", Scopes: "api read_user", PKCE: true}
+	bitbucketCloudOAuth = &OAuthEndpoints{Authorize: "/site/oauth2/authorize", Token: "/site/oauth2/access_token",
+		User: "/user", Orgs: "/workspaces", Scopes: "repository:admin webhook account", PKCE: true}
+)
 
 // Fields returns the provider's fields in form order.
 func (p *Provider) Fields() []Field {
@@ -140,10 +170,10 @@ func Selectable() []*Provider { return catalog[1:] }
 
 // urls is the connection section every provider but the built-in one has.
 func urls(website, api, ssh Field) Section {
-	website.Name, website.Label, website.Kind, website.Required = FieldWebsiteURL, "Website URL", KindHTTPSURL, true
-	api.Name, api.Label, api.Kind, api.Required = FieldAPIURL, "API URL", KindHTTPSURL, true
-	ssh.Name, ssh.Label, ssh.Kind, ssh.Required = FieldSSHURL, "SSH URL", KindSSHURL, true
-	name := Field{Name: FieldName, Label: "Display name", Kind: KindText,
+	website.Name, website.Label, website.Kind, website.Required = store.FieldWebsiteURL, "Website URL", KindHTTPSURL, true
+	api.Name, api.Label, api.Kind, api.Required = store.FieldAPIURL, "API URL", KindHTTPSURL, true
+	ssh.Name, ssh.Label, ssh.Kind, ssh.Required = store.FieldSSHURL, "SSH URL", KindSSHURL, true
+	name := Field{Name: store.FieldName, Label: "Display name", Kind: KindText,
 		Placeholder: "Defaults to the Website URL",
 		Help:        "Optional. How this configuration is named in the list and to people creating algorithms."}
 	return Section{Heading: "Connection", Fields: []Field{website, api, ssh, name}}
@@ -151,8 +181,8 @@ func urls(website, api, ssh Field) Section {
 
 // oauth is the credentials section of the OAuth providers.
 func oauth(intro string, id, secret Field) Section {
-	id.Name, id.Kind, id.Required = FieldClientID, KindCredential, true
-	secret.Name, secret.Kind, secret.Required = FieldClientSecret, KindSecret, true
+	id.Name, id.Kind, id.Required = store.FieldClientID, KindCredential, true
+	secret.Name, secret.Kind, secret.Required = store.FieldClientSecret, KindSecret, true
 	return Section{Heading: "OAuth Information", Intro: intro, Fields: []Field{id, secret}}
 }
 
@@ -164,18 +194,18 @@ func bitbucketServerCredentials(trigger string) Section {
 			"who is admin of that project. Signed in as that user, create a personal access token (your avatar → Manage account → " +
 			"Personal access tokens) with Admin permission for projects and for repositories. " + trigger,
 		Fields: []Field{
-			{Name: FieldProjectKey, Label: "Project key", Kind: KindProjectKey, Required: true, Placeholder: "ALGO",
+			{Name: store.FieldProjectKey, Label: "Project key", Kind: KindProjectKey, Required: true, Fixed: true, Placeholder: "ALGO",
 				Help: "The key of the project that will hold the repositories, as in …/projects/ALGO: letters, digits and underscores, starting with a letter."},
-			{Name: FieldAccessToken, Label: "Personal access token", Kind: KindSecret, Required: true,
+			{Name: store.FieldAccessToken, Label: "Personal access token", Kind: KindSecret, Required: true,
 				Help: "Needs Admin permission for projects and repositories, and its user must be admin of the project. Bitbucket shows it only once."},
 		},
 	}
 }
 
-func bitbucketServer(id, label, trigger, howBuilt string, webhook bool) *Provider {
+func bitbucketServer(id, label, trigger, howBuilt string, webhook *WebhookFormat) *Provider {
 	return &Provider{
-		ID: id, Label: label, Trigger: trigger, Identity: FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
-		Webhook: webhook,
+		ID: id, Label: label, Trigger: trigger, Identity: store.FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
+		Probe: probe.BitbucketServer, Webhook: webhook,
 		Sections: []Section{
 			urls(
 				Field{Placeholder: "https://bitbucket.example.com",
@@ -193,7 +223,8 @@ func bitbucketServer(id, label, trigger, howBuilt string, webhook bool) *Provide
 var catalog = []*Provider{
 	{ID: Internal, Label: "Built-in (hosted by the platform)", Trigger: "built in"},
 	{
-		ID: "github", Label: "GitHub", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "github",
+		ID: "github", Label: "GitHub", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "github",
+		Probe: probe.GitHub, OAuth: githubOAuth,
 		Sections: []Section{
 			urls(
 				Field{Default: "https://github.com", Help: "Keep https://github.com for GitHub.com."},
@@ -207,7 +238,8 @@ var catalog = []*Provider{
 		},
 	},
 	{
-		ID: "github_enterprise", Label: "GitHub Enterprise", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "github_enterprise",
+		ID: "github_enterprise", Label: "GitHub Enterprise", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "github_enterprise",
+		Probe: probe.GitHub, OAuth: githubOAuth,
 		Sections: []Section{
 			urls(
 				Field{Placeholder: "https://github.example.com", Help: "Your GitHub Enterprise Server as people open it in a browser."},
@@ -221,7 +253,8 @@ var catalog = []*Provider{
 		},
 	},
 	{
-		ID: "gitlab", Label: "GitLab", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "gitlab",
+		ID: "gitlab", Label: "GitLab", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "gitlab",
+		Probe: probe.GitLab, OAuth: gitlabOAuth,
 		Sections: []Section{
 			urls(
 				Field{Default: "https://gitlab.com", Help: "Keep https://gitlab.com for GitLab.com, or enter your self-managed GitLab's address."},
@@ -235,7 +268,8 @@ var catalog = []*Provider{
 		},
 	},
 	{
-		ID: "bitbucket_cloud", Label: "Bitbucket Cloud", Trigger: "push, via webhook", Identity: FieldClientID, UniqueScope: "bitbucket_cloud",
+		ID: "bitbucket_cloud", Label: "Bitbucket Cloud", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "bitbucket_cloud",
+		Probe: probe.BitbucketCloud, OAuth: bitbucketCloudOAuth,
 		Sections: []Section{
 			urls(
 				Field{Default: "https://bitbucket.org", Help: "Keep https://bitbucket.org for Bitbucket Cloud."},
@@ -249,7 +283,7 @@ var catalog = []*Provider{
 		},
 	},
 	bitbucketServer("bitbucket_server", "Bitbucket Server (build-on-checkin)", "push to master, via webhook",
-		"Every push to master then starts a build, through a webhook on the project.", true),
+		"Every push to master then starts a build, through a webhook on the project.", bitbucketServerWebhook),
 	bitbucketServer("bitbucket_server_api", "Bitbucket Server (build-via-API)", "an API call per build",
-		"Builds are then started by an API call, not by pushes.", false),
+		"Builds are then started by an API call, not by pushes.", nil),
 }

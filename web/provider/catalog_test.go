@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // specProvider is one row of SPEC.md's "Providers" table.
@@ -99,8 +101,8 @@ func TestCredentialKindsAndIdentity(t *testing.T) {
 		p := mustLookup(t, sp.id)
 		wantKinds := map[string]Kind{}
 		if sp.oauth {
-			wantKinds = map[string]Kind{FieldClientID: KindCredential, FieldClientSecret: KindSecret}
-			if p.Identity != FieldClientID {
+			wantKinds = map[string]Kind{store.FieldClientID: KindCredential, store.FieldClientSecret: KindSecret}
+			if p.Identity != store.FieldClientID {
 				t.Errorf("%s: Identity = %q, want client_id", sp.id, p.Identity)
 			}
 			if p.UniqueScope != sp.id {
@@ -110,8 +112,8 @@ func TestCredentialKindsAndIdentity(t *testing.T) {
 				t.Errorf("%s: SSHPortRequired, want optional port", sp.id)
 			}
 		} else {
-			wantKinds = map[string]Kind{FieldProjectKey: KindProjectKey, FieldAccessToken: KindSecret}
-			if p.Identity != FieldProjectKey {
+			wantKinds = map[string]Kind{store.FieldProjectKey: KindProjectKey, store.FieldAccessToken: KindSecret}
+			if p.Identity != store.FieldProjectKey {
 				t.Errorf("%s: Identity = %q, want project_key", sp.id, p.Identity)
 			}
 			if p.UniqueScope != "bitbucket_server" {
@@ -160,10 +162,10 @@ func TestConnectionFields(t *testing.T) {
 		kind        Kind
 		required    bool
 	}{
-		{FieldWebsiteURL, "Website URL", KindHTTPSURL, true},
-		{FieldAPIURL, "API URL", KindHTTPSURL, true},
-		{FieldSSHURL, "SSH URL", KindSSHURL, true},
-		{FieldName, "Display name", KindText, false},
+		{store.FieldWebsiteURL, "Website URL", KindHTTPSURL, true},
+		{store.FieldAPIURL, "API URL", KindHTTPSURL, true},
+		{store.FieldSSHURL, "SSH URL", KindSSHURL, true},
+		{store.FieldName, "Display name", KindText, false},
 	}
 	for _, p := range Selectable() {
 		for _, w := range want {
@@ -179,7 +181,7 @@ func TestConnectionFields(t *testing.T) {
 		}
 		// URLs come first, in SPEC order, then the credentials.
 		fs := p.Fields()
-		if len(fs) < 3 || fs[0].Name != FieldWebsiteURL || fs[1].Name != FieldAPIURL || fs[2].Name != FieldSSHURL {
+		if len(fs) < 3 || fs[0].Name != store.FieldWebsiteURL || fs[1].Name != store.FieldAPIURL || fs[2].Name != store.FieldSSHURL {
 			t.Errorf("%s: form does not start with website_url, api_url, ssh_url: %v", p.ID, names(fs))
 		}
 		if len(fs) != 6 {
@@ -225,7 +227,7 @@ func TestDefaultsAndPlaceholders(t *testing.T) {
 		"gitlab":          {"https://gitlab.com", "https://gitlab.com/api/v4", "ssh://git@gitlab.com:22"},
 		"bitbucket_cloud": {"https://bitbucket.org", "https://api.bitbucket.org/2.0", "ssh://git@bitbucket.org:22"},
 	}
-	urlFields := []string{FieldWebsiteURL, FieldAPIURL, FieldSSHURL}
+	urlFields := []string{store.FieldWebsiteURL, store.FieldAPIURL, store.FieldSSHURL}
 	for _, p := range Selectable() {
 		want, isPublic := public[p.ID]
 		for i, name := range urlFields {
@@ -349,7 +351,7 @@ func TestBitbucketServerGuidance(t *testing.T) {
 		if !strings.Contains(strings.ToLower(text), "admin permission") {
 			t.Errorf("%s: help/intro text does not mention admin permission", id)
 		}
-		tok, _ := p.Field(FieldAccessToken)
+		tok, _ := p.Field(store.FieldAccessToken)
 		if !strings.Contains(strings.ToLower(tok.Help), "admin") ||
 			!strings.Contains(tok.Help, "projects") || !strings.Contains(tok.Help, "repositories") {
 			t.Errorf("%s: access_token help %q does not say it needs admin permission on projects and repositories", id, tok.Help)
@@ -359,13 +361,13 @@ func TestBitbucketServerGuidance(t *testing.T) {
 
 func TestFieldLookup(t *testing.T) {
 	p := mustLookup(t, "gitlab")
-	if _, ok := p.Field(FieldProjectKey); ok {
+	if _, ok := p.Field(store.FieldProjectKey); ok {
 		t.Error("gitlab has a project_key field")
 	}
-	if f, ok := p.Field(FieldClientSecret); !ok || f.Label != "Secret" {
+	if f, ok := p.Field(store.FieldClientSecret); !ok || f.Label != "Secret" {
 		t.Errorf("gitlab client_secret = %+v, %v", f, ok)
 	}
-	if _, ok := mustLookup(t, "bitbucket_server").Field(FieldClientID); ok {
+	if _, ok := mustLookup(t, "bitbucket_server").Field(store.FieldClientID); ok {
 		t.Error("bitbucket_server has a client_id field")
 	}
 }

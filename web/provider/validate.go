@@ -19,16 +19,6 @@ type Values map[string]string
 // Errors are validation messages by field name; each message names its field.
 type Errors map[string]string
 
-// Mode says whether a form creates a configuration or edits a stored one.
-type Mode int
-
-// Form modes.
-const (
-	Create Mode = iota
-	// Edit leaves secrets optional: an empty secret keeps the stored one.
-	Edit
-)
-
 // Limits on what a field may hold.
 const (
 	MaxURLLen        = 2048
@@ -38,14 +28,19 @@ const (
 )
 
 // Validate cleans the provider's fields out of form (trimming surrounding white space,
-// normalising URLs, upper-casing the project key) and checks every rule of SPEC.md.
-// A field left empty is absent from the values.
-func (p *Provider) Validate(form url.Values, mode Mode) (Values, Errors) {
+// normalising URLs, upper-casing the project key) and checks every rule of the catalog.
+// stored is the configuration being edited, nil on create: then secrets are optional (an
+// empty one keeps the stored secret) and fixed fields keep their stored value, whatever was
+// posted. A field left empty is absent from the values.
+func (p *Provider) Validate(form url.Values, stored *store.SCMConfig) (Values, Errors) {
 	vals, errs := Values{}, Errors{}
 	for _, f := range p.Fields() {
 		raw := strings.TrimSpace(form.Get(f.Name))
+		if f.Fixed && stored != nil {
+			raw = stored.Value(f.Name)
+		}
 		if raw == "" {
-			if f.Required && !(mode == Edit && f.Kind == KindSecret) {
+			if f.Required && !(stored != nil && f.Kind == KindSecret) {
 				errs[f.Name] = "Enter the " + f.Label + "."
 			}
 			continue
@@ -236,63 +231,20 @@ func (p *Provider) UniqueKey(v Values) string {
 	if p.ID == Internal {
 		return Internal
 	}
-	return p.UniqueScope + " " + v[FieldWebsiteURL] + " " + v[p.Identity]
-}
-
-// columnNames are the non-secret fields, which are columns of the configuration.
-var columnNames = []string{FieldName, FieldWebsiteURL, FieldAPIURL, FieldSSHURL, FieldClientID, FieldProjectKey}
-
-// column is the configuration's column of the non-secret field name, nil for any other.
-func column(c *store.SCMConfig, name string) *string {
-	switch name {
-	case FieldName:
-		return &c.Name
-	case FieldWebsiteURL:
-		return &c.WebsiteURL
-	case FieldAPIURL:
-		return &c.APIURL
-	case FieldSSHURL:
-		return &c.SSHURL
-	case FieldClientID:
-		return &c.ClientID
-	case FieldProjectKey:
-		return &c.ProjectKey
-	}
-	return nil
-}
-
-// Value returns a stored configuration's value of the non-secret field name ("" for others).
-func Value(c store.SCMConfig, name string) string {
-	if col := column(&c, name); col != nil {
-		return *col
-	}
-	return ""
+	return p.UniqueScope + " " + v[store.FieldWebsiteURL] + " " + v[p.Identity]
 }
 
 // Config returns the configuration the values describe, with the secret fields split off
-// (field name → plain text) for the store to encrypt.
+// (field name → plain text) for the store to seal.
 func (p *Provider) Config(v Values) (store.SCMConfig, map[string]string) {
 	c := store.SCMConfig{Provider: p.ID, UniqueKey: p.UniqueKey(v)}
 	secrets := map[string]string{}
 	for _, f := range p.Fields() {
-		if f.Kind == KindSecret {
-			if s, ok := v[f.Name]; ok {
-				secrets[f.Name] = s
-			}
-			continue
+		if col := c.Column(f.Name); col != nil {
+			*col = v[f.Name]
+		} else if s, ok := v[f.Name]; ok {
+			secrets[f.Name] = s
 		}
-		*column(&c, f.Name) = v[f.Name]
 	}
 	return c, secrets
-}
-
-// ValuesOf returns a stored configuration's non-secret values, as a form shows them.
-func ValuesOf(c store.SCMConfig) Values {
-	v := Values{}
-	for _, name := range columnNames {
-		if val := Value(c, name); val != "" {
-			v[name] = val
-		}
-	}
-	return v
 }

@@ -13,31 +13,31 @@ import (
 // goodForms are complete, valid Create forms per provider.
 var goodForms = map[string]map[string]string{
 	"github": {
-		FieldWebsiteURL: "https://github.com", FieldAPIURL: "https://api.github.com",
-		FieldSSHURL: "ssh://git@github.com:22", FieldClientID: "Iv1.0123456789abcdef",
-		FieldClientSecret: "0123456789abcdef0123456789abcdef01234567",
+		store.FieldWebsiteURL: "https://github.com", store.FieldAPIURL: "https://api.github.com",
+		store.FieldSSHURL: "ssh://git@github.com:22", store.FieldClientID: "Iv1.0123456789abcdef",
+		store.FieldClientSecret: "0123456789abcdef0123456789abcdef01234567",
 	},
 	"github_enterprise": {
-		FieldWebsiteURL: "https://github.example.com", FieldAPIURL: "https://github.example.com/api/v3",
-		FieldSSHURL: "git@github.example.com:22", FieldClientID: "Iv1.ent", FieldClientSecret: "ent-secret",
+		store.FieldWebsiteURL: "https://github.example.com", store.FieldAPIURL: "https://github.example.com/api/v3",
+		store.FieldSSHURL: "git@github.example.com:22", store.FieldClientID: "Iv1.ent", store.FieldClientSecret: "ent-secret",
 	},
 	"gitlab": {
-		FieldWebsiteURL: "https://gitlab.com", FieldAPIURL: "https://gitlab.com/api/v4",
-		FieldSSHURL: "ssh://git@gitlab.com", FieldClientID: "app-id", FieldClientSecret: "gloas-secret",
+		store.FieldWebsiteURL: "https://gitlab.com", store.FieldAPIURL: "https://gitlab.com/api/v4",
+		store.FieldSSHURL: "ssh://git@gitlab.com", store.FieldClientID: "app-id", store.FieldClientSecret: "gloas-secret",
 	},
 	"bitbucket_cloud": {
-		FieldWebsiteURL: "https://bitbucket.org", FieldAPIURL: "https://api.bitbucket.org/2.0",
-		FieldSSHURL: "git@bitbucket.org:22", FieldClientID: "consumerKey", FieldClientSecret: "consumerSecret",
+		store.FieldWebsiteURL: "https://bitbucket.org", store.FieldAPIURL: "https://api.bitbucket.org/2.0",
+		store.FieldSSHURL: "git@bitbucket.org:22", store.FieldClientID: "consumerKey", store.FieldClientSecret: "consumerSecret",
 	},
 	"bitbucket_server": {
-		FieldWebsiteURL: "https://bitbucket.example.com", FieldAPIURL: "https://bitbucket.example.com/rest/api/1.0",
-		FieldSSHURL: "ssh://git@bitbucket.example.com:8000", FieldProjectKey: "ALGO",
-		FieldAccessToken: "NjE0MDg0NjQ5NzE3OkR0ZzJ6c3c3",
+		store.FieldWebsiteURL: "https://bitbucket.example.com", store.FieldAPIURL: "https://bitbucket.example.com/rest/api/1.0",
+		store.FieldSSHURL: "ssh://git@bitbucket.example.com:8000", store.FieldProjectKey: "ALGO",
+		store.FieldAccessToken: "NjE0MDg0NjQ5NzE3OkR0ZzJ6c3c3",
 	},
 	"bitbucket_server_api": {
-		FieldWebsiteURL: "https://bitbucket.example.com", FieldAPIURL: "https://bitbucket.example.com/rest/api/1.0",
-		FieldSSHURL: "git@bitbucket.example.com:7999", FieldProjectKey: "ALGO",
-		FieldAccessToken: "NjE0MDg0NjQ5NzE3OkR0ZzJ6c3c3",
+		store.FieldWebsiteURL: "https://bitbucket.example.com", store.FieldAPIURL: "https://bitbucket.example.com/rest/api/1.0",
+		store.FieldSSHURL: "git@bitbucket.example.com:7999", store.FieldProjectKey: "ALGO",
+		store.FieldAccessToken: "NjE0MDg0NjQ5NzE3OkR0ZzJ6c3c3",
 	},
 }
 
@@ -62,18 +62,18 @@ func TestGoodFormsPass(t *testing.T) {
 		for _, mode := range []Mode{Create, Edit} {
 			vals, errs := p.Validate(form(p.ID, nil), mode)
 			if len(errs) != 0 {
-				t.Errorf("%s mode %d: good form rejected: %v", p.ID, mode, errs)
+				t.Errorf("%s (edit %v): good form rejected: %v", p.ID, mode != nil, errs)
 			}
 			for k, want := range goodForms[p.ID] {
-				if k == FieldSSHURL && !strings.HasPrefix(want, "ssh://") {
+				if k == store.FieldSSHURL && !strings.HasPrefix(want, "ssh://") {
 					want = "ssh://" + want // the scp-like form is stored as ssh://
 				}
 				if vals[k] != want {
 					t.Errorf("%s: %s = %q, want %q", p.ID, k, vals[k], want)
 				}
 			}
-			if _, ok := vals[FieldName]; ok {
-				t.Errorf("%s: empty name present in values: %q", p.ID, vals[FieldName])
+			if _, ok := vals[store.FieldName]; ok {
+				t.Errorf("%s: empty name present in values: %q", p.ID, vals[store.FieldName])
 			}
 		}
 	}
@@ -137,8 +137,8 @@ func runCases(t *testing.T, cases []vcase) {
 
 func TestValidateHTTPSURLs(t *testing.T) {
 	var cases []vcase
-	for _, field := range []string{FieldWebsiteURL, FieldAPIURL} {
-		label := map[string]string{FieldWebsiteURL: "Website URL", FieldAPIURL: "API URL"}[field]
+	for _, field := range []string{store.FieldWebsiteURL, store.FieldAPIURL} {
+		label := map[string]string{store.FieldWebsiteURL: "Website URL", store.FieldAPIURL: "API URL"}[field]
 		bad := []struct{ name, v string }{
 			{"missing", ""},
 			{"blank", "   "},
@@ -209,61 +209,61 @@ func TestValidateSSHURL(t *testing.T) {
 	const bbs, bbsAPI = "bitbucket_server", "bitbucket_server_api"
 	cases := []vcase{
 		// accepted forms
-		{name: "ssh user host port", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999", wantVal: "ssh://git@bitbucket.example.com:7999"},
-		{name: "scp-like user host port", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:8000", wantVal: "ssh://git@bitbucket.example.com:8000"},
-		{name: "ssh without user", provider: bbs, field: FieldSSHURL, value: "ssh://bitbucket.example.com:7999", wantVal: "ssh://bitbucket.example.com:7999"},
-		{name: "host lower-cased, user kept", provider: bbs, field: FieldSSHURL, value: "SSH://Git@BitBucket.Example.com:7999", wantVal: "ssh://Git@bitbucket.example.com:7999"},
-		{name: "trailing slash dropped", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999/", wantVal: "ssh://git@bitbucket.example.com:7999"},
-		{name: "IPv6", provider: bbs, field: FieldSSHURL, value: "ssh://git@[2001:db8::1]:7999", wantVal: "ssh://git@[2001:db8::1]:7999"},
-		{name: "user with dot dash underscore", provider: bbs, field: FieldSSHURL, value: "git.user_1-x@bitbucket.example.com:7999", wantVal: "ssh://git.user_1-x@bitbucket.example.com:7999"},
-		{name: "port 65535", provider: bbs, field: FieldSSHURL, value: "git@h.example.com:65535", wantVal: "ssh://git@h.example.com:65535"},
-		{name: "github port optional ssh", field: FieldSSHURL, value: "ssh://git@github.com", wantVal: "ssh://git@github.com"},
-		{name: "github port optional scp", field: FieldSSHURL, value: "git@github.com", wantVal: "ssh://git@github.com"},
-		{name: "gitlab port optional", provider: "gitlab", field: FieldSSHURL, value: "ssh://git@gitlab.com", wantVal: "ssh://git@gitlab.com"},
-		{name: "github with port", field: FieldSSHURL, value: "git@github.com:22", wantVal: "ssh://git@github.com:22"},
+		{name: "ssh user host port", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999", wantVal: "ssh://git@bitbucket.example.com:7999"},
+		{name: "scp-like user host port", provider: bbs, field: store.FieldSSHURL, value: "git@bitbucket.example.com:8000", wantVal: "ssh://git@bitbucket.example.com:8000"},
+		{name: "ssh without user", provider: bbs, field: store.FieldSSHURL, value: "ssh://bitbucket.example.com:7999", wantVal: "ssh://bitbucket.example.com:7999"},
+		{name: "host lower-cased, user kept", provider: bbs, field: store.FieldSSHURL, value: "SSH://Git@BitBucket.Example.com:7999", wantVal: "ssh://Git@bitbucket.example.com:7999"},
+		{name: "trailing slash dropped", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999/", wantVal: "ssh://git@bitbucket.example.com:7999"},
+		{name: "IPv6", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@[2001:db8::1]:7999", wantVal: "ssh://git@[2001:db8::1]:7999"},
+		{name: "user with dot dash underscore", provider: bbs, field: store.FieldSSHURL, value: "git.user_1-x@bitbucket.example.com:7999", wantVal: "ssh://git.user_1-x@bitbucket.example.com:7999"},
+		{name: "port 65535", provider: bbs, field: store.FieldSSHURL, value: "git@h.example.com:65535", wantVal: "ssh://git@h.example.com:65535"},
+		{name: "github port optional ssh", field: store.FieldSSHURL, value: "ssh://git@github.com", wantVal: "ssh://git@github.com"},
+		{name: "github port optional scp", field: store.FieldSSHURL, value: "git@github.com", wantVal: "ssh://git@github.com"},
+		{name: "gitlab port optional", provider: "gitlab", field: store.FieldSSHURL, value: "ssh://git@gitlab.com", wantVal: "ssh://git@gitlab.com"},
+		{name: "github with port", field: store.FieldSSHURL, value: "git@github.com:22", wantVal: "ssh://git@github.com:22"},
 
 		// port required for both Bitbucket Server kinds
-		{name: "bbs port missing ssh", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com", wantErr: true},
-		{name: "bbs port missing scp", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com", wantErr: true},
-		{name: "bbs api port missing", provider: bbsAPI, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com", wantErr: true},
-		{name: "bbs api port missing scp", provider: bbsAPI, field: FieldSSHURL, value: "git@bitbucket.example.com", wantErr: true},
+		{name: "bbs port missing ssh", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com", wantErr: true},
+		{name: "bbs port missing scp", provider: bbs, field: store.FieldSSHURL, value: "git@bitbucket.example.com", wantErr: true},
+		{name: "bbs api port missing", provider: bbsAPI, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com", wantErr: true},
+		{name: "bbs api port missing scp", provider: bbsAPI, field: store.FieldSSHURL, value: "git@bitbucket.example.com", wantErr: true},
 
 		// bad ports
-		{name: "port 0", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:0", wantErr: true},
-		{name: "port 65536", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:65536", wantErr: true},
-		{name: "port letters", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:ssh", wantErr: true},
-		{name: "port empty", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:", wantErr: true},
-		{name: "port negative", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:-22", wantErr: true},
-		{name: "port leading zero", provider: bbs, field: FieldSSHURL, value: "git@bitbucket.example.com:022", wantErr: true},
-		{name: "github port 0", field: FieldSSHURL, value: "ssh://git@github.com:0", wantErr: true},
-		{name: "github port letters", field: FieldSSHURL, value: "git@github.com:abc", wantErr: true},
-		{name: "port with plus sign", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:+7999", wantErr: true},
-		{name: "scp port with plus sign", field: FieldSSHURL, value: "git@github.com:+22", wantErr: true},
+		{name: "port 0", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com:0", wantErr: true},
+		{name: "port 65536", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com:65536", wantErr: true},
+		{name: "port letters", provider: bbs, field: store.FieldSSHURL, value: "git@bitbucket.example.com:ssh", wantErr: true},
+		{name: "port empty", provider: bbs, field: store.FieldSSHURL, value: "git@bitbucket.example.com:", wantErr: true},
+		{name: "port negative", provider: bbs, field: store.FieldSSHURL, value: "git@bitbucket.example.com:-22", wantErr: true},
+		{name: "port leading zero", provider: bbs, field: store.FieldSSHURL, value: "git@bitbucket.example.com:022", wantErr: true},
+		{name: "github port 0", field: store.FieldSSHURL, value: "ssh://git@github.com:0", wantErr: true},
+		{name: "github port letters", field: store.FieldSSHURL, value: "git@github.com:abc", wantErr: true},
+		{name: "port with plus sign", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com:+7999", wantErr: true},
+		{name: "scp port with plus sign", field: store.FieldSSHURL, value: "git@github.com:+22", wantErr: true},
 
 		// paths are not allowed
-		{name: "path ssh", provider: bbs, field: FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999/algo/repo.git", wantErr: true},
-		{name: "scp-style repo path", field: FieldSSHURL, value: "git@github.com:org/repo.git", wantErr: true},
-		{name: "double trailing slash", field: FieldSSHURL, value: "ssh://git@github.com:22//", wantErr: true},
-		{name: "query", field: FieldSSHURL, value: "ssh://git@github.com:22?x", wantErr: true},
-		{name: "fragment", field: FieldSSHURL, value: "ssh://git@github.com:22#x", wantErr: true},
+		{name: "path ssh", provider: bbs, field: store.FieldSSHURL, value: "ssh://git@bitbucket.example.com:7999/algo/repo.git", wantErr: true},
+		{name: "scp-style repo path", field: store.FieldSSHURL, value: "git@github.com:org/repo.git", wantErr: true},
+		{name: "double trailing slash", field: store.FieldSSHURL, value: "ssh://git@github.com:22//", wantErr: true},
+		{name: "query", field: store.FieldSSHURL, value: "ssh://git@github.com:22?x", wantErr: true},
+		{name: "fragment", field: store.FieldSSHURL, value: "ssh://git@github.com:22#x", wantErr: true},
 
 		// wrong scheme / shape
-		{name: "https given as SSH URL", provider: bbs, field: FieldSSHURL, value: "https://bitbucket.example.com:7999", wantErr: true},
-		{name: "https given as SSH URL github", field: FieldSSHURL, value: "https://github.com", wantErr: true},
-		{name: "git scheme", field: FieldSSHURL, value: "git://github.com:22", wantErr: true},
-		{name: "bare host", field: FieldSSHURL, value: "github.com:22", wantErr: true},
-		{name: "bare host no port", field: FieldSSHURL, value: "github.com", wantErr: true},
-		{name: "empty user", field: FieldSSHURL, value: "ssh://@github.com:22", wantErr: true},
-		{name: "bad user", field: FieldSSHURL, value: "gi t@github.com:22", wantErr: true},
-		{name: "user with colon", field: FieldSSHURL, value: "ssh://git:pw@github.com:22", wantErr: true},
-		{name: "two @", field: FieldSSHURL, value: "a@b@github.com:22", wantErr: true},
-		{name: "no host", field: FieldSSHURL, value: "ssh://git@:22", wantErr: true},
-		{name: "bad host", field: FieldSSHURL, value: "git@git_hub.com:22", wantErr: true},
-		{name: "space", field: FieldSSHURL, value: "ssh://git@git hub.com:22", wantErr: true},
-		{name: "tab", field: FieldSSHURL, value: "ssh://git@github.com:\t22", wantErr: true},
-		{name: "too long", field: FieldSSHURL, value: "git@" + strings.Repeat("a.", MaxURLLen) + "com:22", wantErr: true},
-		{name: "missing", field: FieldSSHURL, value: "", wantErr: true, wantMsg: "Enter the SSH URL."},
-		{name: "bbs missing", provider: bbs, field: FieldSSHURL, value: " ", wantErr: true, wantMsg: "Enter the SSH URL."},
+		{name: "https given as SSH URL", provider: bbs, field: store.FieldSSHURL, value: "https://bitbucket.example.com:7999", wantErr: true},
+		{name: "https given as SSH URL github", field: store.FieldSSHURL, value: "https://github.com", wantErr: true},
+		{name: "git scheme", field: store.FieldSSHURL, value: "git://github.com:22", wantErr: true},
+		{name: "bare host", field: store.FieldSSHURL, value: "github.com:22", wantErr: true},
+		{name: "bare host no port", field: store.FieldSSHURL, value: "github.com", wantErr: true},
+		{name: "empty user", field: store.FieldSSHURL, value: "ssh://@github.com:22", wantErr: true},
+		{name: "bad user", field: store.FieldSSHURL, value: "gi t@github.com:22", wantErr: true},
+		{name: "user with colon", field: store.FieldSSHURL, value: "ssh://git:pw@github.com:22", wantErr: true},
+		{name: "two @", field: store.FieldSSHURL, value: "a@b@github.com:22", wantErr: true},
+		{name: "no host", field: store.FieldSSHURL, value: "ssh://git@:22", wantErr: true},
+		{name: "bad host", field: store.FieldSSHURL, value: "git@git_hub.com:22", wantErr: true},
+		{name: "space", field: store.FieldSSHURL, value: "ssh://git@git hub.com:22", wantErr: true},
+		{name: "tab", field: store.FieldSSHURL, value: "ssh://git@github.com:\t22", wantErr: true},
+		{name: "too long", field: store.FieldSSHURL, value: "git@" + strings.Repeat("a.", MaxURLLen) + "com:22", wantErr: true},
+		{name: "missing", field: store.FieldSSHURL, value: "", wantErr: true, wantMsg: "Enter the SSH URL."},
+		{name: "bbs missing", provider: bbs, field: store.FieldSSHURL, value: " ", wantErr: true, wantMsg: "Enter the SSH URL."},
 	}
 	runCases(t, cases)
 }
@@ -272,7 +272,7 @@ func TestValidateProjectKey(t *testing.T) {
 	var cases []vcase
 	for _, id := range []string{"bitbucket_server", "bitbucket_server_api"} {
 		add := func(c vcase) {
-			c.provider, c.field, c.name = id, FieldProjectKey, id+"/"+c.name
+			c.provider, c.field, c.name = id, store.FieldProjectKey, id+"/"+c.name
 			cases = append(cases, c)
 		}
 		add(vcase{name: "upper", value: "ALGO", wantVal: "ALGO"})
@@ -297,11 +297,11 @@ func TestValidateProjectKey(t *testing.T) {
 func TestValidateCredentials(t *testing.T) {
 	type cred struct{ provider, field string }
 	creds := []cred{
-		{"github", FieldClientID}, {"github", FieldClientSecret},
-		{"gitlab", FieldClientID}, {"gitlab", FieldClientSecret},
-		{"bitbucket_cloud", FieldClientID}, {"bitbucket_cloud", FieldClientSecret},
-		{"github_enterprise", FieldClientID}, {"github_enterprise", FieldClientSecret},
-		{"bitbucket_server", FieldAccessToken}, {"bitbucket_server_api", FieldAccessToken},
+		{"github", store.FieldClientID}, {"github", store.FieldClientSecret},
+		{"gitlab", store.FieldClientID}, {"gitlab", store.FieldClientSecret},
+		{"bitbucket_cloud", store.FieldClientID}, {"bitbucket_cloud", store.FieldClientSecret},
+		{"github_enterprise", store.FieldClientID}, {"github_enterprise", store.FieldClientSecret},
+		{"bitbucket_server", store.FieldAccessToken}, {"bitbucket_server_api", store.FieldAccessToken},
 	}
 	var cases []vcase
 	for _, c := range creds {
@@ -340,9 +340,21 @@ func TestValidateCredentials(t *testing.T) {
 	runCases(t, cases)
 }
 
+// A fixed field keeps its stored value on edit: what was posted for it is ignored.
+func TestValidateEditKeepsFixedFields(t *testing.T) {
+	p := mustLookup(t, "bitbucket_server")
+	vals, errs := p.Validate(form(p.ID, map[string]string{store.FieldProjectKey: "OTHER"}), &store.SCMConfig{ProjectKey: "ALGO"})
+	if len(errs) != 0 || vals[store.FieldProjectKey] != "ALGO" {
+		t.Errorf("edit posting project key OTHER = %v, %v; want the stored ALGO", vals[store.FieldProjectKey], errs)
+	}
+	if vals, _ := p.Validate(form(p.ID, map[string]string{store.FieldProjectKey: "OTHER"}), nil); vals[store.FieldProjectKey] != "OTHER" {
+		t.Errorf("create posting project key OTHER = %v", vals[store.FieldProjectKey])
+	}
+}
+
 func TestValidateEditEmptySecretAbsent(t *testing.T) {
 	for _, tc := range []struct{ id, secret string }{
-		{"github", FieldClientSecret}, {"bitbucket_server", FieldAccessToken},
+		{"github", store.FieldClientSecret}, {"bitbucket_server", store.FieldAccessToken},
 	} {
 		p := mustLookup(t, tc.id)
 		vals, errs := p.Validate(form(tc.id, map[string]string{tc.secret: ""}), Edit)
@@ -363,7 +375,7 @@ func TestValidateName(t *testing.T) {
 	var cases []vcase
 	for _, id := range []string{"github", "bitbucket_server"} {
 		add := func(c vcase) {
-			c.provider, c.field, c.name = id, FieldName, id+"/"+c.name
+			c.provider, c.field, c.name = id, store.FieldName, id+"/"+c.name
 			cases = append(cases, c)
 		}
 		add(vcase{name: "empty is fine", value: ""})
@@ -399,10 +411,11 @@ func TestValidateMissingRequired(t *testing.T) {
 				t.Errorf("%s: empty %s: error %q, want %q", p.ID, f.Name, errs[f.Name], want)
 			}
 		}
+		// On edit a fixed field keeps its stored value, whatever was posted.
 		_, errs = p.Validate(url.Values{}, Edit)
 		for _, f := range p.Fields() {
 			want := ""
-			if f.Required && f.Kind != KindSecret {
+			if f.Required && f.Kind != KindSecret && !f.Fixed {
 				want = "Enter the " + f.Label + "."
 			}
 			if errs[f.Name] != want {
@@ -414,14 +427,14 @@ func TestValidateMissingRequired(t *testing.T) {
 
 func TestValidateIgnoresOtherProvidersFields(t *testing.T) {
 	p := mustLookup(t, "github")
-	vals, errs := p.Validate(form("github", map[string]string{FieldProjectKey: "1 bad", FieldAccessToken: "x y"}), Create)
+	vals, errs := p.Validate(form("github", map[string]string{store.FieldProjectKey: "1 bad", store.FieldAccessToken: "x y"}), Create)
 	if len(errs) != 0 {
 		t.Errorf("github errors on fields it does not have: %v", errs)
 	}
-	if _, ok := vals[FieldProjectKey]; ok {
+	if _, ok := vals[store.FieldProjectKey]; ok {
 		t.Error("github values hold a project_key")
 	}
-	if _, ok := vals[FieldAccessToken]; ok {
+	if _, ok := vals[store.FieldAccessToken]; ok {
 		t.Error("github values hold an access_token")
 	}
 }
@@ -566,42 +579,42 @@ func TestUniqueKey(t *testing.T) {
 	}
 	// ... and differently-spelled equivalents of the URL and key collide.
 	k3 := bbsAPI.UniqueKey(validated(t, "bitbucket_server_api", map[string]string{
-		FieldWebsiteURL: "HTTPS://Bitbucket.Example.COM:443/", FieldProjectKey: "algo",
-		FieldAPIURL: "https://other.example.com/rest/api/1.0", FieldSSHURL: "git@other.example.com:8000",
-		FieldAccessToken: "different-token", FieldName: "another name",
+		store.FieldWebsiteURL: "HTTPS://Bitbucket.Example.COM:443/", store.FieldProjectKey: "algo",
+		store.FieldAPIURL: "https://other.example.com/rest/api/1.0", store.FieldSSHURL: "git@other.example.com:8000",
+		store.FieldAccessToken: "different-token", store.FieldName: "another name",
 	}))
 	if k3 != k1 {
 		t.Errorf("equivalent spelling gives a different key: %q vs %q", k3, k1)
 	}
 	// A different project key or website is a different configuration.
-	if k := bbs.UniqueKey(validated(t, "bitbucket_server", map[string]string{FieldProjectKey: "ALGO2"})); k == k1 {
+	if k := bbs.UniqueKey(validated(t, "bitbucket_server", map[string]string{store.FieldProjectKey: "ALGO2"})); k == k1 {
 		t.Errorf("different project key gives the same key %q", k)
 	}
-	if k := bbs.UniqueKey(validated(t, "bitbucket_server", map[string]string{FieldWebsiteURL: "https://bitbucket.example.com:8443"})); k == k1 {
+	if k := bbs.UniqueKey(validated(t, "bitbucket_server", map[string]string{store.FieldWebsiteURL: "https://bitbucket.example.com:8443"})); k == k1 {
 		t.Errorf("different port gives the same key %q", k)
 	}
-	if k := bbs.UniqueKey(validated(t, "bitbucket_server", map[string]string{FieldWebsiteURL: "https://bitbucket.example.com/bb"})); k == k1 {
+	if k := bbs.UniqueKey(validated(t, "bitbucket_server", map[string]string{store.FieldWebsiteURL: "https://bitbucket.example.com/bb"})); k == k1 {
 		t.Errorf("different path gives the same key %q", k)
 	}
 
 	// OAuth providers are scoped by provider id.
 	gh, ghe := mustLookup(t, "github"), mustLookup(t, "github_enterprise")
-	same := map[string]string{FieldWebsiteURL: "https://github.example.com", FieldClientID: "Iv1.same"}
+	same := map[string]string{store.FieldWebsiteURL: "https://github.example.com", store.FieldClientID: "Iv1.same"}
 	kgh := gh.UniqueKey(validated(t, "github", same))
 	kghe := ghe.UniqueKey(validated(t, "github_enterprise", same))
 	if kgh == kghe {
 		t.Errorf("github and github_enterprise share a key: %q", kgh)
 	}
 	// ... within a provider, equivalent URLs collide and client ids distinguish.
-	kgh2 := gh.UniqueKey(validated(t, "github", map[string]string{FieldWebsiteURL: "HTTPS://GitHub.Example.com:443//", FieldClientID: "Iv1.same", FieldClientSecret: "other"}))
+	kgh2 := gh.UniqueKey(validated(t, "github", map[string]string{store.FieldWebsiteURL: "HTTPS://GitHub.Example.com:443//", store.FieldClientID: "Iv1.same", store.FieldClientSecret: "other"}))
 	if kgh2 != kgh {
 		t.Errorf("equivalent github URLs differ: %q vs %q", kgh2, kgh)
 	}
-	if k := gh.UniqueKey(validated(t, "github", map[string]string{FieldWebsiteURL: "https://github.example.com", FieldClientID: "Iv1.other"})); k == kgh {
+	if k := gh.UniqueKey(validated(t, "github", map[string]string{store.FieldWebsiteURL: "https://github.example.com", store.FieldClientID: "Iv1.other"})); k == kgh {
 		t.Errorf("different client id gives the same key %q", k)
 	}
 	// Client ids are case-sensitive (OAuth client ids are opaque).
-	if k := gh.UniqueKey(validated(t, "github", map[string]string{FieldWebsiteURL: "https://github.example.com", FieldClientID: "IV1.SAME"})); k == kgh {
+	if k := gh.UniqueKey(validated(t, "github", map[string]string{store.FieldWebsiteURL: "https://github.example.com", store.FieldClientID: "IV1.SAME"})); k == kgh {
 		t.Errorf("client id compared case-insensitively: %q", k)
 	}
 	// No OAuth key collides with a Bitbucket Server one, nor with the built-in one.
@@ -623,7 +636,7 @@ func TestUniqueKey(t *testing.T) {
 
 func TestConfigSplitsSecrets(t *testing.T) {
 	for _, p := range Selectable() {
-		vals := validated(t, p.ID, map[string]string{FieldName: "Team host"})
+		vals := validated(t, p.ID, map[string]string{store.FieldName: "Team host"})
 		cfg, secrets := p.Config(vals)
 		if cfg.Provider != p.ID {
 			t.Errorf("%s: Config.Provider = %q", p.ID, cfg.Provider)
@@ -656,12 +669,12 @@ func TestConfigSplitsSecrets(t *testing.T) {
 				want[k] = v
 			}
 		}
-		if got := ValuesOf(cfg); !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: ValuesOf(Config(v)) = %v, want %v", p.ID, got, want)
+		if got := Values(cfg.Values()); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Values(Config(v.Values())) = %v, want %v", p.ID, got, want)
 		}
 		// Validating the round-tripped values (as an Edit form would show them) changes nothing.
 		fv := url.Values{}
-		for k, v := range ValuesOf(cfg) {
+		for k, v := range Values(cfg.Values()) {
 			fv.Set(k, v)
 		}
 		again, errs := p.Validate(fv, Edit)
@@ -672,7 +685,7 @@ func TestConfigSplitsSecrets(t *testing.T) {
 }
 
 func TestConfigColumns(t *testing.T) {
-	vals := validated(t, "bitbucket_server", map[string]string{FieldName: "BB", FieldProjectKey: "algo"})
+	vals := validated(t, "bitbucket_server", map[string]string{store.FieldName: "BB", store.FieldProjectKey: "algo"})
 	cfg, _ := mustLookup(t, "bitbucket_server").Config(vals)
 	want := store.SCMConfig{
 		Provider: "bitbucket_server", Name: "BB", WebsiteURL: "https://bitbucket.example.com",
@@ -684,11 +697,11 @@ func TestConfigColumns(t *testing.T) {
 	}
 	vals = validated(t, "gitlab", nil)
 	cfg, secrets := mustLookup(t, "gitlab").Config(vals)
-	if cfg.ClientID != "app-id" || cfg.ProjectKey != "" || cfg.Name != "" || secrets[FieldClientSecret] != "gloas-secret" {
+	if cfg.ClientID != "app-id" || cfg.ProjectKey != "" || cfg.Name != "" || secrets[store.FieldClientSecret] != "gloas-secret" {
 		t.Errorf("gitlab Config = %+v, %v", cfg, secrets)
 	}
 	// Edit without a new secret hands no secret to the store.
-	vals, errs := mustLookup(t, "gitlab").Validate(form("gitlab", map[string]string{FieldClientSecret: ""}), Edit)
+	vals, errs := mustLookup(t, "gitlab").Validate(form("gitlab", map[string]string{store.FieldClientSecret: ""}), Edit)
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -703,8 +716,8 @@ func TestConfigColumns(t *testing.T) {
 }
 
 func TestValuesOfOmitsEmpty(t *testing.T) {
-	got := ValuesOf(store.SCMConfig{ID: 3, Provider: "github", WebsiteURL: "https://github.com", ClientID: "x", UniqueKey: "k", Enabled: true})
-	want := Values{FieldWebsiteURL: "https://github.com", FieldClientID: "x"}
+	got := Values(store.SCMConfig{ID: 3, Provider: "github", WebsiteURL: "https://github.com", ClientID: "x", UniqueKey: "k", Enabled: true}.Values())
+	want := Values{store.FieldWebsiteURL: "https://github.com", store.FieldClientID: "x"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ValuesOf = %v, want %v", got, want)
 	}
@@ -822,8 +835,8 @@ func FuzzValidate(f *testing.F) {
 			mode = Edit
 		}
 		form := url.Values{
-			FieldWebsiteURL: {website}, FieldAPIURL: {api}, FieldSSHURL: {ssh},
-			FieldProjectKey: {key}, FieldAccessToken: {token}, FieldName: {name},
+			store.FieldWebsiteURL: {website}, store.FieldAPIURL: {api}, store.FieldSSHURL: {ssh},
+			store.FieldProjectKey: {key}, store.FieldAccessToken: {token}, store.FieldName: {name},
 		}
 		vals, errs := p.Validate(form, mode)
 		for k, msg := range errs {
@@ -848,7 +861,7 @@ func FuzzValidate(f *testing.F) {
 				t.Errorf("%s = %q is not valid UTF-8", k, v)
 			}
 		}
-		if k, ok := vals[FieldProjectKey]; ok && k != strings.ToUpper(k) {
+		if k, ok := vals[store.FieldProjectKey]; ok && k != strings.ToUpper(k) {
 			t.Errorf("project key %q not upper-case", k)
 		}
 		// Every field is accounted for: a value, an error, or (optional / edit secret) empty input.
@@ -865,7 +878,7 @@ func FuzzValidate(f *testing.F) {
 			for k, v := range vals {
 				again.Set(k, v)
 			}
-			for _, k := range []string{FieldWebsiteURL, FieldAPIURL} {
+			for _, k := range []string{store.FieldWebsiteURL, store.FieldAPIURL} {
 				if len(vals[k]) > MaxURLLen {
 					t.Fatalf("normalised %s longer than MaxURLLen (%d bytes)", k, len(vals[k]))
 				}
@@ -880,3 +893,13 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// Mode is what Validate is given besides the form: nil (Create) for a new configuration's
+// form, the stored configuration for an edit's (Edit: a Bitbucket Server project ALGO, whose
+// project key is fixed).
+type Mode = *store.SCMConfig
+
+var (
+	Create Mode
+	Edit   = &store.SCMConfig{ProjectKey: "ALGO"}
+)

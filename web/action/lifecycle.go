@@ -1,0 +1,103 @@
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// Done is what a lifecycle action did: to which configuration (as it was before), in words.
+type Done struct {
+	Config  store.SCMConfig
+	Message string
+}
+
+// MakeDefault makes configuration id the default for new algorithms.
+func (a *Actions) MakeDefault(ctx context.Context, by store.Actor, id int64) (Done, error) {
+	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
+		_, err := a.st.MakeDefault(ctx, id, by)
+		return "“" + c.DisplayName() + "” is now the default for new algorithms.", err
+	})
+}
+
+// Enable enables configuration id.
+func (a *Actions) Enable(ctx context.Context, by store.Actor, id int64) (Done, error) {
+	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
+		return "Enabled “" + c.DisplayName() + "”.", a.st.SetEnabled(ctx, id, true, by)
+	})
+}
+
+// Disable disables configuration id: no new algorithm can be created in it.
+func (a *Actions) Disable(ctx context.Context, by store.Actor, id int64) (Done, error) {
+	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
+		return "Disabled “" + c.DisplayName() + "”: no new algorithm can be created in it.", a.st.SetEnabled(ctx, id, false, by)
+	})
+}
+
+// Delete deletes configuration id.
+func (a *Actions) Delete(ctx context.Context, by store.Actor, id int64) (Done, error) {
+	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
+		return "Deleted “" + c.DisplayName() + "”.", a.st.DeleteSCMConfig(ctx, id, by)
+	})
+}
+
+// CheckDelete returns configuration id when it could be deleted now, or the Refusal a delete
+// would meet: to ask for confirmation only of a delete that can happen.
+func (a *Actions) CheckDelete(ctx context.Context, id int64) (store.SCMConfig, error) {
+	c, _, err := a.Load(ctx, id)
+	if err != nil {
+		return c, err
+	}
+	if err := c.CanDelete(); err != nil {
+		return c, refusal(c, err)
+	}
+	return c, nil
+}
+
+// lifecycle loads configuration id and applies do to it; the store's transaction checks the
+// rule again on the row it changes, and its refusal comes back as a Refusal.
+func (a *Actions) lifecycle(ctx context.Context, id int64, do func(store.SCMConfig) (string, error)) (Done, error) {
+	c, _, err := a.Load(ctx, id)
+	if err != nil {
+		return Done{}, err
+	}
+	msg, err := do(c)
+	if errors.Is(err, store.ErrNotFound) {
+		return Done{}, notFound(id)
+	}
+	if r := refusal(c, err); r != nil {
+		return Done{}, r
+	}
+	if err != nil {
+		return Done{}, err
+	}
+	return Done{Config: c, Message: msg}, nil
+}
+
+// refusal says why a lifecycle rule refused an action on c and what to do instead; nil when
+// err is no lifecycle rule's.
+func refusal(c store.SCMConfig, err error) *Refusal {
+	name := "“" + c.DisplayName() + "”"
+	r := &Refusal{Rule: err}
+	switch {
+	case errors.Is(err, store.ErrDisableDefault):
+		r.Message = name + " is the default and cannot be disabled. Make another configuration the default first."
+	case errors.Is(err, store.ErrDefaultDisabled):
+		r.Message = name + " is disabled and cannot become the default. Enable it first."
+	case errors.Is(err, store.ErrDeleteEnabled) && c.IsDefault:
+		r.Message = name + " is the default and enabled, so it cannot be deleted. Make another configuration the default, " +
+			"then disable this one, then delete it."
+	case errors.Is(err, store.ErrDeleteEnabled):
+		r.Message = name + " is enabled and cannot be deleted. Disable it first."
+	case errors.Is(err, store.ErrDeleteBuiltIn):
+		r.Message = "The built-in configuration always exists and cannot be deleted."
+	case errors.Is(err, store.ErrHostsRepositories):
+		r.Message = fmt.Sprintf("%s still hosts %d algorithm repositories and cannot be deleted. Keep it disabled instead: "+
+			"no new algorithm can be created in it.", name, c.Repositories)
+	default:
+		return nil
+	}
+	return r
+}

@@ -1,0 +1,128 @@
+package action
+
+import (
+	"context"
+	"strings"
+
+	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/probe"
+	"github.com/scmadmin/scmadmin/web/provider"
+)
+
+// Target is what a connection test checks for cfg of provider p, secrets in plain text.
+func Target(p *provider.Provider, cfg store.SCMConfig, secrets map[string]string) probe.Target {
+	return probe.Target{SCMConfig: cfg, Secrets: secrets, Family: p.Probe}
+}
+
+// Test tests configuration id's connection and keeps the result as its health, unless the
+// test could not start.
+func (a *Actions) Test(ctx context.Context, id int64) (store.SCMConfig, probe.Result, error) {
+	cfg, p, err := a.LoadHosted(ctx, id)
+	if err != nil {
+		return cfg, probe.Result{}, err
+	}
+	secrets, err := a.st.OpenSecrets(ctx, id)
+	if err != nil {
+		return cfg, probe.Result{}, err
+	}
+	result := a.check(ctx, p, cfg, secrets)
+	if step, failed := result.FirstFailure(); !failed || step.ID != "queue" {
+		// Kept even if the caller has gone: the test ran, and the list should say so.
+		cfg.LastTest = Health(result)
+		if err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), id, cfg.LastTest); err != nil {
+			return cfg, result, err
+		}
+	}
+	return cfg, result, nil
+}
+
+// Tested is a "Test before saving": for which provider and stored configuration (ID 0 on the
+// Add form), the checklist, and the fields at fault.
+type Tested struct {
+	Provider *provider.Provider
+	Stored   store.SCMConfig
+	Result   probe.Result
+	Errors   provider.Errors
+}
+
+// TestValues is "Test before saving": the same test for the values of a form, storing
+// nothing. id is the configuration being edited, 0 for a new one; then a secret left empty is
+// the stored one, as long as it goes to the hosts it was saved for. Fields at fault make the
+// checklist say so instead of testing.
+func (a *Actions) TestValues(ctx context.Context, id int64, in Input) (Tested, error) {
+	var t Tested
+	var stored *store.SCMConfig
+	if id != 0 {
+		cfg, p, err := a.LoadHosted(ctx, id)
+		if err != nil {
+			return t, err
+		}
+		t.Stored, t.Provider, stored = cfg, p, &cfg
+		in.Fields = overStored(cfg, in)
+	} else if p, ok := provider.Lookup(in.Provider); ok && p.Selectable() {
+		t.Provider = p
+	} else {
+		return t, invalid(provider.Errors{"provider": "Choose a provider before testing the connection."})
+	}
+	vals, errs := t.Provider.Validate(in.Fields, stored)
+	cfg, secrets := t.Provider.Config(vals)
+	if len(errs) == 0 && stored != nil {
+		kept, err := a.st.OpenSecrets(ctx, stored.ID)
+		if err != nil {
+			return t, err
+		}
+		errs = keepSecretsForTheirHosts(t.Provider, *stored, cfg, secrets, kept)
+	}
+	if t.Errors = errs; len(errs) > 0 {
+		t.Result = invalidInput(t.Provider, errs)
+		return t, nil
+	}
+	t.Result = a.check(ctx, t.Provider, cfg, secrets)
+	return t, nil
+}
+
+// keepSecretsForTheirHosts fills in the secrets left empty with the stored ones (kept), but
+// only while cfg names the hosts stored was saved with: with other URLs a secret must be typed
+// again, or a form would hand it to any host. It returns the secrets that must be typed.
+func keepSecretsForTheirHosts(p *provider.Provider, stored, cfg store.SCMConfig, secrets, kept map[string]string) provider.Errors {
+	sameHosts := cfg.WebsiteURL == stored.WebsiteURL && cfg.APIURL == stored.APIURL
+	errs := provider.Errors{}
+	for _, f := range p.Fields() {
+		if _, typed := secrets[f.Name]; f.Kind != provider.KindSecret || typed {
+			continue
+		}
+		if !sameHosts {
+			errs[f.Name] = "Enter the " + f.Label + " again to test other URLs: a saved secret is only sent to the hosts it was saved for."
+		} else if v, ok := kept[f.Name]; ok {
+			secrets[f.Name] = v
+		}
+	}
+	return errs
+}
+
+func (a *Actions) check(ctx context.Context, p *provider.Provider, cfg store.SCMConfig, secrets map[string]string) probe.Result {
+	result := a.checker.Check(ctx, Target(p, cfg, secrets))
+	a.tested(p.ID, result)
+	return result
+}
+
+// Health is what the list and the details page keep of a test: when, and passed or where it failed.
+func Health(r probe.Result) store.ConnectionTest {
+	t := store.ConnectionTest{At: r.At, Passed: r.Passed(), Summary: "passed"}
+	if step, failed := r.FirstFailure(); failed {
+		t.Summary = step.Title
+	}
+	return t
+}
+
+// invalidInput is the checklist of a form whose values cannot be tested yet.
+func invalidInput(p *provider.Provider, errs provider.Errors) probe.Result {
+	var msgs []string
+	for _, f := range p.Fields() {
+		if m := errs[f.Name]; m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return probe.Result{Steps: []probe.Step{{ID: "input", Title: "The form's values", Status: probe.Failed,
+		Detail: "Correct these first: " + strings.Join(msgs, " ")}}}
+}
