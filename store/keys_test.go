@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,7 +24,11 @@ func TestCheckKeysTriesEveryKeyInUse(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scmadmin.db")
 	open := func(keys string) *Store {
 		t.Helper()
-		k, err := keyring.Parse([]byte(keys))
+		file := filepath.Join(t.TempDir(), "scmadmin.key")
+		if err := os.WriteFile(file, []byte(keys+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k, err := keyring.Load(file)
 		if err != nil {
 			t.Fatal(err)
 		}

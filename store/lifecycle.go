@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// Refusals of the lifecycle rules (SPEC "Lifecycle rules"); the web layer answers them 409.
+// Refusals of the lifecycle rules (a configuration's lifecycle); the web layer answers them 409.
 var (
 	ErrDisableDefault    = errors.New("store: the default configuration cannot be disabled")
 	ErrDefaultDisabled   = errors.New("store: a disabled configuration cannot become the default")
@@ -19,7 +19,7 @@ var (
 // BuiltInID is the id of the built-in configuration, which always exists.
 const BuiltInID = 1
 
-// The lifecycle rules (SPEC "Lifecycle rules"), each returning the refusal or nil. The
+// The lifecycle rules (a configuration's lifecycle), each returning the refusal or nil. The
 // store's transactions apply them to the row they lock; the pages offer only the actions
 // they allow.
 

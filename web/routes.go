@@ -10,7 +10,7 @@ import (
 	"github.com/scmadmin/scmadmin/static"
 )
 
-// routes registers every route of the application, as SPEC.md lists them.
+// routes registers every route of the application, the pages, the webhook receiver, health and metrics.
 func (s *server) routes(e *echo.Echo) {
 	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, s.withDataVersions, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M",

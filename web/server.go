@@ -1,5 +1,5 @@
 // Package web is scmadmin's HTTP application: the Source Code Management screen, sign-in, and
-// the routes SPEC.md lists.
+// the routes the product specification lists.
 package web
 
 import (

@@ -24,7 +24,7 @@ import (
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
-// maxDelivery is the largest webhook body accepted (SPEC: over 1 MiB → 413); maxReceiving
+// maxDelivery is the largest webhook body accepted (over 1 MiB: 413); maxReceiving
 // is how many deliveries are read at once.
 const (
 	maxDelivery  = 1 << 20
@@ -95,90 +95,114 @@ func (ev pushEvent) build(project string) (*store.Build, string) {
 	return nil, "no push to master: " + truncate(strings.Join(seen, ", "), 200)
 }
 
-// receiveWebhook takes Bitbucket Server's deliveries (SPEC "Build-on-checkin webhooks"). It
-// needs no session: the signature authenticates. It never logs a body.
+// receiveWebhook takes a host's deliveries (the specification's "Build-on-checkin
+// webhooks"). It needs no session: the signature authenticates. It never logs a body.
 func (s *server) receiveWebhook(c echo.Context) error {
-	ctx := c.Request().Context()
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	cfg, format, err := s.loadHookTarget(c)
 	if err != nil {
-		return c.String(http.StatusNotFound, "no such configuration")
+		return err
 	}
-	cfg, err := s.st.SCMConfig(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return c.String(http.StatusNotFound, "no such configuration")
+	h := c.Request().Header
+	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(h.Get(format.DeliveryHeader), 100),
+		Event: truncate(h.Get(format.EventHeader), 100)}
+	body, err := s.readDelivery(c)
+	if errors.Is(err, errDeliveryTooLarge) {
+		return s.answerDelivery(c, d, http.StatusRequestEntityTooLarge, store.DeliveryRefused, "body over 1 MiB", nil)
 	} else if err != nil {
 		return err
 	}
-	if p, _ := provider.Lookup(cfg.Provider); p == nil || p.Webhook == nil {
-		return c.String(http.StatusNotFound, "no webhook for this configuration")
+	if d.Event == format.PingEvent {
+		return c.String(http.StatusOK, "pong")
 	}
-	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(c.Request().Header.Get("X-Request-Id"), 100),
-		Event: truncate(c.Request().Header.Get("X-Event-Key"), 100)}
-	answer := func(status int, result, reason string, b *store.Build) error {
-		d.Status, d.Result, d.Reason = status, result, reason
-		recorded, err := s.st.RecordDelivery(ctx, d, b)
-		if err != nil {
+	if !s.validSignature(c, cfg.ID, h.Get(format.SignatureHeader), body) {
+		s.metrics.deliveries.WithLabelValues("unauthorized").Inc()
+		if err := s.st.CountWebhookFailure(c.Request().Context(), cfg.ID); err != nil {
 			return err
 		}
-		s.metrics.deliveries.WithLabelValues(recorded.Result).Inc()
-		return c.String(status, recorded.Result+": "+recorded.Reason)
+		return c.String(http.StatusUnauthorized, "bad or missing "+format.SignatureHeader)
 	}
+	status, result, reason, b := judgeDelivery(cfg, format, d.Event, body)
+	return s.answerDelivery(c, d, status, result, reason, b)
+}
 
-	if c.Request().ContentLength > maxDelivery {
-		return answer(http.StatusRequestEntityTooLarge, store.DeliveryRefused, "body over 1 MiB", nil)
+// loadHookTarget returns the configuration the :id names and how its host delivers, or a
+// 404 answer when there is none or it takes no deliveries.
+func (s *server) loadHookTarget(c echo.Context) (store.SCMConfig, *provider.WebhookFormat, error) {
+	cfg, p, err := s.actions.Load(c.Request().Context(), configID(c))
+	if r, ok := action.AsRefusal(err); ok && errors.Is(r, store.ErrNotFound) {
+		return cfg, nil, c.String(http.StatusNotFound, "no such configuration")
+	} else if err != nil {
+		return cfg, nil, err
 	}
-	// Bodies are buffered to be checked: a bounded number at once.
+	if p.Webhook == nil {
+		return cfg, nil, c.String(http.StatusNotFound, "no webhook for this configuration")
+	}
+	return cfg, p.Webhook, nil
+}
+
+var errDeliveryTooLarge = errors.New("web: delivery over 1 MiB")
+
+// readDelivery reads a delivery's body, at most maxDelivery bytes, a bounded number at once.
+func (s *server) readDelivery(c echo.Context) ([]byte, error) {
+	if c.Request().ContentLength > maxDelivery {
+		return nil, errDeliveryTooLarge
+	}
 	select {
 	case s.receiving <- struct{}{}:
 		defer func() { <-s.receiving }()
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-c.Request().Context().Done():
+		return nil, c.Request().Context().Err()
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxDelivery+1))
 	if err != nil {
-		return c.String(http.StatusBadRequest, "the body could not be read")
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body could not be read")
 	}
 	if len(body) > maxDelivery {
-		return answer(http.StatusRequestEntityTooLarge, store.DeliveryRefused, "body over 1 MiB", nil)
+		return nil, errDeliveryTooLarge
 	}
-	if d.Event == "diagnostics:ping" {
-		return c.String(http.StatusOK, "pong")
-	}
-	if !s.validSignature(c, cfg.ID, body) {
-		s.metrics.deliveries.WithLabelValues("unauthorized").Inc()
-		if err := s.st.CountWebhookFailure(ctx, cfg.ID); err != nil {
-			return err
-		}
-		return c.String(http.StatusUnauthorized, "bad or missing X-Hub-Signature")
-	}
+	return body, nil
+}
+
+// judgeDelivery decides what a signed delivery to cfg does: a build, or why none.
+func judgeDelivery(cfg store.SCMConfig, format *provider.WebhookFormat, event string, body []byte) (status int, result, reason string, b *store.Build) {
 	if !cfg.Enabled {
-		return answer(http.StatusConflict, store.DeliveryRefused, "the configuration is disabled", nil)
+		return http.StatusConflict, store.DeliveryRefused, "the configuration is disabled", nil
 	}
-	if d.Event != "repo:refs_changed" {
-		return answer(http.StatusAccepted, store.DeliveryIgnored, "event "+strconv.Quote(d.Event)+" starts no build", nil)
+	if event != format.PushEvent {
+		return http.StatusAccepted, store.DeliveryIgnored, "event " + strconv.Quote(event) + " starts no build", nil
 	}
 	var ev pushEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
-		return answer(http.StatusBadRequest, store.DeliveryRefused, "malformed JSON", nil)
+		return http.StatusBadRequest, store.DeliveryRefused, "malformed JSON", nil
 	}
 	b, why := ev.build(cfg.ProjectKey)
 	if b == nil {
-		return answer(http.StatusAccepted, store.DeliveryIgnored, why, nil)
+		return http.StatusAccepted, store.DeliveryIgnored, why, nil
 	}
-	return answer(http.StatusAccepted, store.DeliveryAccepted,
-		fmt.Sprintf("build of %s/%s at %s", b.ProjectKey, b.Repository, truncate(b.Commit, 12)), b)
+	return http.StatusAccepted, store.DeliveryAccepted,
+		fmt.Sprintf("build of %s/%s at %s", b.ProjectKey, b.Repository, truncate(b.Commit, 12)), b
+}
+
+// answerDelivery records d with its outcome (and the build it starts) and answers it.
+func (s *server) answerDelivery(c echo.Context, d store.Delivery, status int, result, reason string, b *store.Build) error {
+	d.Status, d.Result, d.Reason = status, result, reason
+	recorded, err := s.st.RecordDelivery(c.Request().Context(), d, b)
+	if err != nil {
+		return err
+	}
+	s.metrics.deliveries.WithLabelValues(recorded.Result).Inc()
+	return c.String(status, recorded.Result+": "+recorded.Reason)
 }
 
 // validSignature checks body against the webhook secret, or the previous one within the
 // grace period after a rotation.
-func (s *server) validSignature(c echo.Context, configID int64, body []byte) bool {
+func (s *server) validSignature(c echo.Context, configID int64, header string, body []byte) bool {
 	ctx := c.Request().Context()
 	secrets, err := s.st.OpenSecrets(ctx, configID)
 	if err != nil {
 		s.log.Error("open webhook secret", "config", configID, "err", err)
 		return false
 	}
-	header := c.Request().Header.Get("X-Hub-Signature")
 	if signedBy(header, body, secrets[store.WebhookSecret]) {
 		return true
 	}

@@ -1320,3 +1320,20 @@ func TestWebhookURLFollowsBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// With a base URL only this machine reaches (the default), the details page warns that
+// Bitbucket cannot deliver to the webhook URL; with a public one it does not.
+func TestWebhookURLOnLoopbackIsWarnedOf(t *testing.T) {
+	for _, tc := range []struct {
+		base string
+		warn bool
+	}{{"http://localhost:8080", true}, {"http://127.0.0.1", true}, {"https://scm.example.com", false}} {
+		app := newTestAppWith(t, Config{BaseURL: tc.base})
+		c := app.adminClient()
+		id := addConfig(t, c, bbForm("bb.example.com", "ALGO"))
+		page := c.get(scmPath(id, "")).wantStatus(http.StatusOK)
+		if got := page.has("#webhook-unreachable"); got != tc.warn {
+			t.Errorf("base URL %s: warning shown = %v, want %v (%q)", tc.base, got, tc.warn, page.text("#webhook-unreachable"))
+		}
+	}
+}

@@ -64,15 +64,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB)
+	return serveUntilDone(ctx, ln, e, log)
+}
+
+// serveUntilDone serves h on ln until ctx is done, then lets the requests in flight finish
+// for shutdownGrace.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           e,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

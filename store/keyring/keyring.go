@@ -96,15 +96,6 @@ func readFile(path string) (*keys, time.Time, error) {
 	return ks, info.ModTime(), nil
 }
 
-// Parse reads a key file's content into a keyring that follows no file.
-func Parse(data []byte) (*Keyring, error) {
-	ks, err := parse(data)
-	if err != nil {
-		return nil, err
-	}
-	return &Keyring{keys: ks}, nil
-}
-
 func parse(data []byte) (*keys, error) {
 	k := &keys{aeads: map[uint32]cipher.AEAD{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))

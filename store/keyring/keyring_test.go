@@ -353,3 +353,12 @@ func TestConcurrentSealOpen(t *testing.T) {
 		}
 	}
 }
+
+// Parse reads a key file's content into a keyring that follows no file.
+func Parse(data []byte) (*Keyring, error) {
+	ks, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{keys: ks}, nil
+}

@@ -46,9 +46,9 @@ func said(res response) string {
 
 func (r *run) bitbucketVersion() (Status, string) {
 	u := r.bitbucketAPI() + "/application-properties"
-	res, err := r.call(http.MethodGet, u, nil, nil)
-	if err != nil {
-		return Failed, fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))
+	res, failure := r.getAPI(u, nil)
+	if failure != "" {
+		return Failed, failure
 	}
 	var props struct {
 		Version     string `json:"version"`

@@ -32,9 +32,9 @@ func jsonObject(body []byte, keys ...string) bool {
 
 func (r *run) githubMeta() (Status, string) {
 	u := r.apiBase() + "/meta"
-	res, err := r.call(http.MethodGet, u, nil, nil)
-	if err != nil {
-		return Failed, fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))
+	res, failure := r.getAPI(u, nil)
+	if failure != "" {
+		return Failed, failure
 	}
 	if res.status != http.StatusOK || !jsonObject(res.body, "verifiable_password_authentication", "hooks", "installed_version") {
 		return Failed, fmt.Sprintf("%s answered %d, but not as GitHub's API does. Check the API URL: https://api.github.com "+
@@ -75,9 +75,9 @@ func (r *run) githubCredentials() (Status, string) {
 
 func (r *run) gitlabVersion() (Status, string) {
 	u := r.apiBase() + "/version"
-	res, err := r.call(http.MethodGet, u, nil, nil)
-	if err != nil {
-		return Failed, fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))
+	res, failure := r.getAPI(u, nil)
+	if failure != "" {
+		return Failed, failure
 	}
 	var v struct {
 		Version string `json:"version"`
@@ -101,9 +101,9 @@ func (r *run) gitlabCredentials() (Status, string) {
 
 func (r *run) bitbucketCloudAPI() (Status, string) {
 	u := r.apiBase() + "/repositories?pagelen=1"
-	res, err := r.call(http.MethodGet, u, nil, nil)
-	if err != nil {
-		return Failed, fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))
+	res, failure := r.getAPI(u, nil)
+	if failure != "" {
+		return Failed, failure
 	}
 	if res.status != http.StatusOK || !jsonObject(res.body, "pagelen", "values") {
 		return Failed, fmt.Sprintf("%s answered %d, but not as Bitbucket Cloud's API does. Check the API URL: https://api.bitbucket.org/2.0.",

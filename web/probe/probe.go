@@ -24,7 +24,7 @@ import (
 	"github.com/scmadmin/scmadmin/store"
 )
 
-// Status is a step's outcome, as SPEC's data-status names it.
+// Status is a step's outcome, as the pages' data-status names it.
 type Status string
 
 // Step outcomes.
@@ -37,7 +37,7 @@ const (
 
 // Step is one check of the list.
 type Step struct {
-	ID     string // stable name, SPEC's data-step: dns, tcp, tls, product, token, project, permission, credentials, ssh
+	ID     string // stable name, the pages' data-step: dns, tcp, tls, product, token, project, permission, credentials, ssh
 	Title  string // what is checked, in a few words
 	Status Status
 	Detail string // what was found and, unless it passed, what to do
@@ -218,6 +218,15 @@ func (c *Checker) plan(t Target) []stepFunc {
 	}
 	steps = append(steps, own...)
 	return append(steps, stepFunc{"ssh", "SSH answers", (*run).sshBanner})
+}
+
+// getAPI GETs u, a URL of the host's API; failure says so when the host did not answer.
+func (r *run) getAPI(u string, prepare func(*http.Request)) (res response, failure string) {
+	res, err := r.call(http.MethodGet, u, nil, prepare)
+	if err != nil {
+		return res, fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))
+	}
+	return res, ""
 }
 
 // stepCtx bounds one step.
