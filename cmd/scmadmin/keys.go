@@ -11,8 +11,9 @@ import (
 	"github.com/scmadmin/scmadmin/store/keyring"
 )
 
-// keySwitchWait is how long rotation waits, after adding the new key, for running servers
-// to start sealing with it (they check the key file every second).
+// keySwitchWait is how long rotation waits, after adding the new key, before re-sealing: long
+// enough for a secret that a running server sealed with the old key just before the file
+// changed to be committed (servers check the key file on every use of a key).
 var keySwitchWait = 2 * time.Second
 
 // keys runs `scmadmin keys rotate`: a new key seals every secret, with the old keys kept in
