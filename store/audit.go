@@ -49,15 +49,17 @@ type AuditEvent struct {
 	At       time.Time
 	Actor    Actor
 	Action   string
-	ConfigID int64  // 0 when the event concerns no configuration
-	Provider string // the configuration's provider
-	Target   string // the configuration's name at the time
-	Changes  []Change
+	ConfigID int64 // 0 when the event concerns no configuration
+	// ConfigRef is the configuration's id as pages name it.
+	ConfigRef string
+	Provider  string // the configuration's provider
+	Target    string // the configuration's name at the time
+	Changes   []Change
 }
 
 // configEvent is the audit event of action on c.
 func configEvent(by Actor, action string, c SCMConfig, changes []Change) AuditEvent {
-	return AuditEvent{Actor: by, Action: action, ConfigID: c.ID, Provider: c.Provider, Target: c.DisplayName(), Changes: changes}
+	return AuditEvent{Actor: by, Action: action, ConfigID: c.ID, ConfigRef: c.Ref, Provider: c.Provider, Target: c.DisplayName(), Changes: changes}
 }
 
 // RecordAudit adds an event that is not part of a configuration change, such as a sign-in.
@@ -86,8 +88,9 @@ func (s *Store) audit(ctx context.Context, db execer, ev AuditEvent) error {
 		configID = ev.ConfigID
 	}
 	_, err = db.ExecContext(ctx,
-		`INSERT INTO audit_events (at, actor, remote_addr, action, config_id, provider, target, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.now(), ev.Actor.Username, ev.Actor.Addr, ev.Action, configID, ev.Provider, ev.Target, string(changes))
+		`INSERT INTO audit_events (at, actor, remote_addr, action, config_id, config_ref, provider, target, changes)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.now(), ev.Actor.Username, ev.Actor.Addr, ev.Action, configID, ev.ConfigRef, ev.Provider, ev.Target, string(changes))
 	return err
 }
 
@@ -109,7 +112,7 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int,
 		return nil, 0, fmt.Errorf("store: count audit: %w", err)
 	}
 	rows, err := s.query(ctx,
-		`SELECT id, at, actor, remote_addr, action, coalesce(config_id, 0), provider, target, changes FROM audit_events`+where+
+		`SELECT id, at, actor, remote_addr, action, coalesce(config_id, 0), config_ref, provider, target, changes FROM audit_events`+where+
 			` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list audit: %w", err)
@@ -119,7 +122,7 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int,
 	for rows.Next() {
 		var ev AuditEvent
 		var changes string
-		if err := rows.Scan(&ev.ID, &ev.At, &ev.Actor.Username, &ev.Actor.Addr, &ev.Action, &ev.ConfigID, &ev.Provider, &ev.Target, &changes); err != nil {
+		if err := rows.Scan(&ev.ID, &ev.At, &ev.Actor.Username, &ev.Actor.Addr, &ev.Action, &ev.ConfigID, &ev.ConfigRef, &ev.Provider, &ev.Target, &changes); err != nil {
 			return nil, 0, fmt.Errorf("store: list audit: %w", err)
 		}
 		if err := json.Unmarshal([]byte(changes), &ev.Changes); err != nil {

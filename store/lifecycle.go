@@ -16,8 +16,11 @@ var (
 	ErrHostsRepositories = errors.New("store: the configuration still hosts algorithm repositories")
 )
 
-// BuiltInID is the id of the built-in configuration, which always exists.
-const BuiltInID = 1
+// BuiltInID is the key of the built-in configuration, which always exists; BuiltInRef its id.
+const (
+	BuiltInID  = 1
+	BuiltInRef = "internal"
+)
 
 // The lifecycle rules (a configuration's lifecycle), each returning the refusal or nil. The
 // store's transactions apply them to the row they lock; the pages offer only the actions

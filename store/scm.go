@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,7 +16,10 @@ import (
 // SCMConfig is one registered source code host. Which fields a provider uses is the provider
 // catalog's business; the store keeps them all.
 type SCMConfig struct {
+	// ID is the key other tables refer to it by; Ref is its id as the pages, the routes and
+	// the API name it.
 	ID         int64
+	Ref        string
 	Provider   string
 	Name       string
 	WebsiteURL string
@@ -146,14 +150,14 @@ var columnList = func() string {
 }()
 
 // scmColumns is what every read of a configuration selects, in scanSCM's order.
-var scmColumns = `id, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
+var scmColumns = `id, ref, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
 	last_test_at, last_test_passed, last_test_summary,
 	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id)`
 
 func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	var c SCMConfig
 	var tested sql.NullTime
-	dest := []any{&c.ID, &c.Provider}
+	dest := []any{&c.ID, &c.Ref, &c.Provider}
 	for _, col := range columns {
 		dest = append(dest, col.of(&c))
 	}
@@ -192,12 +196,21 @@ func searchText(c SCMConfig) string {
 // placeholders returns n comma-separated "?".
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-// CreateSCMConfig stores a new, enabled configuration and its secrets (field name → plain
-// text), which are encrypted before they are written. ErrDuplicate when c.UniqueKey is taken.
+// CreateSCMConfig stores a new, enabled configuration and its secrets
+// (field name → plain text), which are sealed before they are written. Its id is c.Ref when
+// given (a vanity id), else its number. ErrDuplicate when c.UniqueKey is taken, ErrIDTaken
+// when c.Ref is or was another's.
 func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	now := s.now()
 	c.Enabled, c.IsDefault, c.CreatedAt, c.UpdatedAt = true, false, now, now
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if c.Ref != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scm_refs (ref) VALUES (?)`, c.Ref); isUnique(err) {
+				return ErrIDTaken
+			} else if err != nil {
+				return err
+			}
+		}
 		args := append(append([]any{c.Provider}, c.columnValues()...), c.UniqueKey, searchText(c), now, now)
 		err := tx.QueryRowContext(ctx, `INSERT INTO scm_configs (provider, `+columnList+`, unique_key, search_text,
 			  enabled, is_default, created_at, updated_at) VALUES (?, `+placeholders(len(columns))+`, ?, ?, 1, 0, ?, ?) RETURNING id`,
@@ -205,11 +218,24 @@ func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 		if err != nil {
 			return err
 		}
+		if c.Ref == "" {
+			// A number is never taken: ids grow (AUTOINCREMENT) and vanity ids hold a letter.
+			c.Ref = strconv.FormatInt(c.ID, 10)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scm_refs (ref) VALUES (?)`, c.Ref); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET ref = ? WHERE id = ?`, c.Ref, c.ID); err != nil {
+			return err
+		}
 		if err := s.putSecrets(ctx, tx, c.ID, secrets, now); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, configEvent(by, ActionCreate, c, c.diff(SCMConfig{}, secrets)))
 	})
+	if errors.Is(err, ErrIDTaken) {
+		return SCMConfig{}, fmt.Errorf("store: create scm config %q: %w", c.Ref, ErrIDTaken)
+	}
 	if isUnique(err) {
 		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", ErrDuplicate)
 	}
@@ -258,6 +284,18 @@ func (s *Store) scmConfig(ctx context.Context, db queryRower, id int64) (SCMConf
 	}
 	if err != nil {
 		return SCMConfig{}, fmt.Errorf("store: scm config %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// SCMConfigByRef returns the configuration whose id is ref, or ErrNotFound.
+func (s *Store) SCMConfigByRef(ctx context.Context, ref string) (SCMConfig, error) {
+	c, err := scanSCM(s.queryRow(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE ref = ?`, ref))
+	if errors.Is(err, sql.ErrNoRows) {
+		return SCMConfig{}, fmt.Errorf("store: scm config %q: %w", ref, ErrNotFound)
+	}
+	if err != nil {
+		return SCMConfig{}, fmt.Errorf("store: scm config %q: %w", ref, err)
 	}
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,8 +96,11 @@ func TestCreateSCMConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SCMConfig: %v", err)
 	}
+	if c.Ref != strconv.FormatInt(c.ID, 10) {
+		t.Errorf("new config's id (Ref) = %q, want its number %d", c.Ref, c.ID)
+	}
 	want := in
-	want.ID, want.Enabled, want.IsDefault = c.ID, true, false
+	want.ID, want.Ref, want.Enabled, want.IsDefault = c.ID, c.Ref, true, false
 	want.CreatedAt, want.UpdatedAt = c.CreatedAt, c.UpdatedAt
 	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("times read back %v, %v; want %v", got.CreatedAt, got.UpdatedAt, want.CreatedAt)
@@ -722,5 +726,46 @@ func TestListSCMConfigsSearchNonASCIICaseInsensitive(t *testing.T) {
 	page, _ = listAll(t, s, SCMQuery{Search: "équipe données"})
 	if !equalIDs(ids(page), []int64{c.ID}) {
 		t.Errorf("search %q = %v, want [%d]: case-insensitive in any script", "équipe données", ids(page), c.ID)
+	}
+}
+
+// A configuration's id (Ref): a vanity id when one is given, never one that another
+// configuration has or had, and the built-in one's is "internal".
+func TestConfigIDsAreNeverReused(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	builtIn, err := s.SCMConfigByRef(ctx, BuiltInRef)
+	if err != nil || builtIn.ID != BuiltInID {
+		t.Fatalf("built-in by its id %q: %+v, %v", BuiltInRef, builtIn, err)
+	}
+	cfg := func(host string) SCMConfig {
+		return SCMConfig{Provider: "bitbucket_server", WebsiteURL: "https://" + host, ProjectKey: "ALGO",
+			UniqueKey: "bitbucket_server https://" + host + " ALGO"}
+	}
+	vanity := cfg("one.example.com")
+	vanity.Ref = "bb-algo"
+	created, err := s.CreateSCMConfig(ctx, vanity, nil, testActor)
+	if err != nil || created.Ref != "bb-algo" {
+		t.Fatalf("create with a vanity id: %+v, %v", created, err)
+	}
+	if got, err := s.SCMConfigByRef(ctx, "bb-algo"); err != nil || got.ID != created.ID {
+		t.Errorf("by its vanity id: %+v, %v", got, err)
+	}
+	again := cfg("two.example.com")
+	again.Ref = "bb-algo"
+	if _, err := s.CreateSCMConfig(ctx, again, nil, testActor); !errors.Is(err, ErrIDTaken) {
+		t.Errorf("a second configuration with id bb-algo: %v, want ErrIDTaken", err)
+	}
+	if err := s.SetEnabled(ctx, created.ID, false, testActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSCMConfig(ctx, created.ID, testActor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateSCMConfig(ctx, again, nil, testActor); !errors.Is(err, ErrIDTaken) {
+		t.Errorf("reusing the id of a deleted configuration: %v, want ErrIDTaken", err)
+	}
+	if _, err := s.SCMConfigByRef(ctx, "bb-algo"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a deleted configuration's id: %v, want ErrNotFound", err)
 	}
 }

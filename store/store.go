@@ -30,6 +30,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrDuplicate is returned when a unique constraint refuses a write.
 	ErrDuplicate = errors.New("duplicate")
+	// ErrIDTaken is returned when a configuration's id is, or was, another's.
+	ErrIDTaken = errors.New("id taken")
 )
 
 //go:embed migrations/*.sql

@@ -89,7 +89,7 @@ func (f SCMForm) editing() bool { return f.Config.ID != 0 }
 
 func (f SCMForm) action() string {
 	if f.editing() {
-		return DetailsURL(f.Config.ID)
+		return DetailsURL(f.Config.Ref)
 	}
 	return "/admin/scm"
 }
@@ -138,7 +138,7 @@ type SCMDetails struct {
 
 // Webhook is what the details page shows of a configuration's build-on-checkin webhook.
 type Webhook struct {
-	ConfigID int64
+	ConfigID string
 	URL      string
 	// Unreachable says why Bitbucket cannot reach URL, when the base URL shows it cannot.
 	Unreachable string
@@ -147,8 +147,8 @@ type Webhook struct {
 	Builds      []store.Build
 }
 
-func editURL(id int64) string { return DetailsURL(id) + "/edit" }
+func editURL(id string) string { return DetailsURL(id) + "/edit" }
 
-func actionURL(id int64, action string) string { return DetailsURL(id) + "/" + action }
+func actionURL(id string, action string) string { return DetailsURL(id) + "/" + action }
 
 var statusLabels = map[probe.Status]string{probe.Passed: "Passed", probe.Failed: "Failed", probe.Warning: "Warning", probe.Skipped: "Skipped"}

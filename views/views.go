@@ -64,7 +64,7 @@ func csrfToken(ctx context.Context) string {
 }
 
 // DetailsURL is the address of configuration id's details page.
-func DetailsURL(id int64) string { return "/admin/scm/" + strconv.FormatInt(id, 10) }
+func DetailsURL(id string) string { return "/admin/scm/" + id }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 

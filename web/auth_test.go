@@ -111,7 +111,7 @@ func TestAnonymousIsSentToSignIn(t *testing.T) {
 	app := newTestApp(t)
 	c := app.client()
 	c.get("/admin/scm").wantRedirect("/login")
-	for _, path := range []string{"/admin/scm/new", "/admin/scm/1", "/admin/nowhere"} {
+	for _, path := range []string{"/admin/scm/new", "/admin/scm/internal", "/admin/nowhere"} {
 		r := c.get(path).wantStatus(http.StatusSeeOther)
 		if loc := r.header.Get("Location"); !strings.HasPrefix(loc, "/login?next=") {
 			t.Errorf("GET %s → Location %q", path, loc)
@@ -133,7 +133,7 @@ func TestNonAdminIsForbidden(t *testing.T) {
 	}
 	c := app.client()
 	c.login("viewer", "viewer password 1").wantRedirect("/admin/scm")
-	for _, path := range []string{"/admin/scm", "/admin/scm/new", "/admin/scm/1"} {
+	for _, path := range []string{"/admin/scm", "/admin/scm/new", "/admin/scm/internal"} {
 		r := c.get(path).wantStatus(http.StatusForbidden)
 		if !strings.Contains(r.text("[role=alert]"), "not a cluster admin") {
 			t.Errorf("%s: alert %q", path, r.text("[role=alert]"))

@@ -263,8 +263,8 @@ func TestBrowserLifecycleAndSearch(t *testing.T) {
 	}
 
 	// Disable the old default (the built-in), then beta; delete beta with an in-place confirm.
-	b.run(chromedp.Click(`tr[data-scm-id="1"] button[aria-label^="Disable"]`, chromedp.ByQuery))
-	b.waitFor(`(document.querySelector('tr[data-scm-id="1"] .badge') || {}).innerText === "Disabled"`)
+	b.run(chromedp.Click(`tr[data-scm-id="internal"] button[aria-label^="Disable"]`, chromedp.ByQuery))
+	b.waitFor(`(document.querySelector('tr[data-scm-id="internal"] .badge') || {}).innerText === "Disabled"`)
 	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%d"] button[aria-label^="Disable"]`, ids[1]), chromedp.ByQuery))
 	b.waitFor(fmt.Sprintf(`!!document.querySelector('tr[data-scm-id="%d"] a[aria-label^="Delete"]')`, ids[1]))
 	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%d"] a[aria-label^="Delete"]`, ids[1]), chromedp.ByQuery))

@@ -42,7 +42,7 @@ func (s *server) testForm(c echo.Context) error {
 		return errUnreadableForm
 	}
 	in := action.Input{Provider: form.Get("provider"), Fields: form}
-	t, err := s.actions.TestValues(c.Request().Context(), parseID(form.Get("id")), in)
+	t, err := s.actions.TestValues(c.Request().Context(), form.Get("id"), in)
 	if r, ok := action.AsRefusal(err); ok && r.Fields["provider"] != "" {
 		return echo.NewHTTPError(http.StatusBadRequest, r.Fields["provider"])
 	} else if err != nil {

@@ -146,7 +146,7 @@ func TestConnectionTestOfStoredConfiguration(t *testing.T) {
 		t.Errorf("htmx answer is not the checklist fragment:\n%s", frag.body)
 	}
 
-	c.submit("/admin/scm/1", "/admin/scm/1/test", nil).wantStatus(http.StatusBadRequest)
+	c.submit("/admin/scm/internal", "/admin/scm/internal/test", nil).wantStatus(http.StatusBadRequest)
 }
 
 func TestTestBeforeSaving(t *testing.T) {

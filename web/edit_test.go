@@ -314,16 +314,16 @@ func TestEditDuplicate(t *testing.T) {
 func TestEditBuiltIn(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
-	r := c.get("/admin/scm/1/edit").wantStatus(http.StatusBadRequest)
+	r := c.get("/admin/scm/internal/edit").wantStatus(http.StatusBadRequest)
 	if !r.has("[role=alert]") {
 		t.Error("no reason given")
 	}
-	c.submit("/admin/scm", "/admin/scm/1", url.Values{"name": {"Hacked"}, "website_url": {"https://evil.example.com"}}).
+	c.submit("/admin/scm", "/admin/scm/internal", url.Values{"name": {"Hacked"}, "website_url": {"https://evil.example.com"}}).
 		wantStatus(http.StatusBadRequest)
 	if cfg := mustConfig(t, app, 1); cfg.Name != "" || cfg.WebsiteURL != "" {
 		t.Errorf("built-in changed: %+v", cfg)
 	}
-	if c.get("/admin/scm").doc.Find(`a[href="/admin/scm/1/edit"]`).Length() != 0 {
+	if c.get("/admin/scm").doc.Find(`a[href="/admin/scm/internal/edit"]`).Length() != 0 {
 		t.Error("the list offers to edit the built-in")
 	}
 }

@@ -17,7 +17,7 @@ func TestAnonymousPostIsSentToSignIn(t *testing.T) {
 	app := newTestApp(t)
 	// No session and no token: sign-in is what is missing, so that is what the answer says.
 	app.client().post("/admin/scm", validForm("github")).wantRedirect("/login")
-	app.client().post("/admin/scm/1/disable", nil).wantRedirect("/login")
+	app.client().post("/admin/scm/internal/disable", nil).wantRedirect("/login")
 }
 
 func TestCrossOriginPostRefusedEvenWithToken(t *testing.T) {
@@ -49,7 +49,7 @@ func TestRequestIDIsOurs(t *testing.T) {
 func TestPagesAreNotCached(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
-	for _, path := range []string{"/login", "/admin/scm", "/admin/scm/1"} {
+	for _, path := range []string{"/login", "/admin/scm", "/admin/scm/internal"} {
 		if cc := c.get(path).header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("%s Cache-Control %q", path, cc)
 		}
@@ -83,7 +83,7 @@ func TestPastTheLastPageShowsTheLastPage(t *testing.T) {
 	c := app.adminClient()
 	for _, q := range []string{"page=5", "page=9223372036854775807&per_page=100", "page=99999999999999999999"} {
 		r := c.get("/admin/scm?" + q).wantStatus(http.StatusOK)
-		if !r.has(`tr[data-scm-id="1"]`) {
+		if !r.has(`tr[data-scm-id="internal"]`) {
 			t.Errorf("%s: the only configuration is not shown", q)
 		}
 		if got := r.text(".pager .count"); got != "1–1 of 1" {
@@ -165,7 +165,7 @@ func TestOversizedFormIs413(t *testing.T) {
 func TestRequestLogLines(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
-	c.get("/admin/scm/1").wantStatus(http.StatusOK)
+	c.get("/admin/scm/internal").wantStatus(http.StatusOK)
 	var found bool
 	for _, line := range strings.Split(strings.TrimSpace(app.logs.String()), "\n") {
 		var rec struct {
@@ -181,7 +181,7 @@ func TestRequestLogLines(t *testing.T) {
 		}
 		if rec.Msg == "request" && rec.Route == "/admin/scm/:id" {
 			found = true
-			if rec.RequestID == "" || rec.Status != http.StatusOK || rec.Duration <= 0 || rec.Path != "/admin/scm/1" {
+			if rec.RequestID == "" || rec.Status != http.StatusOK || rec.Duration <= 0 || rec.Path != "/admin/scm/internal" {
 				t.Errorf("request line %s", line)
 			}
 		}

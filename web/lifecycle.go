@@ -18,7 +18,7 @@ import (
 // lifecycleAction is a lifecycle route's operation; removes says the configuration's page is
 // gone after it.
 type lifecycleAction struct {
-	do      func(*action.Actions, context.Context, store.Actor, int64) (action.Done, error)
+	do      func(*action.Actions, context.Context, store.Actor, string) (action.Done, error)
 	removes bool
 }
 
@@ -67,7 +67,7 @@ func (s *server) lifecycle(a lifecycleAction) echo.HandlerFunc {
 
 // renderWhere renders the page next names — the list (as its query views it) or the
 // configuration's details — with status and pg's message.
-func (s *server) renderWhere(c echo.Context, status int, next string, id int64, pg views.Page) error {
+func (s *server) renderWhere(c echo.Context, status int, next string, id string, pg views.Page) error {
 	u, _ := url.Parse(next)
 	if u.Path == views.DetailsURL(id) {
 		cfg, p, err := s.actions.Load(c.Request().Context(), id)

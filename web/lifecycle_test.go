@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,9 +73,18 @@ func configExists(t *testing.T, app *testApp, id int64) bool {
 
 func scmPath(id int64, action string) string {
 	if action == "" {
-		return fmt.Sprintf("/admin/scm/%d", id)
+		return "/admin/scm/" + ref(id)
 	}
-	return fmt.Sprintf("/admin/scm/%d/%s", id, action)
+	return "/admin/scm/" + ref(id) + "/" + action
+}
+
+// ref is the id pages name configuration id by: "internal" for the built-in one, else its
+// number (the tests give no vanity ids).
+func ref(id int64) string {
+	if id == store.BuiltInID {
+		return store.BuiltInRef
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 // act submits a lifecycle action's form (POST /admin/scm/ID/ACTION with _csrf and next), as the
@@ -125,7 +135,7 @@ func rowAction(r *response, id int64, action string) (hxPost string, fields url.
 }
 
 // rowSel selects the list row of configuration id.
-func rowSel(id int64) string { return fmt.Sprintf(`table#scm-configs tr[data-scm-id="%d"]`, id) }
+func rowSel(id int64) string { return fmt.Sprintf(`table#scm-configs tr[data-scm-id="%s"]`, ref(id)) }
 
 // badges returns the badges' texts of selection, in order.
 func badges(sel *goquery.Selection) []string {
@@ -558,11 +568,11 @@ func TestListOffersOnlyAllowedActions(t *testing.T) {
 	// The details page offers the same.
 	d := c.get(scmPath(1, "")).wantStatus(http.StatusOK)
 	for _, a := range []string{"default", "disable", "enable"} {
-		if d.has(fmt.Sprintf(`form[action="/admin/scm/1/%s"]`, a)) {
+		if d.has(fmt.Sprintf(`form[action="/admin/scm/internal/%s"]`, a)) {
 			t.Errorf("built-in details offer %s", a)
 		}
 	}
-	if d.has(`a[href="/admin/scm/1/delete"]`) {
+	if d.has(`a[href="/admin/scm/internal/delete"]`) {
 		t.Error("built-in details offer Delete")
 	}
 	d = c.get(scmPath(disabled, "")).wantStatus(http.StatusOK)

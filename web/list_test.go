@@ -28,7 +28,7 @@ func seedMany(t *testing.T, app *testApp, n int) []int64 {
 func idStrings(ids ...int64) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = fmt.Sprint(id)
+		out[i] = ref(id)
 	}
 	return out
 }

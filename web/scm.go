@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -240,20 +241,8 @@ func typed(p *provider.Provider, form url.Values) provider.Values {
 	return v
 }
 
-// configID is the configuration the :id parameter names (see parseID).
-func configID(c echo.Context) int64 { return parseID(c.Param("id")) }
-
-// parseID reads a configuration id: 0 for none given, -1 for one that cannot name any.
-func parseID(s string) int64 {
-	if s == "" {
-		return 0
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 1 {
-		return -1
-	}
-	return id
-}
+// configID is the configuration id the :id parameter names.
+func configID(c echo.Context) string { return c.Param("id") }
 
 // loadSCM returns the configuration the :id parameter names; a Refusal (404) when there is
 // none.
@@ -272,10 +261,21 @@ const historyOnDetails = 20
 
 func (s *server) showSCM(c echo.Context) error {
 	cfg, p, err := s.loadSCM(c)
-	if err != nil {
+	if r, ok := action.AsRefusal(err); ok && errors.Is(r, store.ErrNotFound) {
+		return s.redirectOldID(c, err)
+	} else if err != nil {
 		return err
 	}
 	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()), nil)
+}
+
+// redirectOldID sends the built-in configuration's old address, by its number, to the
+// one by its id (308); any other id not found is notFound.
+func (s *server) redirectOldID(c echo.Context, notFound error) error {
+	if c.Param("id") != strconv.Itoa(store.BuiltInID) {
+		return notFound
+	}
+	return c.Redirect(http.StatusPermanentRedirect, views.DetailsURL(store.BuiltInRef))
 }
 
 // renderDetails renders cfg's details page, with the checklist of a connection test just run.
@@ -329,7 +329,7 @@ func (s *server) updateSCM(c echo.Context) error {
 	if err := s.setStatus(c, "Saved “"+updated.DisplayName()+"”."); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, views.DetailsURL(updated.ID))
+	return c.Redirect(http.StatusSeeOther, views.DetailsURL(updated.Ref))
 }
 
 // renderForm renders the Add form, or the Edit form of stored (with its secrets' fingerprints)

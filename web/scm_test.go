@@ -151,7 +151,7 @@ func TestCreateEveryProvider(t *testing.T) {
 func TestListShowsBuiltInAsDefault(t *testing.T) {
 	app := newTestApp(t)
 	list := app.adminClient().get("/admin/scm").wantStatus(http.StatusOK)
-	row := list.doc.Find(`table#scm-configs tr[data-scm-id="1"]`)
+	row := list.doc.Find(`table#scm-configs tr[data-scm-id="internal"]`)
 	if row.Length() != 1 || !strings.Contains(row.Text(), "Built-in (hosted by the platform)") {
 		t.Fatalf("built-in row: %q", row.Text())
 	}
@@ -364,7 +364,7 @@ func TestDetails(t *testing.T) {
 	if title := r.text("title"); !strings.Contains(title, "https://bitbucket.example.com") {
 		t.Errorf("title %q", title)
 	}
-	builtin := c.get("/admin/scm/1").wantStatus(http.StatusOK)
+	builtin := c.get("/admin/scm/internal").wantStatus(http.StatusOK)
 	if got := builtin.text("h1 .badge"); got != "Default" {
 		t.Errorf("built-in badge %q", got)
 	}
@@ -529,4 +529,19 @@ func TestProviderSwitchKeepsWhatWasTyped(t *testing.T) {
 	if v, _ := r.doc.Find("input[name=name]").Attr("value"); v != "Code" {
 		t.Errorf("name %q", v)
 	}
+}
+
+// The built-in configuration's id is "internal"; its old address by number still leads to it.
+func TestBuiltInIsInternal(t *testing.T) {
+	app := newTestApp(t)
+	c := app.adminClient()
+	if !c.get("/admin/scm").has(`tr[data-scm-id="internal"]`) {
+		t.Error(`the list has no tr[data-scm-id="internal"]`)
+	}
+	c.get("/admin/scm/internal").wantStatus(http.StatusOK)
+	r := c.get("/admin/scm/1").wantStatus(http.StatusPermanentRedirect)
+	if loc := r.header.Get("Location"); loc != "/admin/scm/internal" {
+		t.Errorf("/admin/scm/1 redirects to %q, want /admin/scm/internal", loc)
+	}
+	c.get("/admin/scm/2").wantStatus(http.StatusNotFound)
 }

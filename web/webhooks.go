@@ -31,8 +31,8 @@ const (
 	maxReceiving = 16
 )
 
-func (s *server) webhookURL(id int64) string {
-	return s.baseURL + "/hooks/scm/" + strconv.FormatInt(id, 10)
+func (s *server) webhookURL(id string) string {
+	return s.baseURL + "/hooks/scm/" + id
 }
 
 // signedBy reports whether header (X-Hub-Signature: sha256=HEX) is body's HMAC-SHA256 under
@@ -99,8 +99,8 @@ func (ev pushEvent) build(project string) (*store.Build, string) {
 // webhooks"). It needs no session: the signature authenticates. It never logs a body.
 func (s *server) receiveWebhook(c echo.Context) error {
 	cfg, format, err := s.loadHookTarget(c)
-	if err != nil {
-		return err
+	if err != nil || format == nil {
+		return err // without a format, the 404 is answered
 	}
 	h := c.Request().Header
 	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(h.Get(format.DeliveryHeader), 100),
@@ -125,8 +125,8 @@ func (s *server) receiveWebhook(c echo.Context) error {
 	return s.answerDelivery(c, d, status, result, reason, b)
 }
 
-// loadHookTarget returns the configuration the :id names and how its host delivers, or a
-// 404 answer when there is none or it takes no deliveries.
+// loadHookTarget returns the configuration the :id names and how its host delivers; when
+// there is none or it takes no deliveries, it answers 404 and returns no format.
 func (s *server) loadHookTarget(c echo.Context) (store.SCMConfig, *provider.WebhookFormat, error) {
 	cfg, p, err := s.actions.Load(c.Request().Context(), configID(c))
 	if r, ok := action.AsRefusal(err); ok && errors.Is(r, store.ErrNotFound) {
@@ -244,7 +244,7 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 	}
 	pg := s.page(c, "New webhook secret for "+cfg.DisplayName())
 	pg.Status = "Made a new webhook secret. The old one keeps working for 24 hours."
-	return render(c, http.StatusOK, views.WebhookSecretPage(pg, cfg, s.webhookURL(cfg.ID), secret), nil)
+	return render(c, http.StatusOK, views.WebhookSecretPage(pg, cfg, s.webhookURL(cfg.Ref), secret), nil)
 }
 
 // installWebhook creates (or updates) the project's webhook on Bitbucket.
@@ -258,7 +258,7 @@ func (s *server) installWebhook(c echo.Context) error {
 				return "", err
 			}
 		}
-		updated, err := s.checker.InstallWebhook(c.Request().Context(), t, s.webhookURL(cfg.ID), secret)
+		updated, err := s.checker.InstallWebhook(c.Request().Context(), t, s.webhookURL(cfg.Ref), secret)
 		if err != nil {
 			return "", err
 		}
@@ -276,7 +276,7 @@ func (s *server) installWebhook(c echo.Context) error {
 // pingWebhook asks Bitbucket to deliver a test event.
 func (s *server) pingWebhook(c echo.Context) error {
 	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, _ map[string]string) (string, error) {
-		return s.checker.PingWebhook(c.Request().Context(), t, s.webhookURL(cfg.ID))
+		return s.checker.PingWebhook(c.Request().Context(), t, s.webhookURL(cfg.Ref))
 	})
 }
 
@@ -302,7 +302,7 @@ func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Ta
 	if err := s.setStatus(c, done); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.ID))
+	return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.Ref))
 }
 
 // recentOnDetails is how many deliveries and builds the details page lists.
@@ -324,7 +324,7 @@ func (s *server) webhookActivity(c echo.Context) error {
 
 func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig) (views.Webhook, error) {
 	ctx := c.Request().Context()
-	w := views.Webhook{ConfigID: cfg.ID, URL: s.webhookURL(cfg.ID), Unreachable: s.webhookWarning}
+	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), Unreachable: s.webhookWarning}
 	var err error
 	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
 		return w, err

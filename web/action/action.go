@@ -66,8 +66,8 @@ func AsRefusal(err error) (*Refusal, bool) {
 	return r, errors.As(err, &r)
 }
 
-func notFound(id int64) *Refusal {
-	return &Refusal{Rule: store.ErrNotFound, Message: fmt.Sprintf("There is no configuration %d: it may have been deleted.", id)}
+func notFound(id string) *Refusal {
+	return &Refusal{Rule: store.ErrNotFound, Message: fmt.Sprintf("There is no configuration %q: it may have been deleted.", id)}
 }
 
 // invalid refuses values that fail validation.
@@ -79,10 +79,10 @@ func invalid(errs provider.Errors) *Refusal {
 	return &Refusal{Rule: ErrInvalid, Message: msg, Fields: errs}
 }
 
-// Load returns configuration id and its provider; a Refusal (store.ErrNotFound) when there is
-// none.
-func (a *Actions) Load(ctx context.Context, id int64) (store.SCMConfig, *provider.Provider, error) {
-	cfg, err := a.st.SCMConfig(ctx, id)
+// Load returns the configuration whose id is id, and its provider; a Refusal
+// (store.ErrNotFound) when there is none.
+func (a *Actions) Load(ctx context.Context, id string) (store.SCMConfig, *provider.Provider, error) {
+	cfg, err := a.st.SCMConfigByRef(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.SCMConfig{}, nil, notFound(id)
 	}
@@ -97,7 +97,7 @@ func (a *Actions) Load(ctx context.Context, id int64) (store.SCMConfig, *provide
 }
 
 // LoadHosted is Load for a configuration of an outside host (not the built-in one).
-func (a *Actions) LoadHosted(ctx context.Context, id int64) (store.SCMConfig, *provider.Provider, error) {
+func (a *Actions) LoadHosted(ctx context.Context, id string) (store.SCMConfig, *provider.Provider, error) {
 	cfg, p, err := a.Load(ctx, id)
 	if err == nil && !p.Selectable() {
 		err = &Refusal{Rule: ErrBuiltIn, Message: "The built-in configuration is hosted by the platform itself: " +

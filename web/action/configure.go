@@ -39,7 +39,7 @@ func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (store.S
 
 // Update validates in over configuration id's stored values and saves the result. Fixed
 // fields keep their stored values; a secret left empty keeps the stored secret.
-func (a *Actions) Update(ctx context.Context, by store.Actor, id int64, in Input) (store.SCMConfig, error) {
+func (a *Actions) Update(ctx context.Context, by store.Actor, id string, in Input) (store.SCMConfig, error) {
 	stored, p, err := a.LoadHosted(ctx, id)
 	if err != nil {
 		return store.SCMConfig{}, err
@@ -49,7 +49,7 @@ func (a *Actions) Update(ctx context.Context, by store.Actor, id int64, in Input
 		return store.SCMConfig{}, invalid(errs)
 	}
 	cfg, secrets := p.Config(vals)
-	cfg.ID = id
+	cfg.ID, cfg.Ref = stored.ID, stored.Ref
 	updated, err := a.st.UpdateSCMConfig(ctx, cfg, secrets, by)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):

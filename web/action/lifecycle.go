@@ -15,37 +15,37 @@ type Done struct {
 }
 
 // MakeDefault makes configuration id the default for new algorithms.
-func (a *Actions) MakeDefault(ctx context.Context, by store.Actor, id int64) (Done, error) {
+func (a *Actions) MakeDefault(ctx context.Context, by store.Actor, id string) (Done, error) {
 	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
-		_, err := a.st.MakeDefault(ctx, id, by)
+		_, err := a.st.MakeDefault(ctx, c.ID, by)
 		return "“" + c.DisplayName() + "” is now the default for new algorithms.", err
 	})
 }
 
 // Enable enables configuration id.
-func (a *Actions) Enable(ctx context.Context, by store.Actor, id int64) (Done, error) {
+func (a *Actions) Enable(ctx context.Context, by store.Actor, id string) (Done, error) {
 	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
-		return "Enabled “" + c.DisplayName() + "”.", a.st.SetEnabled(ctx, id, true, by)
+		return "Enabled “" + c.DisplayName() + "”.", a.st.SetEnabled(ctx, c.ID, true, by)
 	})
 }
 
 // Disable disables configuration id: no new algorithm can be created in it.
-func (a *Actions) Disable(ctx context.Context, by store.Actor, id int64) (Done, error) {
+func (a *Actions) Disable(ctx context.Context, by store.Actor, id string) (Done, error) {
 	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
-		return "Disabled “" + c.DisplayName() + "”: no new algorithm can be created in it.", a.st.SetEnabled(ctx, id, false, by)
+		return "Disabled “" + c.DisplayName() + "”: no new algorithm can be created in it.", a.st.SetEnabled(ctx, c.ID, false, by)
 	})
 }
 
 // Delete deletes configuration id.
-func (a *Actions) Delete(ctx context.Context, by store.Actor, id int64) (Done, error) {
+func (a *Actions) Delete(ctx context.Context, by store.Actor, id string) (Done, error) {
 	return a.lifecycle(ctx, id, func(c store.SCMConfig) (string, error) {
-		return "Deleted “" + c.DisplayName() + "”.", a.st.DeleteSCMConfig(ctx, id, by)
+		return "Deleted “" + c.DisplayName() + "”.", a.st.DeleteSCMConfig(ctx, c.ID, by)
 	})
 }
 
 // CheckDelete returns configuration id when it could be deleted now, or the Refusal a delete
 // would meet: to ask for confirmation only of a delete that can happen.
-func (a *Actions) CheckDelete(ctx context.Context, id int64) (store.SCMConfig, error) {
+func (a *Actions) CheckDelete(ctx context.Context, id string) (store.SCMConfig, error) {
 	c, _, err := a.Load(ctx, id)
 	if err != nil {
 		return c, err
@@ -58,7 +58,7 @@ func (a *Actions) CheckDelete(ctx context.Context, id int64) (store.SCMConfig, e
 
 // lifecycle loads configuration id and applies do to it; the store's transaction checks the
 // rule again on the row it changes, and its refusal comes back as a Refusal.
-func (a *Actions) lifecycle(ctx context.Context, id int64, do func(store.SCMConfig) (string, error)) (Done, error) {
+func (a *Actions) lifecycle(ctx context.Context, id string, do func(store.SCMConfig) (string, error)) (Done, error) {
 	c, _, err := a.Load(ctx, id)
 	if err != nil {
 		return Done{}, err

@@ -16,12 +16,12 @@ func Target(p *provider.Provider, cfg store.SCMConfig, secrets map[string]string
 
 // Test tests configuration id's connection and keeps the result as its health, unless the
 // test could not start.
-func (a *Actions) Test(ctx context.Context, id int64) (store.SCMConfig, probe.Result, error) {
+func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.Result, error) {
 	cfg, p, err := a.LoadHosted(ctx, id)
 	if err != nil {
 		return cfg, probe.Result{}, err
 	}
-	secrets, err := a.st.OpenSecrets(ctx, id)
+	secrets, err := a.st.OpenSecrets(ctx, cfg.ID)
 	if err != nil {
 		return cfg, probe.Result{}, err
 	}
@@ -29,7 +29,7 @@ func (a *Actions) Test(ctx context.Context, id int64) (store.SCMConfig, probe.Re
 	if step, failed := result.FirstFailure(); !failed || step.ID != "queue" {
 		// Kept even if the caller has gone: the test ran, and the list should say so.
 		cfg.LastTest = Health(result)
-		if err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), id, cfg.LastTest); err != nil {
+		if err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, cfg.LastTest); err != nil {
 			return cfg, result, err
 		}
 	}
@@ -46,13 +46,13 @@ type Tested struct {
 }
 
 // TestValues is "Test before saving": the same test for the values of a form, storing
-// nothing. id is the configuration being edited, 0 for a new one; then a secret left empty is
+// nothing. id is the configuration being edited, "" for a new one; then a secret left empty is
 // the stored one, as long as it goes to the hosts it was saved for. Fields at fault make the
 // checklist say so instead of testing.
-func (a *Actions) TestValues(ctx context.Context, id int64, in Input) (Tested, error) {
+func (a *Actions) TestValues(ctx context.Context, id string, in Input) (Tested, error) {
 	var t Tested
 	var stored *store.SCMConfig
-	if id != 0 {
+	if id != "" {
 		cfg, p, err := a.LoadHosted(ctx, id)
 		if err != nil {
 			return t, err
