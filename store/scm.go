@@ -444,6 +444,28 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	return page, total, nil
 }
 
+// SCMConfigsAfter returns at most limit configurations created after the one with key
+// after (0: from the first), in the order they were created.
+func (s *Store) SCMConfigsAfter(ctx context.Context, after int64, limit int) ([]SCMConfig, error) {
+	rows, err := s.query(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: scm configs after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var page []SCMConfig
+	for rows.Next() {
+		c, err := scanSCM(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: scm configs after %d: %w", after, err)
+		}
+		page = append(page, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scm configs after %d: %w", after, err)
+	}
+	return page, nil
+}
+
 // orderBy is the ORDER BY clause of q's sort, with its arguments.
 func (q SCMQuery) orderBy() (string, []any) {
 	dir := " ASC"

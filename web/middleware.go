@@ -259,6 +259,10 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
+		s.answerAPIError(c, err)
+		return
+	}
 	if r, ok := action.AsRefusal(err); ok {
 		switch {
 		case errors.Is(r, store.ErrNotFound):

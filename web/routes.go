@@ -26,6 +26,18 @@ func (s *server) routes(e *echo.Echo) {
 	// Bitbucket's deliveries: no session, no CSRF token; the signature authenticates.
 	e.POST("/hooks/scm/:id", s.receiveWebhook)
 
+	// The JSON API: an API key authenticates, no session, no CSRF token.
+	e.GET("/v1/openapi.json", s.openAPI)
+	v1 := e.Group("/v1", s.requireAPIKey(scopeRead))
+	v1.GET("/scms", s.listSCMs)
+	v1.GET("/scms/:id", s.showSCMJSON)
+	v1admin := e.Group("/v1/admin", s.requireAPIKey(scopeAdmin))
+	v1admin.POST("/scms", s.createSCMJSON)
+	v1admin.PATCH("/scms/:id", s.updateSCMJSON)
+	v1admin.DELETE("/scms/:id", s.deleteSCMJSON)
+	v1admin.POST("/scms/:id/default", s.makeDefaultJSON)
+	v1admin.POST("/scms/:id/test", s.testSCMJSON)
+
 	// Everything a browser submits forms to checks the CSRF token.
 	g := e.Group("", s.csrf)
 	g.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/admin/scm") })

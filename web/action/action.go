@@ -37,6 +37,9 @@ func New(st *store.Store, checker *probe.Checker, log *slog.Logger, tested func(
 type Input struct {
 	Provider string // on create (and Test before saving of a new one)
 	Fields   url.Values
+	// On create: the vanity id (none: the server gives one), and whether it starts disabled.
+	ID       string
+	Disabled bool
 }
 
 // Refusal is why an action was not taken: the rule that refused it (a store lifecycle

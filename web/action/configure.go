@@ -6,35 +6,64 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
+	"strings"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
-// Create validates in and stores a new, enabled configuration of in.Provider. A provider
-// whose builds start from pushes gets its webhook secret.
+// Create validates in and stores a new configuration of in.Provider, enabled unless in says
+// otherwise. A provider whose builds start from pushes gets its webhook secret.
 func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (store.SCMConfig, error) {
 	p, ok := provider.Lookup(in.Provider)
 	if !ok || !p.Selectable() {
 		return store.SCMConfig{}, invalid(provider.Errors{"provider": "Choose a provider from the list."})
 	}
 	vals, errs := p.Validate(in.Fields, nil)
+	if msg := checkVanityID(in.ID); msg != "" {
+		errs["id"] = msg
+	}
 	if len(errs) > 0 {
 		return store.SCMConfig{}, invalid(errs)
 	}
 	cfg, secrets := p.Config(vals)
+	cfg.Ref = in.ID
 	if p.Webhook != nil {
 		secrets[store.WebhookSecret] = NewWebhookSecret()
 	}
 	created, err := a.st.CreateSCMConfig(ctx, cfg, secrets, by)
-	if errors.Is(err, store.ErrDuplicate) {
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
 		return store.SCMConfig{}, a.duplicate(ctx, p, cfg)
-	}
-	if err != nil {
+	case errors.Is(err, store.ErrIDTaken):
+		msg := fmt.Sprintf("The id %q is taken, now or by a configuration since deleted: choose another.", in.ID)
+		return store.SCMConfig{}, &Refusal{Rule: store.ErrIDTaken, Message: msg, Fields: provider.Errors{"id": msg}}
+	case err != nil:
 		return store.SCMConfig{}, err
 	}
-	a.log.Info("scm config created", "id", created.ID, "provider", created.Provider)
+	a.log.Info("scm config created", "id", created.Ref, "provider", created.Provider)
+	if in.Disabled {
+		created.Enabled = false
+		return created, a.st.SetEnabled(ctx, created.ID, false, by)
+	}
 	return created, nil
+}
+
+var vanityID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// checkVanityID says what is wrong with a vanity id, "" when nothing (or none is given). It
+// holds a letter, so that it never clashes with the numbers the server gives.
+func checkVanityID(id string) string {
+	switch {
+	case id == "":
+		return ""
+	case !vanityID.MatchString(id):
+		return "The id must be 1 to 63 lower-case letters, digits, dashes and underscores, starting with a letter or digit."
+	case strings.Trim(id, "0123456789") == "":
+		return "The id must hold a letter, dash or underscore: numbers are the ids the server gives."
+	}
+	return ""
 }
 
 // Update validates in over configuration id's stored values and saves the result. Fixed

@@ -46,11 +46,21 @@ func (a *Actions) Delete(ctx context.Context, by store.Actor, id string) (Done, 
 // CheckDelete returns configuration id when it could be deleted now, or the Refusal a delete
 // would meet: to ask for confirmation only of a delete that can happen.
 func (a *Actions) CheckDelete(ctx context.Context, id string) (store.SCMConfig, error) {
+	return a.checkRule(ctx, id, store.SCMConfig.CanDelete)
+}
+
+// CheckDisable returns configuration id when it could be disabled now, or the Refusal.
+func (a *Actions) CheckDisable(ctx context.Context, id string) (store.SCMConfig, error) {
+	return a.checkRule(ctx, id, store.SCMConfig.CanDisable)
+}
+
+// checkRule returns configuration id when rule allows an action on it now, or rule's Refusal.
+func (a *Actions) checkRule(ctx context.Context, id string, rule func(store.SCMConfig) error) (store.SCMConfig, error) {
 	c, _, err := a.Load(ctx, id)
 	if err != nil {
 		return c, err
 	}
-	if err := c.CanDelete(); err != nil {
+	if err := rule(c); err != nil {
 		return c, refusal(c, err)
 	}
 	return c, nil
