@@ -6,12 +6,11 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/scmadmin/scmadmin/store"
-	"github.com/scmadmin/scmadmin/web/probe"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/scmadmin/scmadmin/web/probe"
+import "github.com/scmadmin/scmadmin/store"
 
 // ConnectionTest is a connection test's checklist; htmx swaps it in where the test was asked.
 func ConnectionTest(r probe.Result) templ.Component {

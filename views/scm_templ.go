@@ -6,14 +6,12 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"errors"
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
 
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/scmadmin/scmadmin/store"
-	"github.com/scmadmin/scmadmin/web/provider"
-)
+import "github.com/scmadmin/scmadmin/web/provider"
+import "github.com/scmadmin/scmadmin/store"
+import "errors"
 
 // SCMListPage is the list page around its table, which web renders ahead (see Prerender).
 func SCMListPage(p Page, q ListQuery, table templ.Component) templ.Component {
