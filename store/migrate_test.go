@@ -242,6 +242,7 @@ var poison = map[int]struct {
 		[]string{"scm_search"}},
 	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
 	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
+	7: {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -302,6 +303,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP INDEX scm_secrets_key_id`)
 			case 6:
 				_, err = db.Exec(`DROP TRIGGER sessions_deleted`)
+			case 7:
+				_, err = db.Exec(`DROP INDEX api_keys_user_id`)
 			}
 			if err != nil {
 				t.Fatal(err)
