@@ -209,8 +209,12 @@ func (s *server) toLogin(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
-// actor is who makes the request's change, for the audit trail.
+// actor is who makes the request's change, for the audit trail: the signed-in user, or the
+// API key the request came with.
 func actor(c echo.Context) store.Actor {
+	if _, ok := c.Get(apiKeyKey).(store.APIKey); ok {
+		return apiActor(c)
+	}
 	u, _ := currentUser(c)
 	return store.Actor{Username: u.Username, Addr: c.RealIP()}
 }
