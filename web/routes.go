@@ -56,4 +56,7 @@ func (s *server) routes(e *echo.Echo) {
 		a.POST("/scm/:id/"+name, s.lifecycle(la))
 	}
 	a.GET("/audit", s.listAudit)
+	a.GET("/api-keys", s.listAPIKeys)
+	a.POST("/api-keys", s.createAPIKey)
+	a.POST("/api-keys/:name/revoke", s.revokeAPIKey)
 }
