@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -122,6 +123,25 @@ func TestAPIKeyRefusals(t *testing.T) {
 	if r.header.Get("WWW-Authenticate") != "" {
 		t.Errorf("403 with WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
 	}
+}
+
+// A key acts as the admin who made it: once that account is no longer a cluster admin (changed
+// here by another process, as `scmadmin user admin NAME --off` would), the key reaches nothing.
+func TestAPIKeyOfAFormerAdmin(t *testing.T) {
+	app := withAPITestRoutes(newTestApp(t))
+	key := app.makeAPIKey("ci-bot", store.ScopeAdmin)
+	if r := app.callAPI(http.MethodGet, "/test/api/read", key); r.status != http.StatusOK {
+		t.Fatalf("%d %v", r.status, r.body)
+	}
+	db, err := sql.Open("sqlite", "file:"+app.dbPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE users SET is_admin = 0 WHERE username = ?`, adminName); err != nil {
+		t.Fatal(err)
+	}
+	app.callAPI(http.MethodGet, "/test/api/read", key).wantEnvelope(t, http.StatusForbidden, "no longer a cluster admin")
 }
 
 func TestAPIKeyTooManyBadKeysFromOneAddress(t *testing.T) {
