@@ -31,6 +31,9 @@ const (
 	// Webhooks (Bitbucket Server build-on-checkin).
 	ActionRotateWebhookSecret = "rotate_webhook_secret"
 	ActionInstallWebhook      = "install_webhook"
+	// API keys; the event's Target is the key's name.
+	ActionCreateAPIKey = "create_api_key"
+	ActionRevokeAPIKey = "revoke_api_key"
 )
 
 // SecretChanged is what the audit trail records of a secret's new value.
@@ -53,7 +56,7 @@ type AuditEvent struct {
 	// ConfigRef is the configuration's id as pages name it.
 	ConfigRef string
 	Provider  string // the configuration's provider
-	Target    string // the configuration's name at the time
+	Target    string // the configuration's name at the time, or the API key's name
 	Changes   []Change
 }
 

@@ -133,6 +133,14 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 			t.Fatal(err)
 		}
 	}
+	if v >= 8 {
+		if _, err := db.Exec(`UPDATE scm_configs SET ref = CAST(id AS TEXT) WHERE id = ?`, r.configID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO scm_refs (ref) SELECT ref FROM scm_configs WHERE id = ?`, r.configID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if v >= 4 {
 		if _, err := db.Exec(`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
 			VALUES (?, 'req-1', 'repo:refs_changed', 'accepted', 202, 'build', ?)`, r.configID, now); err != nil {
@@ -243,6 +251,7 @@ var poison = map[int]struct {
 	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
 	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
 	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
+	8: {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -305,6 +314,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TRIGGER sessions_deleted`)
 			case 7:
 				_, err = db.Exec(`DROP TABLE scm_refs`)
+			case 8:
+				_, err = db.Exec(`DROP INDEX api_keys_user_id`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -77,6 +77,7 @@ var actionLabels = map[string]string{
 	store.ActionCreate:               "Created", store.ActionUpdate: "Edited", store.ActionEnable: "Enabled",
 	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
 	store.ActionRotateWebhookSecret: "Rotated the webhook secret", store.ActionInstallWebhook: "Installed the webhook",
+	store.ActionCreateAPIKey: "Made an API key", store.ActionRevokeAPIKey: "Revoked an API key",
 }
 
 func actionLabel(action string) string {

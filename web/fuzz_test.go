@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
@@ -156,6 +157,36 @@ func FuzzCreateForm(f *testing.F) {
 		default:
 			t.Fatalf("provider %s, website %q api %q ssh %q key %q: status %d\n%s", id, website, api, ssh, key, res.StatusCode,
 				truncate(string(page), 500))
+		}
+	})
+}
+
+// FuzzAPIBody decodes any body as the API's create and update do: the answer is the request
+// or an error envelope with a 4xx status, never a panic, and a refused body names no member
+// that is not a field, a member or "urls".
+func FuzzAPIBody(f *testing.F) {
+	for _, seed := range []string{bbJSON("bb.example.com", "ALGO"), `{}`, `{"urls": {"web": 1}}`, `{"x": 1}`, `[]`, `null`,
+		`{"enabled": "no"}`, `{"scm": {"project_key": ["A"]}}`, `{"id": "a", "id": "b"}`, "\x00", `{"name": "` + strings.Repeat("é", 300) + `"}`} {
+		f.Add(seed)
+	}
+	e := echo.New()
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, code := range []int{codeCreateInvalid, codeUpdateInvalid} {
+			req := httptest.NewRequest(http.MethodPost, "/v1/admin/scms", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			var sr scmRequest
+			err := decodeJSON(e.NewContext(req, httptest.NewRecorder()), code, &sr)
+			if err == nil {
+				sr.fields() // every decoded request maps to form fields
+				continue
+			}
+			ae, ok := err.(*apiError)
+			if !ok || ae.Status < 400 || ae.Status > 499 || ae.Message == "" {
+				t.Fatalf("body %q: error %#v, want an API error with a 4xx status and a message", body, err)
+			}
+			if ae.Status == http.StatusBadRequest && ae.Code != code {
+				t.Fatalf("body %q: code %d, want %d", body, ae.Code, code)
+			}
 		}
 	})
 }

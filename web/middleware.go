@@ -209,8 +209,12 @@ func (s *server) toLogin(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
-// actor is who makes the request's change, for the audit trail.
+// actor is who makes the request's change, for the audit trail: the signed-in user, or the
+// API key the request came with.
 func actor(c echo.Context) store.Actor {
+	if _, ok := c.Get(apiKeyKey).(store.APIKey); ok {
+		return apiActor(c)
+	}
 	u, _ := currentUser(c)
 	return store.Actor{Username: u.Username, Addr: c.RealIP()}
 }
@@ -259,7 +263,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
+	if _, api := err.(*apiError); api || strings.HasPrefix(c.Request().URL.Path, "/v1/") {
 		s.answerAPIError(c, err)
 		return
 	}

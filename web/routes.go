@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/scmadmin/scmadmin/static"
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // routes registers every route of the application, the pages, the webhook receiver, health and metrics.
@@ -28,10 +29,10 @@ func (s *server) routes(e *echo.Echo) {
 
 	// The JSON API: an API key authenticates, no session, no CSRF token.
 	e.GET("/v1/openapi.json", s.openAPI)
-	v1 := e.Group("/v1", s.requireAPIKey(scopeRead))
+	v1 := e.Group("/v1", s.requireAPIKey(store.ScopeRead))
 	v1.GET("/scms", s.listSCMs)
 	v1.GET("/scms/:id", s.showSCMJSON)
-	v1admin := e.Group("/v1/admin", s.requireAPIKey(scopeAdmin))
+	v1admin := e.Group("/v1/admin", s.requireAPIKey(store.ScopeAdmin))
 	v1admin.POST("/scms", s.createSCMJSON)
 	v1admin.PATCH("/scms/:id", s.updateSCMJSON)
 	v1admin.DELETE("/scms/:id", s.deleteSCMJSON)
@@ -68,4 +69,7 @@ func (s *server) routes(e *echo.Echo) {
 		a.POST("/scm/:id/"+name, s.lifecycle(la))
 	}
 	a.GET("/audit", s.listAudit)
+	a.GET("/api-keys", s.listAPIKeys)
+	a.POST("/api-keys", s.createAPIKey)
+	a.POST("/api-keys/:name/revoke", s.revokeAPIKey)
 }

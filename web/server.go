@@ -45,6 +45,7 @@ type server struct {
 	actions     *action.Actions
 	metrics     *metrics
 	signIns     *signInLimiter
+	badKeys     *failureWindows // bad API keys per address
 	// receiving bounds the webhook deliveries read at once (each up to 1 MiB).
 	receiving chan struct{}
 }
@@ -71,6 +72,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		checker: checker,
 		metrics: newMetrics(),
 		signIns: newSignInLimiter(),
+		badKeys: newFailureWindows(badKeysAllowed, badKeyWindow),
 		users:   newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
 		lists:   newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
 

@@ -3,6 +3,9 @@
 //	scmadmin [serve]                 run the server
 //	scmadmin user add NAME [--admin] add an account (password from standard input)
 //	scmadmin user passwd NAME        change an account's password
+//	scmadmin apikey add NAME         make an API key (--scope read|admin, --as USERNAME)
+//	scmadmin apikey list             list the API keys
+//	scmadmin apikey revoke NAME      refuse an API key from now on
 //	scmadmin keys rotate             re-encrypt every secret with a new key
 //	scmadmin backup FILE             write a consistent copy of the database
 package main
@@ -38,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = serve(ctx, args, getenv, stdout)
 	case "user":
 		err = user(ctx, args, getenv, stdin, stdout)
+	case "apikey":
+		err = apikey(ctx, args, getenv, stdout)
 	case "keys":
 		err = keys(ctx, args, getenv, stdout)
 	case "backup":
@@ -58,6 +63,9 @@ const usage = `usage:
   scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
+  scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE] [--key-file FILE]
+  scmadmin apikey list [--db FILE] [--key-file FILE]
+  scmadmin apikey revoke NAME [--db FILE] [--key-file FILE]
   scmadmin keys rotate [--db FILE] [--key-file FILE]
   scmadmin backup FILE [--db FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.

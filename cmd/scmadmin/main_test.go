@@ -234,7 +234,7 @@ func TestBaseURLFollowsTheAddress(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var out strings.Builder
-	for _, args := range [][]string{{"--help"}, {"help"}, {"user", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"user", "--help"}, {"apikey", "--help"}} {
 		out.Reset()
 		if err := run(context.Background(), args, env(nil), strings.NewReader(""), &out); err != nil {
 			t.Errorf("%q: %v", args, err)
@@ -264,7 +264,8 @@ func TestCAFile(t *testing.T) {
 func TestCommandsOnAMissingDatabaseCreateNothing(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "typo.db")}
-	for _, args := range [][]string{{"backup", filepath.Join(dir, "out.db")}, {"keys", "rotate"}, {"user", "passwd", "admin"}} {
+	for _, args := range [][]string{{"backup", filepath.Join(dir, "out.db")}, {"keys", "rotate"}, {"user", "passwd", "admin"},
+		{"apikey", "add", "x"}, {"apikey", "list"}, {"apikey", "revoke", "x"}} {
 		err := run(context.Background(), args, env(vars), strings.NewReader("some new password\n"), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "no database") {
 			t.Errorf("%q on a missing database: %v", args, err)

@@ -1,0 +1,164 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// An address may send badKeysAllowed bad API keys per badKeyWindow; after that every API
+// request it makes, good key or not, is refused (429) until the window ends. Keys are
+// unguessable: the limit keeps a flood of guesses from costing a lookup each.
+const (
+	badKeysAllowed = 20
+	badKeyWindow   = 15 * time.Minute
+	// maxFailureAddrs bounds the counters' memory: past it, ended windows are swept, and if that
+	// is not enough, everything is forgotten.
+	maxFailureAddrs = 10_000
+)
+
+// apiKeyKey is the context key of the store.APIKey a request was authenticated with.
+const apiKeyKey = "scmadmin.apikey"
+
+// failureWindows counts failures per address in fixed windows, in memory (a restart forgets
+// them). It is the address half of the sign-in limiter, kept apart so that the two limits
+// count separately; the two can share one type when the sign-in limiter is rewritten.
+type failureWindows struct {
+	limit  int
+	window time.Duration
+	now    func() time.Time
+
+	mu    sync.Mutex
+	addrs map[string]*failureWindow
+}
+
+type failureWindow struct {
+	count int
+	start time.Time
+}
+
+func newFailureWindows(limit int, window time.Duration) *failureWindows {
+	return &failureWindows{limit: limit, window: window, now: time.Now, addrs: map[string]*failureWindow{}}
+}
+
+// wait returns how long addr must wait before it may try again, or 0.
+func (f *failureWindows) wait(addr string) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.addrs[addr]
+	if w == nil || w.count < f.limit {
+		return 0
+	}
+	return max(0, w.start.Add(f.window).Sub(f.now()))
+}
+
+// fail counts a failure from addr.
+func (f *failureWindows) fail(addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	w := f.addrs[addr]
+	if w == nil || now.Sub(w.start) >= f.window {
+		if len(f.addrs) >= maxFailureAddrs {
+			f.sweep(now)
+		}
+		w = &failureWindow{start: now}
+		f.addrs[addr] = w
+	}
+	w.count++
+}
+
+func (f *failureWindows) sweep(now time.Time) {
+	for addr, w := range f.addrs {
+		if now.Sub(w.start) >= f.window {
+			delete(f.addrs, addr)
+		}
+	}
+	if len(f.addrs) >= maxFailureAddrs {
+		// A flood of addresses: forgetting is better than growing without bound.
+		clear(f.addrs)
+	}
+}
+
+// requireAPIKey lets through a request whose Authorization header carries a working API key
+// whose scope reaches scope (store.ScopeRead or store.ScopeAdmin), acting as the cluster admin
+// who made it. Refusals are the JSON API's error envelope: 401 without a key or with a bad or
+// revoked one, 403 for a key whose scope or maker falls short, 429 after too many bad keys
+// from the address. The key never reaches a log: requests are logged without their headers.
+func (s *server) requireAPIKey(scope string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			addr := c.RealIP()
+			if wait := s.badKeys.wait(addr); wait > 0 {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+				return apiFail(http.StatusTooManyRequests,
+					"Too many bad API keys from "+addr+": try again in "+humanDuration(wait)+".")
+			}
+			key, ok := apiKeyOf(c.Request().Header.Get(echo.HeaderAuthorization))
+			if !ok {
+				return unauthorized(c, "No API key: send one in the Authorization header, as Simple KEY, Bearer KEY or KEY.")
+			}
+			k, err := s.st.AuthenticateAPIKey(c.Request().Context(), key)
+			switch {
+			case errors.Is(err, store.ErrBadAPIKey):
+				s.badKeys.fail(addr)
+				return unauthorized(c, "This API key is not one scmadmin made.")
+			case errors.Is(err, store.ErrRevoked):
+				s.badKeys.fail(addr)
+				return unauthorized(c, "The API key "+k.Name+" was revoked.")
+			case err != nil:
+				return err
+			}
+			u, err := s.user(c.Request(), k.UserID)
+			if err != nil {
+				return err
+			}
+			if !u.IsAdmin {
+				return apiFail(http.StatusForbidden, "The API key "+k.Name+" acts as "+u.Username+", who is no longer a cluster admin.")
+			}
+			if !k.Allows(scope) {
+				return apiFail(http.StatusForbidden, "The API key "+k.Name+" has the scope "+k.Scope+"; this route needs "+scope+".")
+			}
+			c.Set(userKey, u)
+			c.Set(apiKeyKey, k)
+			return next(c)
+		}
+	}
+}
+
+// apiKeyOf returns the key an Authorization header carries in one of the forms Algorithmia's
+// clients send: "Simple KEY", "Bearer KEY", or the bare KEY.
+func apiKeyOf(header string) (string, bool) {
+	key := strings.TrimSpace(header)
+	scheme, rest, _ := strings.Cut(key, " ")
+	if strings.EqualFold(scheme, "Simple") || strings.EqualFold(scheme, "Bearer") {
+		key = strings.TrimSpace(rest)
+	}
+	return key, key != ""
+}
+
+// apiActor is who makes a change through the JSON API, for the audit trail: the key, by name.
+func apiActor(c echo.Context) store.Actor {
+	k, _ := c.Get(apiKeyKey).(store.APIKey)
+	return store.Actor{Username: "api key " + k.Name, Addr: c.RealIP()}
+}
+
+// apiFail is the error envelope with status as its code, for the error handler to answer.
+func apiFail(status int, message string) error {
+	return &apiError{Status: status, Code: status, Message: message}
+}
+
+// unauthorized answers 401, saying which credentials the API takes.
+func unauthorized(c echo.Context, message string) error {
+	h := c.Response().Header()
+	h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="scmadmin"`)
+	h.Add(echo.HeaderWWWAuthenticate, `Simple realm="scmadmin"`)
+	return apiFail(http.StatusUnauthorized, message)
+}
