@@ -86,6 +86,9 @@ func (s *Store) UpdateSCMConfig(ctx context.Context, c SCMConfig, secrets map[st
 		if err := s.putSecrets(ctx, tx, updated.ID, secrets, now); err != nil {
 			return err
 		}
+		if err := forgetOAuthOnNewClient(ctx, tx, old, updated, secrets); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, configEvent(by, ActionUpdate, updated, changes))
 	})
 	if isUnique(err) {
@@ -188,4 +191,14 @@ func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) 
 		return fmt.Errorf("store: add repository %q to %d: %w", slug, configID, err)
 	}
 	return nil
+}
+
+// forgetOAuthOnNewClient forgets the accounts' tokens when the OAuth client changes (its id,
+// or a new secret): they were given to the old one.
+func forgetOAuthOnNewClient(ctx context.Context, tx *sql.Tx, old, updated SCMConfig, secrets map[string]string) error {
+	if _, newSecret := secrets[FieldClientSecret]; old.ClientID == updated.ClientID && !newSecret {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE config_id = ?`, old.ID)
+	return err
 }

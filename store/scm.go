@@ -36,7 +36,22 @@ type SCMConfig struct {
 	LastTest  ConnectionTest
 	// Repositories is how many algorithm repositories it hosts.
 	Repositories int
+	// OAuthCheck is the last OAuth round trip through it (OAuth providers).
+	OAuthCheck OAuthCheck
 }
+
+// OAuthCheck is the outcome of the last OAuth round trip through a configuration.
+type OAuthCheck struct {
+	At     time.Time // zero when none
+	OK     bool
+	Detail string // who connected, or what the host said
+	// Credentials fingerprints the client ID and secret it ran with (OAuthCredentials): a
+	// round trip proves only those.
+	Credentials string
+}
+
+// OAuthCredentials fingerprints an OAuth client's ID and secret.
+func OAuthCredentials(clientID, secret string) string { return Fingerprint(clientID + "\n" + secret) }
 
 // ConnectionTest is the outcome of a configuration's last connection test.
 type ConnectionTest struct {
@@ -152,19 +167,21 @@ var columnList = func() string {
 // scmColumns is what every read of a configuration selects, in scanSCM's order.
 var scmColumns = `id, ref, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
 	last_test_at, last_test_passed, last_test_summary,
-	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id)`
+	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id),
+	oauth_checked_at, oauth_check_ok, oauth_check_detail, oauth_check_credentials`
 
 func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	var c SCMConfig
-	var tested sql.NullTime
+	var tested, oauthChecked sql.NullTime
 	dest := []any{&c.ID, &c.Ref, &c.Provider}
 	for _, col := range columns {
 		dest = append(dest, col.of(&c))
 	}
 	dest = append(dest, &c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt,
-		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.Repositories)
+		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.Repositories,
+		&oauthChecked, &c.OAuthCheck.OK, &c.OAuthCheck.Detail, &c.OAuthCheck.Credentials)
 	err := row.Scan(dest...)
-	c.LastTest.At = tested.Time
+	c.LastTest.At, c.OAuthCheck.At = tested.Time, oauthChecked.Time
 	return c, err
 }
 

@@ -134,6 +134,7 @@ type SCMDetails struct {
 	HistoryTotal int
 	Test         *probe.Result // a connection test just run
 	Webhook      Webhook       // for providers whose builds start from webhooks
+	OAuth        *OAuth        // for OAuth providers
 }
 
 // Webhook is what the details page shows of a configuration's build-on-checkin webhook.

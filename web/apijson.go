@@ -206,6 +206,9 @@ var refusalCodes = []struct {
 	{store.ErrIDTaken, http.StatusConflict, 4044},
 	{store.ErrDeleteBuiltIn, http.StatusConflict, 4045},
 	{action.ErrBuiltIn, http.StatusConflict, 4045},
+	{action.ErrNotOAuth, http.StatusConflict, http.StatusConflict},
+	{action.ErrNotConnected, http.StatusConflict, http.StatusConflict},
+	{action.ErrDisabled, http.StatusConflict, http.StatusConflict},
 }
 
 // apiRefusal is r as the API answers it; invalidCode is the code of a validation failure.

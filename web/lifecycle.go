@@ -96,7 +96,11 @@ func (s *server) confirmDeleteSCM(c echo.Context) error {
 	}
 	pg := s.page(c, "Delete "+cfg.DisplayName())
 	if !refused {
-		return render(c, http.StatusOK, views.SCMDeletePage(pg, cfg), views.SCMDeleteRow(cfg, listURL))
+		connected, err := s.st.CountOAuthConnections(c.Request().Context(), cfg.ID)
+		if err != nil {
+			return err
+		}
+		return render(c, http.StatusOK, views.SCMDeletePage(pg, cfg, connected), views.SCMDeleteRow(cfg, listURL))
 	}
 	pg.Alert = r.Message
 	if isHTMX(c) {

@@ -27,8 +27,14 @@ func (s *server) routes(e *echo.Echo) {
 	// Bitbucket's deliveries: no session, no CSRF token; the signature authenticates.
 	e.POST("/hooks/scm/:id", s.receiveWebhook)
 
-	// The JSON API: an API key authenticates, no session, no CSRF token.
+	// The JSON API: an API key authenticates, no session, no CSRF token; the OAuth round trip
+	// runs in a signed-in browser.
 	e.GET("/v1/openapi.json", s.openAPI)
+	e.GET("/v1/scms/:id/oauth/start", s.startOAuth, s.requireUser)
+	e.GET("/v1/scms/oauth/finish", s.finishOAuth, s.requireUser)
+	e.GET("/v1/scms/:id/oauth/finish", s.finishOAuth, s.requireUser)
+	e.GET("/v1/scms/:id/oauth/status", s.oauthStatus, s.keyOrSession(store.ScopeRead))
+	e.POST("/v1/scms/:id/oauth/revoke", s.revokeOAuth, s.keyOrSession(store.ScopeAdmin))
 	v1 := e.Group("/v1", s.requireAPIKey(store.ScopeRead))
 	v1.GET("/scms", s.listSCMs)
 	v1.GET("/scms/:id", s.showSCMJSON)
@@ -48,6 +54,7 @@ func (s *server) routes(e *echo.Echo) {
 
 	// Sign-in is checked first, so that anyone not signed in is sent to it, whatever they post.
 	account := e.Group("/account", s.requireUser, s.csrf)
+	account.GET("", s.showAccount)
 	account.GET("/password", s.showPasswordForm)
 	account.POST("/password", s.changePassword)
 

@@ -127,7 +127,7 @@ func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (
 
 // form returns the Add form for p showing values.
 func (s *server) form(p *provider.Provider, values provider.Values, errs provider.Errors) views.SCMForm {
-	return views.SCMForm{Provider: p, Values: values, Errors: errs, CallbackURL: s.baseURL + "/oauth/" + p.ID + "/callback"}
+	return views.SCMForm{Provider: p, Values: values, Errors: errs, CallbackURL: s.callbackURL()}
 }
 
 // addTitle is the Add form's title.
@@ -292,6 +292,11 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, History: history, HistoryTotal: total, Test: test}
 	if p.Webhook != nil {
 		if d.Webhook, err = s.webhookDetails(c, cfg); err != nil {
+			return err
+		}
+	}
+	if p.OAuth != nil {
+		if d.OAuth, err = s.oauthDetails(c, cfg); err != nil {
 			return err
 		}
 	}

@@ -420,7 +420,7 @@ func TestProviderSwitch(t *testing.T) {
 	}
 	// OAuth providers name the callback URL to register.
 	gh := c.get("/admin/scm/new?provider=github")
-	if intro := gh.text("#scm-form .intro"); !strings.Contains(intro, "http://127.0.0.1/oauth/github/callback") {
+	if intro := gh.text("#scm-form .intro"); !strings.Contains(intro, "http://127.0.0.1/v1/scms/oauth/finish") {
 		t.Errorf("GitHub intro lacks the callback URL: %q", intro)
 	}
 	if got := gh.doc.Find("#scm-form fieldset legend").Eq(1).Text(); got != "OAuth Information" {

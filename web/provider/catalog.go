@@ -7,6 +7,7 @@
 package provider
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 
@@ -82,13 +83,43 @@ type WebhookFormat struct {
 	PushEvent, PingEvent                         string
 }
 
-// OAuthEndpoints are a host's OAuth endpoints: Authorize and Token under the Website URL,
-// User and Orgs under the API URL; Scopes are those the platform asks for.
+// OAuthEndpoints are a host's OAuth endpoints: Authorize, Token and RevokeToken under the
+// Website URL, User, Orgs and RevokeGrant under the API URL; Scopes are those the platform
+// asks for.
 type OAuthEndpoints struct {
 	Authorize, Token, User, Orgs string
-	Scopes                       string
-	// PKCE says the host accepts a code_challenge (S256).
-	PKCE bool
+	// RevokeGrant is GitHub's grant, deleted to revoke a token ({client_id} stands for the
+	// client ID); RevokeToken is an RFC 7009 revocation endpoint. Neither: the host offers none.
+	RevokeGrant, RevokeToken string
+	Scopes                   string
+	// PKCE says the host accepts a code_challenge (S256); BasicAuth that its token endpoint
+	// takes the client's credentials as basic auth rather than in the form.
+	PKCE, BasicAuth bool
+}
+
+// Host is where cfg's host takes the round trip's calls.
+func (o *OAuthEndpoints) Host(cfg store.SCMConfig) probe.OAuthHost {
+	web, api := strings.TrimRight(cfg.WebsiteURL, "/"), strings.TrimRight(cfg.APIURL, "/")
+	h := probe.OAuthHost{Token: web + o.Token, User: api + o.User, Orgs: api + o.Orgs, BasicAuth: o.BasicAuth}
+	switch {
+	case o.RevokeGrant != "":
+		h.Revoke, h.RevokeGrant = api+strings.ReplaceAll(o.RevokeGrant, "{client_id}", url.PathEscape(cfg.ClientID)), true
+	case o.RevokeToken != "":
+		h.Revoke = web + o.RevokeToken
+	}
+	return h
+}
+
+// AuthorizeURL is where the round trip sends the browser: cfg's host's authorization page,
+// asking for the platform's scopes, to come back to redirectURI with state.
+func (o *OAuthEndpoints) AuthorizeURL(cfg store.SCMConfig, redirectURI, state, challenge string) string {
+	q := url.Values{"client_id": {cfg.ClientID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
+		"state": {state}, "scope": {o.Scopes}}
+	if o.PKCE {
+		q.Set("code_challenge", challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	return strings.TrimRight(cfg.WebsiteURL, "/") + o.Authorize + "?" + q.Encode()
 }
 
 // bitbucketServerWebhook is Bitbucket Server's project webhook.
@@ -97,11 +128,12 @@ var bitbucketServerWebhook = &WebhookFormat{EventHeader: "X-Event-Key", Signatur
 
 var (
 	githubOAuth = &OAuthEndpoints{Authorize: "/login/oauth/authorize", Token: "/login/oauth/access_token",
-		User: "/user", Orgs: "/user/orgs", Scopes: "repo admin:repo_hook read:org", PKCE: true}
+		User: "/user", Orgs: "/user/orgs", RevokeGrant: "/applications/{client_id}/grant",
+		Scopes: "repo admin:repo_hook read:org", PKCE: true}
 	gitlabOAuth = &OAuthEndpoints{Authorize: "/oauth/authorize", Token: "/oauth/token",
-		User: "/user", Orgs: "/groups?min_access_level=30", Scopes: "api read_user", PKCE: true}
+		User: "/user", Orgs: "/groups?min_access_level=30", RevokeToken: "/oauth/revoke", Scopes: "api read_user", PKCE: true}
 	bitbucketCloudOAuth = &OAuthEndpoints{Authorize: "/site/oauth2/authorize", Token: "/site/oauth2/access_token",
-		User: "/user", Orgs: "/workspaces", Scopes: "repository:admin webhook account", PKCE: true}
+		User: "/user", Orgs: "/workspaces", Scopes: "repository:admin webhook account", PKCE: true, BasicAuth: true}
 )
 
 // Fields returns the provider's fields in form order.
