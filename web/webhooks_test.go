@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -34,57 +33,10 @@ import (
 const (
 	// hookSecret is the secret the fixture is signed with.
 	hookSecret = "webhook-secret-for-tests"
-	// fixtureHash is the fixture's toHash: the commit its build is of.
-	fixtureHash = "9e4d2c1b0a8f7e6d5c4b3a29181716151413121f"
-	// hookBaseURL is the BASE_URL the webhook tests run with.
-	hookBaseURL = "http://scmadmin.example.com:8080"
-	fixtureDir  = "../../shared/fixtures/bitbucket-server/"
+	fixtureDir = "../../shared/fixtures/bitbucket-server/"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// signHook is the X-Hub-Signature Bitbucket sends for body under secret.
-func signHook(body []byte, secret string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// pushSpec is what varies between the push payloads the tests send.
-type pushSpec struct {
-	project, slug, ref, refType, change, toHash, actor, date string
-}
-
-// masterPush is the fixture's push, with toHash hash.
-func masterPush(hash string) pushSpec {
-	return pushSpec{project: "ALGO", slug: "sentiment-analysis", ref: "refs/heads/master", refType: "BRANCH",
-		change: "UPDATE", toHash: hash, actor: "jdoe", date: "2026-11-20T14:03:11+0000"}
-}
-
-// pushBody is a repo:refs_changed payload with Bitbucket Server's documented fields.
-func pushBody(p pushSpec) []byte {
-	display := p.ref[strings.LastIndex(p.ref, "/")+1:]
-	body, err := json.Marshal(map[string]any{
-		"eventKey": "repo:refs_changed",
-		"date":     p.date,
-		"actor":    map[string]any{"name": p.actor, "emailAddress": p.actor + "@example.com", "displayName": p.actor, "id": 12, "slug": p.actor, "type": "NORMAL", "active": true},
-		"repository": map[string]any{
-			"slug": p.slug, "id": 41, "name": p.slug, "scmId": "git", "state": "AVAILABLE", "forkable": true, "public": false,
-			"project": map[string]any{"key": p.project, "id": 3, "name": p.project, "public": false, "type": "NORMAL"},
-		},
-		"changes": []any{map[string]any{
-			"ref":      map[string]any{"id": p.ref, "displayId": display, "type": p.refType},
-			"refId":    p.ref,
-			"fromHash": "5b1f0b9c7c0a6a44de2a4a5f1ce0c5e0f3c7a1d2",
-			"toHash":   p.toHash,
-			"type":     p.change,
-		}},
-	})
-	if err != nil {
-		panic(err)
-	}
-	return body
-}
 
 // fixture returns the captured push and its signature; when the shared fixture is missing,
 // an equivalent payload signed here.
@@ -199,15 +151,6 @@ func repoCount(t *testing.T, app *testApp, id int64) int {
 		t.Fatal(err)
 	}
 	return c.Repositories
-}
-
-func openSecrets(t *testing.T, app *testApp, id int64) map[string]string {
-	t.Helper()
-	s, err := app.st.OpenSecrets(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // setHookSecret makes secret the webhook's secret, as a rotation does; the one made at

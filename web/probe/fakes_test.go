@@ -580,3 +580,5 @@ func (c *prefixConn) Close() error {
 	c.once.Do(func() { close(c.done) })
 	return c.Conn.Close()
 }
+
+const sshBanner = "SSH-2.0-SSHD-CORE-2.9.2\r\n"

@@ -126,8 +126,6 @@ func bbTarget(apiPort, sshPort int) Target {
 	}
 }
 
-const sshBanner = "SSH-2.0-SSHD-CORE-2.9.2\r\n"
-
 // bitbucketUp serves a good fake Bitbucket with cert and an SSH server; it returns the target.
 func bitbucketUp(t *testing.T, fb *fakeBitbucket, cert tls.Certificate) Target {
 	t.Helper()
