@@ -431,8 +431,8 @@ func TestBrowserKeyboard(t *testing.T) {
 }
 
 func TestBrowserConnectionTest(t *testing.T) {
-	fake := newFakeBitbucket(t, "good-token-1")
-	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
+	fake := newBitbucketHost(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.srv.CAPEM})
 	p, _ := provider.Lookup("bitbucket_server")
 	vals, errs := p.Validate(fake.form("good-token-1"), nil)
 	if len(errs) > 0 {

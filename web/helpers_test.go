@@ -24,6 +24,7 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
@@ -504,4 +505,24 @@ func badges(sel *goquery.Selection) []string {
 	var out []string
 	sel.Find(".badge").Each(func(_ int, b *goquery.Selection) { out = append(out, strings.TrimSpace(b.Text())) })
 	return out
+}
+
+// bitbucketHost is the fake Bitbucket Server (fakehost) over TLS, and an SSH port that greets.
+// Its one token authenticates as svc-platform, admin of project ALGO.
+type bitbucketHost struct {
+	*fakehost.Bitbucket
+	srv *fakehost.Server
+	ssh *fakehost.TCP
+}
+
+func newBitbucketHost(t *testing.T, token string) *bitbucketHost {
+	f := fakehost.NewBitbucket()
+	f.AddToken(token, "svc-platform", true)
+	return &bitbucketHost{Bitbucket: f, srv: fakehost.ServeTLS(t, f), ssh: fakehost.SSH(t, fakehost.SSHBanner)}
+}
+
+// form is the Add form for a Bitbucket Server configuration of project ALGO on the fake.
+func (h *bitbucketHost) form(token string) url.Values {
+	return url.Values{"provider": {"bitbucket_server"}, "website_url": {h.srv.URL}, "api_url": {h.srv.URL + "/rest/api/1.0"},
+		"ssh_url": {"ssh://git@" + h.ssh.Addr()}, "project_key": {"ALGO"}, "access_token": {token}}
 }

@@ -8,11 +8,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -25,6 +23,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 )
 
 // Tests of build-on-checkin (SPEC "Build-on-checkin webhooks"): the receiver, its records,
@@ -908,145 +907,36 @@ func TestWebhookActionsNeedAdminAndCSRF(t *testing.T) {
 	}
 }
 
-// hookFake is a Bitbucket Server's webhook REST API over TLS, for project ALGO.
-type hookFake struct {
-	srv   *httptest.Server
-	caPEM []byte
-	token string
-
-	mu    sync.Mutex
-	hooks []map[string]any // the project's webhooks
-	reqs  []fakeCall
-	// refuse, when set, is the status and body every call is answered with.
-	refuseStatus int
-	refuseBody   string
-	// pingStatus is what scmadmin answered Bitbucket's test delivery, as Bitbucket reports it.
-	pingStatus int
-	nextID     int
-}
-
-type fakeCall struct {
-	method, path, query, auth, contentType string
-	body                                   []byte
-}
-
 const hookAPI = "/rest/api/1.0/projects/ALGO/webhooks"
 
-func newHookFake(t *testing.T, token string) *hookFake {
-	f := &hookFake{token: token, pingStatus: http.StatusOK, nextID: 10}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
-	f.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *hookFake) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, fakeCall{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery,
-		auth: r.Header.Get("Authorization"), contentType: r.Header.Get("Content-Type"), body: body})
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	if f.refuseStatus != 0 {
-		w.WriteHeader(f.refuseStatus)
-		io.WriteString(w, f.refuseBody)
-		return
-	}
-	if r.Header.Get("Authorization") != "Bearer "+f.token {
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":null}]}`)
-		return
-	}
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == hookAPI:
-		json.NewEncoder(w).Encode(map[string]any{"size": len(f.hooks), "limit": 100, "isLastPage": true, "start": 0, "values": f.hooks})
-	case r.Method == http.MethodPost && r.URL.Path == hookAPI:
-		var h map[string]any
-		if json.Unmarshal(body, &h) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		f.nextID++
-		h["id"] = f.nextID
-		f.hooks = append(f.hooks, h)
-		w.WriteHeader(http.StatusCreated)
-		json.NewEncoder(w).Encode(h)
-	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, hookAPI+"/"):
-		id, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, hookAPI+"/"))
-		var h map[string]any
-		if err != nil || json.Unmarshal(body, &h) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		for i, old := range f.hooks {
-			if old["id"] == float64(id) || old["id"] == id {
-				h["id"] = id
-				f.hooks[i] = h
-				json.NewEncoder(w).Encode(h)
-				return
-			}
-		}
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"errors":[{"message":"Webhook not found"}]}`)
-	case r.Method == http.MethodPost && r.URL.Path == hookAPI+"/test":
-		fmt.Fprintf(w, `{"request":{"url":%q,"method":"POST"},"response":{"statusCode":%d,"body":"pong"}}`, r.URL.Query().Get("url"), f.pingStatus)
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"errors":[{"message":"not found"}]}`)
-	}
-}
-
-func (f *hookFake) calls() []fakeCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]fakeCall(nil), f.reqs...)
-}
-
-// set changes the fake's state under its lock.
-func (f *hookFake) set(change func(f *hookFake)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	change(f)
-}
-
-func (f *hookFake) reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = nil
-}
-
 // newInstallApp is an app with a Bitbucket Server (build-on-checkin) configuration on fake.
-func newInstallApp(t *testing.T, f *hookFake) (*testApp, *client, int64) {
+func newInstallApp(t *testing.T, f *bitbucketHost) (*testApp, *client, int64) {
 	t.Helper()
-	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.caPEM})
+	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.srv.CAPEM})
 	c := app.adminClient()
-	id := addConfig(t, c, url.Values{"provider": {"bitbucket_server"}, "website_url": {f.srv.URL},
-		"api_url": {f.srv.URL + "/rest/api/1.0"}, "ssh_url": {"ssh://git@127.0.0.1:7999"}, "project_key": {"ALGO"},
-		"access_token": {canaryToken}})
+	id := addConfig(t, c, f.form(canaryToken))
 	setHookSecret(t, app, id, hookSecret)
 	return app, c, id
 }
 
 func TestWebhookInstall(t *testing.T) {
-	f := newHookFake(t, canaryToken)
+	f := newBitbucketHost(t, canaryToken)
 	app, c, id := newInstallApp(t, f)
 	hookURL := fmt.Sprintf("%s/hooks/scm/%d", hookBaseURL, id)
 	// Another tool's webhook on the project is left alone.
-	f.set(func(f *hookFake) {
-		f.hooks = []map[string]any{{"id": 3, "name": "CI", "url": "https://ci.example.com/hook", "events": []string{"repo:refs_changed"}, "active": true}}
-	})
+	f.SetWebhooks("ALGO", map[string]any{"id": 3, "name": "CI", "url": "https://ci.example.com/hook", "events": []string{"repo:refs_changed"}, "active": true})
 
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
-	calls := f.calls()
-	var creates, updates []fakeCall
+	calls := f.Calls()
+	var creates, updates []fakehost.Call
 	for _, call := range calls {
-		if call.auth != "Bearer "+canaryToken {
-			t.Errorf("%s %s sent Authorization %q, want the token as Bearer", call.method, call.path, call.auth)
+		if call.Header.Get("Authorization") != "Bearer "+canaryToken {
+			t.Errorf("%s %s sent Authorization %q, want the token as Bearer", call.Method, call.Path, call.Header.Get("Authorization"))
 		}
 		switch {
-		case call.method == http.MethodPost && call.path == hookAPI:
+		case call.Method == http.MethodPost && call.Path == hookAPI:
 			creates = append(creates, call)
-		case call.method == http.MethodPut:
+		case call.Method == http.MethodPut:
 			updates = append(updates, call)
 		}
 	}
@@ -1060,15 +950,15 @@ func TestWebhookInstall(t *testing.T) {
 		Name          string            `json:"name"`
 		Configuration map[string]string `json:"configuration"`
 	}
-	if err := json.Unmarshal(creates[0].body, &sent); err != nil {
-		t.Fatalf("created webhook %s: %v", creates[0].body, err)
+	if err := json.Unmarshal(creates[0].Body, &sent); err != nil {
+		t.Fatalf("created webhook %s: %v", creates[0].Body, err)
 	}
 	if len(sent.Events) != 1 || sent.Events[0] != "repo:refs_changed" || sent.URL != hookURL || !sent.Active ||
 		sent.Configuration["secret"] != hookSecret || sent.Name == "" {
-		t.Errorf("created webhook %s\nwant events [repo:refs_changed], url %s, active, the current secret", creates[0].body, hookURL)
+		t.Errorf("created webhook %s\nwant events [repo:refs_changed], url %s, active, the current secret", creates[0].Body, hookURL)
 	}
-	if !strings.HasPrefix(creates[0].contentType, "application/json") {
-		t.Errorf("create sent Content-Type %q", creates[0].contentType)
+	if !strings.HasPrefix(creates[0].Header.Get("Content-Type"), "application/json") {
+		t.Errorf("create sent Content-Type %q", creates[0].Header.Get("Content-Type"))
 	}
 
 	r := c.get(scmPath(id, "")).wantStatus(http.StatusOK)
@@ -1089,26 +979,24 @@ func TestWebhookInstall(t *testing.T) {
 	}
 
 	// Installing again updates our webhook instead of adding a second one.
-	f.reset()
+	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
 	creates, updates = nil, nil
-	for _, call := range f.calls() {
+	for _, call := range f.Calls() {
 		switch {
-		case call.method == http.MethodPost && call.path == hookAPI:
+		case call.Method == http.MethodPost && call.Path == hookAPI:
 			creates = append(creates, call)
-		case call.method == http.MethodPut:
+		case call.Method == http.MethodPut:
 			updates = append(updates, call)
 		}
 	}
-	if len(creates) != 0 || len(updates) != 1 || updates[0].path != hookAPI+"/11" {
+	if len(creates) != 0 || len(updates) != 1 || updates[0].Path != hookAPI+"/11" {
 		t.Fatalf("second install: %d creates, updates %+v; want one PUT %s/11", len(creates), updates, hookAPI)
 	}
-	if err := json.Unmarshal(updates[0].body, &sent); err != nil || sent.URL != hookURL || sent.Configuration["secret"] != hookSecret {
-		t.Errorf("updated webhook %s", updates[0].body)
+	if err := json.Unmarshal(updates[0].Body, &sent); err != nil || sent.URL != hookURL || sent.Configuration["secret"] != hookSecret {
+		t.Errorf("updated webhook %s", updates[0].Body)
 	}
-	var hooks int
-	f.set(func(f *hookFake) { hooks = len(f.hooks) })
-	if hooks != 2 {
+	if hooks := len(f.Webhooks("ALGO")); hooks != 2 {
 		t.Errorf("the project has %d webhooks, want 2 (CI's and ours)", hooks)
 	}
 	if msg := c.get(scmPath(id, "")).text("p[role=status]"); !strings.Contains(msg, "Updated") {
@@ -1117,24 +1005,24 @@ func TestWebhookInstall(t *testing.T) {
 
 	// After a rotation, installing hands Bitbucket the new secret.
 	rotated := c.submit(scmPath(id, ""), scmPath(id, "webhook/rotate"), nil).wantStatus(http.StatusOK).text("#webhook-secret")
-	f.reset()
+	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
-	for _, call := range f.calls() {
-		if call.method == http.MethodPut {
-			if err := json.Unmarshal(call.body, &sent); err != nil || sent.Configuration["secret"] != rotated {
+	for _, call := range f.Calls() {
+		if call.Method == http.MethodPut {
+			if err := json.Unmarshal(call.Body, &sent); err != nil || sent.Configuration["secret"] != rotated {
 				t.Error("install after a rotation did not send the new secret")
 			}
 		}
 	}
 
 	// Send test ping.
-	f.reset()
+	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/ping"), nil).wantRedirect(scmPath(id, ""))
-	pings := f.calls()
-	if len(pings) != 1 || pings[0].method != http.MethodPost || pings[0].path != hookAPI+"/test" || pings[0].auth != "Bearer "+canaryToken {
+	pings := f.Calls()
+	if len(pings) != 1 || pings[0].Method != http.MethodPost || pings[0].Path != hookAPI+"/test" || pings[0].Header.Get("Authorization") != "Bearer "+canaryToken {
 		t.Fatalf("ping calls %+v, want one POST %s/test with the token", pings, hookAPI)
 	}
-	if q, _ := url.ParseQuery(pings[0].query); q.Get("url") != hookURL {
+	if q, _ := url.ParseQuery(pings[0].Query); q.Get("url") != hookURL {
 		t.Errorf("ping asked for url %q, want %q", q.Get("url"), hookURL)
 	}
 	if msg := c.get(scmPath(id, "")).text("p[role=status]"); !strings.Contains(msg, "200") {
@@ -1149,12 +1037,9 @@ func TestWebhookInstall(t *testing.T) {
 }
 
 func TestWebhookInstallFailuresInPlainWords(t *testing.T) {
-	f := newHookFake(t, canaryToken)
+	f := newBitbucketHost(t, canaryToken)
 	app, c, id := newInstallApp(t, f)
-	f.set(func(f *hookFake) {
-		f.refuseStatus = http.StatusUnauthorized
-		f.refuseBody = `{"errors":[{"context":null,"message":"You are not permitted to access this resource","exceptionName":"com.atlassian.bitbucket.AuthorisationException"}]}`
-	})
+	f.Refuse(http.StatusUnauthorized, fakehost.NotPermitted)
 
 	for _, action := range []string{"webhook/install", "webhook/ping"} {
 		r := c.submit(scmPath(id, ""), scmPath(id, action), nil).wantStatus(http.StatusBadGateway)
@@ -1181,7 +1066,8 @@ func TestWebhookInstallFailuresInPlainWords(t *testing.T) {
 	}
 
 	// Bitbucket reached scmadmin, which refused its test delivery.
-	f.set(func(f *hookFake) { f.refuseStatus, f.pingStatus = 0, http.StatusUnauthorized })
+	f.Refuse(0, "")
+	f.SetPingStatus(http.StatusUnauthorized)
 	r := c.submit(scmPath(id, ""), scmPath(id, "webhook/ping"), nil).wantStatus(http.StatusBadGateway)
 	if msg := r.text("p[role=alert]"); !strings.Contains(msg, "401") || !strings.Contains(msg, "/hooks/scm/") {
 		t.Errorf("ping answered 401: alert %q", msg)
@@ -1199,8 +1085,8 @@ func TestWebhookInstallFailuresInPlainWords(t *testing.T) {
 // webhook secret. Nothing can be signed without one: it must not be installed on Bitbucket
 // without a secret, and the page must not claim one is set.
 func TestWebhookConfigurationWithoutSecret(t *testing.T) {
-	f := newHookFake(t, canaryToken)
-	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.caPEM})
+	f := newBitbucketHost(t, canaryToken)
+	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.srv.CAPEM})
 	c := app.adminClient()
 	cfg := seedConfig(t, app, store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: f.srv.URL, APIURL: f.srv.URL + "/rest/api/1.0",
 		SSHURL: "ssh://git@127.0.0.1:7999", ProjectKey: "ALGO", UniqueKey: "bitbucket_server|" + f.srv.URL + "|ALGO"},
@@ -1222,11 +1108,11 @@ func TestWebhookConfigurationWithoutSecret(t *testing.T) {
 	secretStatus := c.get(scmPath(id, "")).wantStatus(http.StatusOK).text("#webhook-secret-status")
 	install := c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil)
 	var sentSecret *string
-	for _, call := range f.calls() {
+	for _, call := range f.Calls() {
 		var sent struct {
 			Configuration map[string]string `json:"configuration"`
 		}
-		if call.method == http.MethodPost && call.path == hookAPI && json.Unmarshal(call.body, &sent) == nil {
+		if call.Method == http.MethodPost && call.Path == hookAPI && json.Unmarshal(call.Body, &sent) == nil {
 			s := sent.Configuration["secret"]
 			sentSecret = &s
 		}
