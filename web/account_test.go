@@ -112,25 +112,11 @@ func TestParallelGuessesAreCountedBeforeHashing(t *testing.T) {
 	app := newTestApp(t)
 	c := app.client()
 	token := c.get("/login").csrf()
-	codes := make(chan int, 20)
+	var guesses []post
 	for i := range 20 {
-		go func() {
-			form := url.Values{"_csrf": {token}, "username": {adminName}, "password": {"guess " + strconv.Itoa(i)}}
-			req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/login", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			res, err := c.http.Do(req)
-			if err != nil {
-				codes <- 0
-				return
-			}
-			res.Body.Close()
-			codes <- res.StatusCode
-		}()
+		guesses = append(guesses, post{"/login", url.Values{"_csrf": {token}, "username": {adminName}, "password": {"guess " + strconv.Itoa(i)}}})
 	}
-	got := map[int]int{}
-	for range 20 {
-		got[<-codes]++
-	}
+	got := statuses(c.postConcurrently(guesses...))
 	if got[http.StatusUnauthorized] != freeFailures || got[http.StatusTooManyRequests] != 20-freeFailures {
 		t.Errorf("status codes %v: want %d tries and the rest refused", got, freeFailures)
 	}

@@ -526,3 +526,60 @@ func (h *bitbucketHost) form(token string) url.Values {
 	return url.Values{"provider": {"bitbucket_server"}, "website_url": {h.srv.URL}, "api_url": {h.srv.URL + "/rest/api/1.0"},
 		"ssh_url": {"ssh://git@" + h.ssh.Addr()}, "project_key": {"ALGO"}, "access_token": {token}}
 }
+
+// concurrently runs do(0) … do(n-1), each in its own goroutine, released together, and waits
+// for them all.
+func concurrently(n int, do func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			do(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+// post is a form to send to path.
+type post struct {
+	path string
+	form url.Values
+}
+
+// postConcurrently sends every post at once with the client's cookies, each form as is (with
+// its CSRF token if it has one), and returns the answers in order. A request that got no
+// answer is an error of the test's and a response with status 0.
+func (c *client) postConcurrently(posts ...post) []*response {
+	transport := &http.Transport{MaxIdleConnsPerHost: len(posts)}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Jar: c.http.Jar, Transport: transport, CheckRedirect: c.http.CheckRedirect}
+	answers := make([]*response, len(posts))
+	concurrently(len(posts), func(i int) {
+		r := &response{t: c.t}
+		req, _ := http.NewRequest(http.MethodPost, c.app.srv.URL+posts[i].path, strings.NewReader(posts[i].form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if res, err := hc.Do(req); err != nil {
+			c.t.Errorf("POST %s #%d: %v", posts[i].path, i, err)
+		} else {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			r.status, r.header, r.body = res.StatusCode, res.Header, string(body)
+		}
+		r.doc, _ = goquery.NewDocumentFromReader(strings.NewReader(r.body))
+		answers[i] = r
+	})
+	return answers
+}
+
+// statuses counts the answers by status code.
+func statuses(answers []*response) map[int]int {
+	got := map[int]int{}
+	for _, r := range answers {
+		got[r.status]++
+	}
+	return got
+}

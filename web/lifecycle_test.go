@@ -565,29 +565,14 @@ func TestConcurrentLifecycleActions(t *testing.T) {
 			ProjectKey: "ALGO"}, nil).ID)
 	}
 	token := c.get("/admin/scm").csrf()
-	send := func(id int64, action string, codes chan<- int) {
-		form := url.Values{"_csrf": {token}, "next": {"/admin/scm"}}
-		req, _ := http.NewRequest(http.MethodPost, app.srv.URL+scmPath(id, action), strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		res, err := c.http.Do(req)
-		if err != nil {
-			codes <- 0
-			return
-		}
-		res.Body.Close()
-		codes <- res.StatusCode
-	}
+	form := url.Values{"_csrf": {token}, "next": {"/admin/scm"}}
 	// Everyone makes a different one the default while others disable them: in the end exactly
 	// one default, enabled, and every answer a 303 or a 409.
-	codes := make(chan int, 2*len(ids))
+	var posts []post
 	for _, id := range ids {
-		go send(id, "default", codes)
-		go send(id, "disable", codes)
+		posts = append(posts, post{scmPath(id, "default"), form}, post{scmPath(id, "disable"), form})
 	}
-	got := map[int]int{}
-	for range 2 * len(ids) {
-		got[<-codes]++
-	}
+	got := statuses(c.postConcurrently(posts...))
 	if got[http.StatusSeeOther]+got[http.StatusConflict] != 2*len(ids) {
 		t.Errorf("status codes %v, want only 303 and 409", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,24 +243,7 @@ func TestConcurrentDuplicateCreates(t *testing.T) {
 	form := validForm("bitbucket_server")
 	form.Set("_csrf", token)
 	const n = 10
-	codes := make(chan int, n)
-	for range n {
-		go func() {
-			req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/admin/scm", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			res, err := c.http.Do(req)
-			if err != nil {
-				codes <- 0
-				return
-			}
-			res.Body.Close()
-			codes <- res.StatusCode
-		}()
-	}
-	got := map[int]int{}
-	for range n {
-		got[<-codes]++
-	}
+	got := statuses(c.postConcurrently(slices.Repeat([]post{{"/admin/scm", form}}, n)...))
 	if got[http.StatusSeeOther] != 1 || got[http.StatusUnprocessableEntity] != n-1 {
 		t.Errorf("status codes %v, want one 303 and %d 422", got, n-1)
 	}

@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -609,28 +608,20 @@ func TestWebhookOversizedAndMalformedBodies(t *testing.T) {
 func TestWebhookConcurrentDistinctPushes(t *testing.T) {
 	app, _, id := newHookApp(t)
 	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
 	want := map[string]bool{}
+	var bodies [][]byte
 	for i := range n {
 		hash := fmt.Sprintf("%040x", 0xc0ffee00+i)
 		want[hash] = true
-		body := pushBody(masterPush(hash))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, answer, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed",
-				requestID: fmt.Sprintf("concurrent-%02d", i), sig: signHook(body, hookSecret), body: bytes.NewReader(body)})
-			if err != nil || status != http.StatusAccepted {
-				errs <- fmt.Sprintf("push %d: %d %q %v", i, status, answer, err)
-			}
-		}()
+		bodies = append(bodies, pushBody(masterPush(hash)))
 	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	concurrently(n, func(i int) {
+		status, answer, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed",
+			requestID: fmt.Sprintf("concurrent-%02d", i), sig: signHook(bodies[i], hookSecret), body: bytes.NewReader(bodies[i])})
+		if err != nil || status != http.StatusAccepted {
+			t.Errorf("push %d: %d %q %v", i, status, answer, err)
+		}
+	})
 	bs := buildsOf(t, app, id)
 	if len(bs) != n {
 		t.Fatalf("%d builds after %d concurrent pushes, want %d", len(bs), n, n)
@@ -659,26 +650,15 @@ func TestWebhookConcurrentRedeliveries(t *testing.T) {
 	app, _, id := newHookApp(t)
 	body, sig := fixture(t)
 	const n = 10
-	var wg sync.WaitGroup
-	statuses := make(chan int, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, _, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed", requestID: "same-id", sig: sig, body: bytes.NewReader(body)})
-			if err != nil {
-				t.Error(err)
-			}
-			statuses <- status
-		}()
-	}
-	wg.Wait()
-	close(statuses)
-	for s := range statuses {
-		if s != http.StatusAccepted {
-			t.Errorf("redelivery answered %d, want 202", s)
+	concurrently(n, func(int) {
+		status, _, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed", requestID: "same-id", sig: sig, body: bytes.NewReader(body)})
+		if err != nil {
+			t.Error(err)
 		}
-	}
+		if status != http.StatusAccepted {
+			t.Errorf("redelivery answered %d, want 202", status)
+		}
+	})
 	if bs := buildsOf(t, app, id); len(bs) != 1 {
 		t.Errorf("%d builds from %d deliveries of one X-Request-Id, want 1", len(bs), n)
 	}
