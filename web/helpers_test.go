@@ -427,18 +427,7 @@ func assertNoSecrets(t *testing.T, app *testApp, pages ...*response) {
 				t.Errorf("a page shows the secret %q", canary)
 			}
 		}
-		for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
-			data, err := os.ReadFile(file)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if bytes.Contains(data, []byte(canary)) {
-				t.Errorf("%s holds the secret %q in plain text", file, canary)
-			}
-		}
-		if strings.Contains(app.logs.String(), canary) {
-			t.Errorf("the log holds the secret %q", canary)
-		}
+		assertNotStored(t, app, fmt.Sprintf("secret %q", canary), canary)
 	}
 }
 
@@ -582,4 +571,21 @@ func statuses(answers []*response) map[int]int {
 		got[r.status]++
 	}
 	return got
+}
+
+// assertNotStored fails if s is in the database files or the log.
+func assertNotStored(t *testing.T, app *testApp, what, s string) {
+	t.Helper()
+	for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
+		data, err := os.ReadFile(file)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(s)) {
+			t.Errorf("%s holds the %s in plain text", file, what)
+		}
+	}
+	if strings.Contains(app.logs.String(), s) {
+		t.Errorf("the log holds the %s", what)
+	}
 }

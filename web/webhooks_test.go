@@ -194,23 +194,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// assertNotStored fails if s is in the database files or the log.
-func assertNotStored(t *testing.T, app *testApp, what, s string) {
-	t.Helper()
-	for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
-		data, err := os.ReadFile(file)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		if bytes.Contains(data, []byte(s)) {
-			t.Errorf("%s holds the %s in plain text", file, what)
-		}
-	}
-	if strings.Contains(app.logs.String(), s) {
-		t.Errorf("the log holds the %s", what)
-	}
-}
-
 func TestWebhookSecretMadeAtCreation(t *testing.T) {
 	app := newTestAppWith(t, Config{BaseURL: hookBaseURL})
 	c := app.adminClient()
