@@ -90,7 +90,7 @@ func TestCatalogMatchesSpecTable(t *testing.T) {
 func TestCredentialKindsAndIdentity(t *testing.T) {
 	for _, sp := range specProviders[1:] {
 		p := mustLookup(t, sp.id)
-		wantKinds := map[string]Kind{}
+		var wantKinds map[string]Kind
 		if sp.oauth {
 			wantKinds = map[string]Kind{store.FieldClientID: KindCredential, store.FieldClientSecret: KindSecret}
 			if p.Identity != store.FieldClientID {
