@@ -252,6 +252,7 @@ var poison = map[int]struct {
 	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
 	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
 	8: {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
+	9: {`CREATE INDEX oauth_tokens_config_id ON users (id)`, []string{"oauth_states", "oauth_tokens"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -316,6 +317,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TABLE scm_refs`)
 			case 8:
 				_, err = db.Exec(`DROP INDEX api_keys_user_id`)
+			case 9:
+				_, err = db.Exec(`DROP INDEX oauth_tokens_config_id`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -31,34 +31,6 @@ func githubConfig(clientID string) SCMConfig {
 	}
 }
 
-func mustCreateSCM(t *testing.T, s *Store, c SCMConfig, secrets map[string]string) SCMConfig {
-	t.Helper()
-	got, err := s.CreateSCMConfig(context.Background(), c, secrets, testActor)
-	if err != nil {
-		t.Fatalf("CreateSCMConfig(%q): %v", c.UniqueKey, err)
-	}
-	return got
-}
-
-func countRows(t *testing.T, s *Store, table string) int {
-	t.Helper()
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// secretRow reads the stored (encrypted) form of a secret.
-func secretRow(t *testing.T, s *Store, configID int64, name string) (keyID uint32, ciphertext []byte) {
-	t.Helper()
-	if err := s.db.QueryRow(`SELECT key_id, ciphertext FROM scm_secrets WHERE config_id = ? AND name = ?`, configID, name).
-		Scan(&keyID, &ciphertext); err != nil {
-		t.Fatalf("secret %d/%s: %v", configID, name, err)
-	}
-	return keyID, ciphertext
-}
-
 func TestCreateSCMConfig(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

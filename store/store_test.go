@@ -8,63 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/scmadmin/scmadmin/store/keyring"
 )
-
-// newTestKeyring creates a key file in dir and loads it.
-func newTestKeyring(t testing.TB, dir string) *keyring.Keyring {
-	t.Helper()
-	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
-	if err != nil {
-		t.Fatalf("keyring: %v", err)
-	}
-	return keys
-}
-
-// openTestStore opens (creating) the database at path, closing it when the test ends.
-func openTestStore(t testing.TB, path string, keys *keyring.Keyring) *Store {
-	t.Helper()
-	s, err := Open(context.Background(), path, keys)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", path, err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// newTestStore returns a fresh, migrated store in t.TempDir().
-func newTestStore(t testing.TB) *Store {
-	t.Helper()
-	dir := t.TempDir()
-	return openTestStore(t, filepath.Join(dir, "scmadmin.db"), newTestKeyring(t, dir))
-}
-
-// newTestStorePath is newTestStore that also says where the database file is.
-func newTestStorePath(t *testing.T) (*Store, string) {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "scmadmin.db")
-	return openTestStore(t, path, newTestKeyring(t, dir)), path
-}
-
-func userVersion(t *testing.T, s *Store) int {
-	t.Helper()
-	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
-		t.Fatalf("PRAGMA user_version: %v", err)
-	}
-	return v
-}
-
-func latestMigration(t *testing.T) int {
-	t.Helper()
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms[len(ms)-1].version
-}
 
 func TestOpenMigratesFreshDatabase(t *testing.T) {
 	s, path := newTestStorePath(t)
@@ -310,9 +254,6 @@ func TestPing(t *testing.T) {
 		t.Error("Ping after Close succeeded")
 	}
 }
-
-// testActor is who the store tests make changes as.
-var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
 
 // The web layer caches what it reads while the data version it depends on stays the same:
 // every write must change the version of what it wrote, and only that one; reads change none.

@@ -11,15 +11,6 @@ import (
 
 const testPassword = "correct horse battery staple"
 
-func mustCreateUser(t *testing.T, s *Store, name, password string, admin bool) User {
-	t.Helper()
-	u, err := s.CreateUser(context.Background(), name, password, admin)
-	if err != nil {
-		t.Fatalf("CreateUser(%q): %v", name, err)
-	}
-	return u
-}
-
 func TestCreateUserAndAuthenticate(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

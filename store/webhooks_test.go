@@ -12,18 +12,6 @@ import (
 	"time"
 )
 
-// bbServerConfig is a Bitbucket Server (build-on-checkin) configuration of project key.
-func bbServerConfig(key string) SCMConfig {
-	return SCMConfig{
-		Provider:   "bitbucket_server",
-		WebsiteURL: "https://bitbucket.example.com",
-		APIURL:     "https://bitbucket.example.com/rest/api/1.0",
-		SSHURL:     "ssh://git@bitbucket.example.com:7999",
-		ProjectKey: key,
-		UniqueKey:  "bitbucket_server|https://bitbucket.example.com|" + key,
-	}
-}
-
 // clock is a settable time for the store.
 type clock struct {
 	mu sync.Mutex

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,6 +137,36 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
+// seedBitbucket stores the Bitbucket Server configuration the Add form's values make, as the
+// form would, without going through a page.
+func seedBitbucket(t *testing.T, app *testApp, form url.Values) store.SCMConfig {
+	t.Helper()
+	p, _ := provider.Lookup("bitbucket_server")
+	vals, errs := p.Validate(form, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	cfg, secrets := p.Config(vals)
+	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "setup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
+// seedBitbuckets seeds a valid Bitbucket Server configuration at https://HOST.example.com for
+// each host, and returns their ids in order.
+func seedBitbuckets(t *testing.T, app *testApp, hosts ...string) []int64 {
+	t.Helper()
+	var ids []int64
+	for _, host := range hosts {
+		f := validForm("bitbucket_server")
+		f.Set("website_url", "https://"+host+".example.com")
+		ids = append(ids, seedBitbucket(t, app, f).ID)
+	}
+	return ids
+}
+
 func TestBrowserAddBitbucketServer(t *testing.T) {
 	app := newTestApp(t)
 	b := newBrowser(t, app)
@@ -230,22 +261,7 @@ func (b *browser) waitUntil(js, why string) {
 func TestBrowserLifecycleAndSearch(t *testing.T) {
 	app := newTestApp(t)
 	ctx := context.Background()
-	var ids []int64
-	for _, host := range []string{"alpha", "beta", "gamma"} {
-		f := validForm("bitbucket_server")
-		f.Set("website_url", "https://"+host+".example.com")
-		p, _ := provider.Lookup("bitbucket_server")
-		vals, errs := p.Validate(f, nil)
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		cfg, secrets := p.Config(vals)
-		created, err := app.st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "setup"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, created.ID)
-	}
+	ids := seedBitbuckets(t, app, "alpha", "beta", "gamma")
 	b := newBrowser(t, app)
 	b.signIn()
 	b.run(chromedp.Evaluate(`window.noReload = "still here"`, nil))
@@ -315,22 +331,7 @@ func TestBrowserLifecycleAndSearch(t *testing.T) {
 func TestBrowserRefusalSwapsInPlace(t *testing.T) {
 	app := newTestApp(t)
 	ctx := context.Background()
-	var ids []int64
-	for _, host := range []string{"alpha", "beta"} {
-		f := validForm("bitbucket_server")
-		f.Set("website_url", "https://"+host+".example.com")
-		p, _ := provider.Lookup("bitbucket_server")
-		vals, errs := p.Validate(f, nil)
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		cfg, secrets := p.Config(vals)
-		created, err := app.st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "setup"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, created.ID)
-	}
+	ids := seedBitbuckets(t, app, "alpha", "beta")
 	beta := ids[1]
 	b := newBrowser(t, app)
 	b.signIn()
@@ -373,16 +374,10 @@ func TestBrowserRefusalSwapsInPlace(t *testing.T) {
 
 func TestBrowserPhoneWidth(t *testing.T) {
 	app := newTestApp(t)
-	p, _ := provider.Lookup("bitbucket_server")
 	f := validForm("bitbucket_server")
 	f.Set("website_url", "https://bitbucket-server-with-a-long-host-name.algorithms.example.com")
 	f.Set("project_key", "MACHINE_LEARNING_ALGORITHMS_TEAM")
-	vals, _ := p.Validate(f, nil)
-	cfg, secrets := p.Config(vals)
-	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	created := seedBitbucket(t, app, f)
 	b := newBrowser(t, app)
 	b.run(chromedp.EmulateViewport(360, 800))
 	b.signIn()
@@ -431,18 +426,9 @@ func TestBrowserKeyboard(t *testing.T) {
 }
 
 func TestBrowserConnectionTest(t *testing.T) {
-	fake := newFakeBitbucket(t, "good-token-1")
-	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
-	p, _ := provider.Lookup("bitbucket_server")
-	vals, errs := p.Validate(fake.form("good-token-1"), nil)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	cfg, secrets := p.Config(vals)
-	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake := newBitbucketHost(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.srv.CAPEM})
+	created := seedBitbucket(t, app, fake.form("good-token-1"))
 	b := newBrowser(t, app)
 	b.signIn()
 	var statuses []string
@@ -477,22 +463,7 @@ func TestBrowserConnectionTest(t *testing.T) {
 func TestBrowserRowActionsWithoutJavaScript(t *testing.T) {
 	app := newTestApp(t)
 	ctx := context.Background()
-	var ids []int64
-	for _, host := range []string{"alpha", "beta"} {
-		f := validForm("bitbucket_server")
-		f.Set("website_url", "https://"+host+".example.com")
-		p, _ := provider.Lookup("bitbucket_server")
-		vals, errs := p.Validate(f, nil)
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		cfg, secrets := p.Config(vals)
-		created, err := app.st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "setup"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, created.ID)
-	}
+	ids := seedBitbuckets(t, app, "alpha", "beta")
 	beta := ids[1]
 	b := newBrowser(t, app)
 	// Scripts stay off for every page this tab loads from now on, the sign-in's included.

@@ -2,83 +2,12 @@ package web
 
 import (
 	"context"
-	"encoding/pem"
-	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
 )
-
-// fakeBitbucket is a Bitbucket Server over TLS that knows one token and one project, and an
-// SSH port that greets.
-type fakeBitbucket struct {
-	srv    *httptest.Server
-	ssh    net.Listener
-	token  string
-	calls  atomic.Int32
-	caPEM  []byte
-	apiURL string
-}
-
-func newFakeBitbucket(t *testing.T, token string) *fakeBitbucket {
-	f := &fakeBitbucket{token: token}
-	mux := http.NewServeMux()
-	authed := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			f.calls.Add(1)
-			if r.Header.Get("Authorization") != "Bearer "+f.token {
-				w.WriteHeader(http.StatusUnauthorized)
-				fmt.Fprint(w, `{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}`)
-				return
-			}
-			h(w, r)
-		}
-	}
-	mux.HandleFunc("GET /rest/api/1.0/application-properties", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"version":"7.21.0","buildNumber":"7021000","buildDate":"1700000000000","displayName":"Bitbucket"}`)
-	})
-	mux.HandleFunc("GET /rest/api/1.0/profile/recent/repos", authed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-AUSERNAME", "svc-platform")
-		fmt.Fprint(w, `{"size":0,"limit":1,"isLastPage":true,"values":[],"start":0}`)
-	}))
-	mux.HandleFunc("GET /rest/api/1.0/projects/ALGO", authed(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"key":"ALGO","id":3,"name":"Algorithms","public":false,"type":"NORMAL"}`)
-	}))
-	mux.HandleFunc("GET /rest/api/1.0/projects/ALGO/permissions/users", authed(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"size":0,"limit":1,"isLastPage":true,"values":[],"start":0}`)
-	}))
-	f.srv = httptest.NewTLSServer(mux)
-	f.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
-	f.apiURL = f.srv.URL + "/rest/api/1.0"
-	var err error
-	if f.ssh, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			conn, err := f.ssh.Accept()
-			if err != nil {
-				return
-			}
-			conn.Write([]byte("SSH-2.0-SSHD-CORE-2.9.2\r\n"))
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { f.srv.Close(); f.ssh.Close() })
-	return f
-}
-
-// form is the Add form for a Bitbucket Server configuration on the fake.
-func (f *fakeBitbucket) form(token string) url.Values {
-	return url.Values{"provider": {"bitbucket_server"}, "website_url": {f.srv.URL}, "api_url": {f.apiURL},
-		"ssh_url": {"ssh://git@" + f.ssh.Addr().String()}, "project_key": {"ALGO"}, "access_token": {token}}
-}
 
 func steps(r *response) map[string]string {
 	got := map[string]string{}
@@ -89,8 +18,8 @@ func steps(r *response) map[string]string {
 }
 
 func TestConnectionTestOfStoredConfiguration(t *testing.T) {
-	fake := newFakeBitbucket(t, "good-token-1")
-	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
+	fake := newBitbucketHost(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.srv.CAPEM})
 	c := app.adminClient()
 	c.submit("/admin/scm/new", "/admin/scm", fake.form("good-token-1")).wantRedirect("/admin/scm")
 
@@ -119,7 +48,7 @@ func TestConnectionTestOfStoredConfiguration(t *testing.T) {
 
 	// A revoked token: the token step fails with Bitbucket's words, later steps are skipped,
 	// and the list says where it failed.
-	fake.token = "rotated"
+	fake.RevokeToken("good-token-1")
 	r = c.submit("/admin/scm/2", "/admin/scm/2/test", nil)
 	got = steps(r)
 	if got["token"] != "failed" || got["project"] != "skipped" || got["ssh"] != "skipped" {
@@ -150,8 +79,8 @@ func TestConnectionTestOfStoredConfiguration(t *testing.T) {
 }
 
 func TestTestBeforeSaving(t *testing.T) {
-	fake := newFakeBitbucket(t, "good-token-1")
-	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.caPEM})
+	fake := newBitbucketHost(t, "good-token-1")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.srv.CAPEM})
 	c := app.adminClient()
 
 	// The Add form's values, tested: nothing is stored; the form comes back, secret blank.
@@ -187,12 +116,12 @@ func TestTestBeforeSaving(t *testing.T) {
 	c.submit("/admin/scm/new", "/admin/scm", fake.form("good-token-1")).wantRedirect("/admin/scm")
 	edit := fake.form("")
 	edit.Set("id", "2")
-	before := fake.calls.Load()
+	fake.Reset()
 	r = c.submit("/admin/scm/2/edit", "/admin/scm/test", edit)
 	if got := steps(r); got["permission"] != "passed" {
 		t.Errorf("edit test with the stored token: %v", got)
 	}
-	if fake.calls.Load() == before {
+	if len(fake.Calls()) == 0 {
 		t.Error("the fake was not called")
 	}
 	cfg, _ := app.st.SCMConfig(context.Background(), 2)
@@ -202,16 +131,9 @@ func TestTestBeforeSaving(t *testing.T) {
 }
 
 func TestTestBeforeSavingNeverSendsAStoredSecretElsewhere(t *testing.T) {
-	fake := newFakeBitbucket(t, "good-token-1")
-	other := newFakeBitbucket(t, "anything")
-	var seen atomic.Value
-	other.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a := r.Header.Get("Authorization"); a != "" {
-			seen.Store(a)
-		}
-		w.WriteHeader(http.StatusNotFound)
-	})
-	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: append(fake.caPEM, other.caPEM...)})
+	fake := newBitbucketHost(t, "good-token-1")
+	other := newBitbucketHost(t, "anything")
+	app := newTestAppWith(t, Config{BaseURL: "http://127.0.0.1", ExtraCAs: append(fake.srv.CAPEM, other.srv.CAPEM...)})
 	c := app.adminClient()
 	c.submit("/admin/scm/new", "/admin/scm", fake.form("good-token-1")).wantRedirect("/admin/scm")
 
@@ -225,8 +147,10 @@ func TestTestBeforeSavingNeverSendsAStoredSecretElsewhere(t *testing.T) {
 	if !strings.Contains(r.text("#access_token-error"), "again") {
 		t.Errorf("#access_token-error %q", r.text("#access_token-error"))
 	}
-	if v := seen.Load(); v != nil {
-		t.Fatalf("the other host received %q", v)
+	for _, call := range other.Calls() {
+		if a := call.Header.Get("Authorization"); a != "" {
+			t.Fatalf("the other host received %q", a)
+		}
 	}
 	// Typing the token again makes the test run.
 	edit.Set("access_token", "typed-again")

@@ -12,21 +12,6 @@ import (
 	"github.com/scmadmin/scmadmin/store"
 )
 
-// editForm is what the edit page submits: every input of #scm-form as the page shows it.
-func editForm(t *testing.T, r *response) url.Values {
-	t.Helper()
-	f := url.Values{}
-	inputs := r.doc.Find("#scm-form input[name]")
-	if inputs.Length() == 0 {
-		t.Fatalf("no #scm-form inputs:\n%s", r.body)
-	}
-	for i := range inputs.Length() {
-		in := inputs.Eq(i)
-		f.Set(in.AttrOr("name", ""), in.AttrOr("value", ""))
-	}
-	return f
-}
-
 func secretsOf(t *testing.T, app *testApp, id int64) map[string]store.SecretInfo {
 	t.Helper()
 	s, err := app.st.SCMSecrets(context.Background(), id)

@@ -3,13 +3,20 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +25,8 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/web/internal/fakehost"
+	"github.com/scmadmin/scmadmin/web/provider"
 )
 
 const (
@@ -226,3 +235,367 @@ func (r *response) text(selector string) string {
 }
 
 func (r *response) has(selector string) bool { return r.doc.Find(selector).Length() > 0 }
+
+// editForm is what the edit page submits: every input of #scm-form as the page shows it.
+func editForm(t *testing.T, r *response) url.Values {
+	t.Helper()
+	f := url.Values{}
+	inputs := r.doc.Find("#scm-form input[name]")
+	if inputs.Length() == 0 {
+		t.Fatalf("no #scm-form inputs:\n%s", r.body)
+	}
+	for i := range inputs.Length() {
+		in := inputs.Eq(i)
+		f.Set(in.AttrOr("name", ""), in.AttrOr("value", ""))
+	}
+	return f
+}
+
+// addConfig creates a configuration through the Add form, as an admin does, and returns its id.
+func addConfig(t *testing.T, c *client, form url.Values) int64 {
+	t.Helper()
+	c.submit("/admin/scm/new?provider="+form.Get("provider"), "/admin/scm", form).wantRedirect("/admin/scm")
+	cfgs, _, err := c.app.st.ListSCMConfigs(context.Background(), store.SCMQuery{Sort: store.SortCreated, Desc: true, Limit: 1})
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("newest configuration: %v (%v)", cfgs, err)
+	}
+	return cfgs[0].ID
+}
+
+// bbForm is a valid Bitbucket Server form for another server, so that several can coexist.
+func bbForm(host, key string) url.Values {
+	f := validForm("bitbucket_server")
+	f.Set("website_url", "https://"+host)
+	f.Set("api_url", "https://"+host+"/rest/api/1.0")
+	f.Set("ssh_url", "ssh://git@"+host+":7999")
+	f.Set("project_key", key)
+	return f
+}
+
+// seedConfig stores a configuration directly (no HTTP), for tests that need many.
+func seedConfig(t *testing.T, app *testApp, cfg store.SCMConfig, secrets map[string]string) store.SCMConfig {
+	t.Helper()
+	if cfg.UniqueKey == "" {
+		cfg.UniqueKey = fmt.Sprintf("%s %s %s%s", cfg.Provider, cfg.WebsiteURL, cfg.ClientID, cfg.ProjectKey)
+	}
+	if secrets == nil {
+		secrets = map[string]string{"access_token": "seed-token"}
+	}
+	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "seed", Addr: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
+func mustConfig(t *testing.T, app *testApp, id int64) store.SCMConfig {
+	t.Helper()
+	cfg, err := app.st.SCMConfig(context.Background(), id)
+	if err != nil {
+		t.Fatalf("configuration %d: %v", id, err)
+	}
+	return cfg
+}
+
+func configExists(t *testing.T, app *testApp, id int64) bool {
+	t.Helper()
+	_, err := app.st.SCMConfig(context.Background(), id)
+	if err != nil && !strings.Contains(err.Error(), store.ErrNotFound.Error()) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func scmPath(id int64, action string) string {
+	if action == "" {
+		return "/admin/scm/" + ref(id)
+	}
+	return "/admin/scm/" + ref(id) + "/" + action
+}
+
+// ref is the id pages name configuration id by: "internal" for the built-in one, else its
+// number (the tests give no vanity ids).
+func ref(id int64) string {
+	if id == store.BuiltInID {
+		return store.BuiltInRef
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+// act submits a lifecycle action's form (POST /admin/scm/ID/ACTION with _csrf and next), as the
+// no-JavaScript button does.
+func act(c *client, id int64, action, next string) *response {
+	c.t.Helper()
+	return c.submit("/admin/scm", scmPath(id, action), url.Values{"next": {next}})
+}
+
+// rowAction finds the list's button for configuration id's action and returns where it
+// posts with htmx and the fields it submits without: those of the form it belongs to.
+func rowAction(r *response, id int64, action string) (hxPost string, fields url.Values, ok bool) {
+	b := r.doc.Find(rowSel(id) + fmt.Sprintf(` button[formaction=%q]`, scmPath(id, action)))
+	if b.Length() == 0 {
+		return "", nil, false
+	}
+	form := r.doc.Find("form#" + b.AttrOr("form", "missing-form-attribute"))
+	if form.Length() == 0 || form.AttrOr("method", "") != "post" {
+		r.t.Fatalf("row %d: %s button belongs to no post form", id, action)
+	}
+	fields = url.Values{}
+	form.Find("input").Each(func(_ int, in *goquery.Selection) {
+		fields.Add(in.AttrOr("name", ""), in.AttrOr("value", ""))
+	})
+	return b.AttrOr("hx-post", ""), fields, true
+}
+
+// rowSel selects the list row of configuration id.
+func rowSel(id int64) string { return fmt.Sprintf(`table#scm-configs tr[data-scm-id="%s"]`, ref(id)) }
+
+func rowBadges(r *response, id int64) string {
+	r.t.Helper()
+	row := r.doc.Find(rowSel(id))
+	if row.Length() != 1 {
+		r.t.Fatalf("%d rows for configuration %d:\n%s", row.Length(), id, r.body)
+	}
+	return strings.Join(badges(row), ",")
+}
+
+// listIDs are the ids of the list's rows, in order.
+func listIDs(r *response) []string {
+	var ids []string
+	r.doc.Find("table#scm-configs tbody tr[data-scm-id]").Each(func(_ int, s *goquery.Selection) {
+		ids = append(ids, s.AttrOr("data-scm-id", ""))
+	})
+	return ids
+}
+
+// wantFragment checks an htmx response is the list's table with the messages out of band,
+// not a page.
+func wantFragment(t *testing.T, r *response) {
+	t.Helper()
+	if strings.Contains(strings.ToLower(r.body), "<html") || r.has("header.topbar") {
+		t.Errorf("htmx response is a whole page:\n%s", r.body)
+	}
+	if r.doc.Find("#scm-table table#scm-configs").Length() != 1 {
+		t.Errorf("htmx response has no #scm-table:\n%s", r.body)
+	}
+	if v, _ := r.doc.Find("#messages").Attr("hx-swap-oob"); v != "true" {
+		t.Errorf("htmx response has no out-of-band #messages:\n%s", r.body)
+	}
+}
+
+// Distinctive secrets, looked for in every page, the database file and the log.
+const (
+	canaryToken  = "bbs-token-CANARY-0123456789abcdef"
+	canarySecret = "oauth-secret-CANARY-fedcba9876543210"
+)
+
+// validForm returns a valid Add form for the provider with id.
+func validForm(id string) url.Values {
+	f := url.Values{"provider": {id}}
+	switch id {
+	case "bitbucket_server", "bitbucket_server_api":
+		f.Set("website_url", "https://bitbucket.example.com")
+		f.Set("api_url", "https://bitbucket.example.com/rest/api/1.0")
+		f.Set("ssh_url", "ssh://git@bitbucket.example.com:8000")
+		f.Set("project_key", "ALGO")
+		f.Set("access_token", canaryToken)
+	default:
+		p, _ := provider.Lookup(id)
+		for _, fl := range p.Fields() {
+			if fl.Default != "" {
+				f.Set(fl.Name, fl.Default)
+			}
+		}
+		if id == "github_enterprise" {
+			f.Set("website_url", "https://github.example.com")
+			f.Set("api_url", "https://github.example.com/api/v3")
+			f.Set("ssh_url", "ssh://git@github.example.com:22")
+		}
+		f.Set("client_id", "client-"+id)
+		f.Set("client_secret", canarySecret)
+	}
+	return f
+}
+
+func assertConfigCount(t *testing.T, app *testApp, want int) {
+	t.Helper()
+	_, total, err := app.st.ListSCMConfigs(context.Background(), store.SCMQuery{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != want {
+		t.Fatalf("%d configurations stored, want %d", total, want)
+	}
+}
+
+// assertNoSecrets fails if a canary secret shows in the page, the database files or the log.
+func assertNoSecrets(t *testing.T, app *testApp, pages ...*response) {
+	t.Helper()
+	for _, canary := range []string{canaryToken, canarySecret} {
+		for _, p := range pages {
+			if strings.Contains(p.body, canary) {
+				t.Errorf("a page shows the secret %q", canary)
+			}
+		}
+		assertNotStored(t, app, fmt.Sprintf("secret %q", canary), canary)
+	}
+}
+
+const // fixtureHash is the fixture's toHash: the commit its build is of.
+fixtureHash = "9e4d2c1b0a8f7e6d5c4b3a29181716151413121f"
+
+const // hookBaseURL is the BASE_URL the webhook tests run with.
+hookBaseURL = "http://scmadmin.example.com:8080"
+
+// signHook is the X-Hub-Signature Bitbucket sends for body under secret.
+func signHook(body []byte, secret string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// pushSpec is what varies between the push payloads the tests send.
+type pushSpec struct {
+	project, slug, ref, refType, change, toHash, actor, date string
+}
+
+// masterPush is the fixture's push, with toHash hash.
+func masterPush(hash string) pushSpec {
+	return pushSpec{project: "ALGO", slug: "sentiment-analysis", ref: "refs/heads/master", refType: "BRANCH",
+		change: "UPDATE", toHash: hash, actor: "jdoe", date: "2026-11-20T14:03:11+0000"}
+}
+
+// pushBody is a repo:refs_changed payload with Bitbucket Server's documented fields.
+func pushBody(p pushSpec) []byte {
+	display := p.ref[strings.LastIndex(p.ref, "/")+1:]
+	body, err := json.Marshal(map[string]any{
+		"eventKey": "repo:refs_changed",
+		"date":     p.date,
+		"actor":    map[string]any{"name": p.actor, "emailAddress": p.actor + "@example.com", "displayName": p.actor, "id": 12, "slug": p.actor, "type": "NORMAL", "active": true},
+		"repository": map[string]any{
+			"slug": p.slug, "id": 41, "name": p.slug, "scmId": "git", "state": "AVAILABLE", "forkable": true, "public": false,
+			"project": map[string]any{"key": p.project, "id": 3, "name": p.project, "public": false, "type": "NORMAL"},
+		},
+		"changes": []any{map[string]any{
+			"ref":      map[string]any{"id": p.ref, "displayId": display, "type": p.refType},
+			"refId":    p.ref,
+			"fromHash": "5b1f0b9c7c0a6a44de2a4a5f1ce0c5e0f3c7a1d2",
+			"toHash":   p.toHash,
+			"type":     p.change,
+		}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+func openSecrets(t *testing.T, app *testApp, id int64) map[string]string {
+	t.Helper()
+	s, err := app.st.OpenSecrets(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// badges returns the badges' texts of selection, in order.
+func badges(sel *goquery.Selection) []string {
+	var out []string
+	sel.Find(".badge").Each(func(_ int, b *goquery.Selection) { out = append(out, strings.TrimSpace(b.Text())) })
+	return out
+}
+
+// bitbucketHost is the fake Bitbucket Server (fakehost) over TLS, and an SSH port that greets.
+// Its one token authenticates as svc-platform, admin of project ALGO.
+type bitbucketHost struct {
+	*fakehost.Bitbucket
+	srv *fakehost.Server
+	ssh *fakehost.TCP
+}
+
+func newBitbucketHost(t *testing.T, token string) *bitbucketHost {
+	f := fakehost.NewBitbucket()
+	f.AddToken(token, "svc-platform", true)
+	return &bitbucketHost{Bitbucket: f, srv: fakehost.ServeTLS(t, f), ssh: fakehost.SSH(t, fakehost.SSHBanner)}
+}
+
+// form is the Add form for a Bitbucket Server configuration of project ALGO on the fake.
+func (h *bitbucketHost) form(token string) url.Values {
+	return url.Values{"provider": {"bitbucket_server"}, "website_url": {h.srv.URL}, "api_url": {h.srv.URL + "/rest/api/1.0"},
+		"ssh_url": {"ssh://git@" + h.ssh.Addr()}, "project_key": {"ALGO"}, "access_token": {token}}
+}
+
+// concurrently runs do(0) … do(n-1), each in its own goroutine, released together, and waits
+// for them all.
+func concurrently(n int, do func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			do(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+// post is a form to send to path.
+type post struct {
+	path string
+	form url.Values
+}
+
+// postConcurrently sends every post at once with the client's cookies, each form as is (with
+// its CSRF token if it has one), and returns the answers in order. A request that got no
+// answer is an error of the test's and a response with status 0.
+func (c *client) postConcurrently(posts ...post) []*response {
+	transport := &http.Transport{MaxIdleConnsPerHost: len(posts)}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Jar: c.http.Jar, Transport: transport, CheckRedirect: c.http.CheckRedirect}
+	answers := make([]*response, len(posts))
+	concurrently(len(posts), func(i int) {
+		r := &response{t: c.t}
+		req, _ := http.NewRequest(http.MethodPost, c.app.srv.URL+posts[i].path, strings.NewReader(posts[i].form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if res, err := hc.Do(req); err != nil {
+			c.t.Errorf("POST %s #%d: %v", posts[i].path, i, err)
+		} else {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			r.status, r.header, r.body = res.StatusCode, res.Header, string(body)
+		}
+		r.doc, _ = goquery.NewDocumentFromReader(strings.NewReader(r.body))
+		answers[i] = r
+	})
+	return answers
+}
+
+// statuses counts the answers by status code.
+func statuses(answers []*response) map[int]int {
+	got := map[int]int{}
+	for _, r := range answers {
+		got[r.status]++
+	}
+	return got
+}
+
+// assertNotStored fails if s is in the database files or the log.
+func assertNotStored(t *testing.T, app *testApp, what, s string) {
+	t.Helper()
+	for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
+		data, err := os.ReadFile(file)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(s)) {
+			t.Errorf("%s holds the %s in plain text", file, what)
+		}
+	}
+	if strings.Contains(app.logs.String(), s) {
+		t.Errorf("the log holds the %s", what)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,84 +14,6 @@ import (
 )
 
 // Helpers shared by lifecycle_test.go, edit_test.go, audit_test.go and list_test.go.
-
-// addConfig creates a configuration through the Add form, as an admin does, and returns its id.
-func addConfig(t *testing.T, c *client, form url.Values) int64 {
-	t.Helper()
-	c.submit("/admin/scm/new?provider="+form.Get("provider"), "/admin/scm", form).wantRedirect("/admin/scm")
-	cfgs, _, err := c.app.st.ListSCMConfigs(context.Background(), store.SCMQuery{Sort: store.SortCreated, Desc: true, Limit: 1})
-	if err != nil || len(cfgs) != 1 {
-		t.Fatalf("newest configuration: %v (%v)", cfgs, err)
-	}
-	return cfgs[0].ID
-}
-
-// bbForm is a valid Bitbucket Server form for another server, so that several can coexist.
-func bbForm(host, key string) url.Values {
-	f := validForm("bitbucket_server")
-	f.Set("website_url", "https://"+host)
-	f.Set("api_url", "https://"+host+"/rest/api/1.0")
-	f.Set("ssh_url", "ssh://git@"+host+":7999")
-	f.Set("project_key", key)
-	return f
-}
-
-// seedConfig stores a configuration directly (no HTTP), for tests that need many.
-func seedConfig(t *testing.T, app *testApp, cfg store.SCMConfig, secrets map[string]string) store.SCMConfig {
-	t.Helper()
-	if cfg.UniqueKey == "" {
-		cfg.UniqueKey = fmt.Sprintf("%s %s %s%s", cfg.Provider, cfg.WebsiteURL, cfg.ClientID, cfg.ProjectKey)
-	}
-	if secrets == nil {
-		secrets = map[string]string{"access_token": "seed-token"}
-	}
-	created, err := app.st.CreateSCMConfig(context.Background(), cfg, secrets, store.Actor{Username: "seed", Addr: "192.0.2.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return created
-}
-
-func mustConfig(t *testing.T, app *testApp, id int64) store.SCMConfig {
-	t.Helper()
-	cfg, err := app.st.SCMConfig(context.Background(), id)
-	if err != nil {
-		t.Fatalf("configuration %d: %v", id, err)
-	}
-	return cfg
-}
-
-func configExists(t *testing.T, app *testApp, id int64) bool {
-	t.Helper()
-	_, err := app.st.SCMConfig(context.Background(), id)
-	if err != nil && !strings.Contains(err.Error(), store.ErrNotFound.Error()) {
-		t.Fatal(err)
-	}
-	return err == nil
-}
-
-func scmPath(id int64, action string) string {
-	if action == "" {
-		return "/admin/scm/" + ref(id)
-	}
-	return "/admin/scm/" + ref(id) + "/" + action
-}
-
-// ref is the id pages name configuration id by: "internal" for the built-in one, else its
-// number (the tests give no vanity ids).
-func ref(id int64) string {
-	if id == store.BuiltInID {
-		return store.BuiltInRef
-	}
-	return strconv.FormatInt(id, 10)
-}
-
-// act submits a lifecycle action's form (POST /admin/scm/ID/ACTION with _csrf and next), as the
-// no-JavaScript button does.
-func act(c *client, id int64, action, next string) *response {
-	c.t.Helper()
-	return c.submit("/admin/scm", scmPath(id, action), url.Values{"next": {next}})
-}
 
 // metaToken is the CSRF token htmx reads from <meta name="csrf-token">.
 func metaToken(c *client) string {
@@ -116,52 +37,6 @@ func postHTMX(c *client, path string, form url.Values) *response {
 	return c.do(req)
 }
 
-// rowAction finds the list's button for configuration id's action and returns where it
-// posts with htmx and the fields it submits without: those of the form it belongs to.
-func rowAction(r *response, id int64, action string) (hxPost string, fields url.Values, ok bool) {
-	b := r.doc.Find(rowSel(id) + fmt.Sprintf(` button[formaction=%q]`, scmPath(id, action)))
-	if b.Length() == 0 {
-		return "", nil, false
-	}
-	form := r.doc.Find("form#" + b.AttrOr("form", "missing-form-attribute"))
-	if form.Length() == 0 || form.AttrOr("method", "") != "post" {
-		r.t.Fatalf("row %d: %s button belongs to no post form", id, action)
-	}
-	fields = url.Values{}
-	form.Find("input").Each(func(_ int, in *goquery.Selection) {
-		fields.Add(in.AttrOr("name", ""), in.AttrOr("value", ""))
-	})
-	return b.AttrOr("hx-post", ""), fields, true
-}
-
-// rowSel selects the list row of configuration id.
-func rowSel(id int64) string { return fmt.Sprintf(`table#scm-configs tr[data-scm-id="%s"]`, ref(id)) }
-
-// badges returns the badges' texts of selection, in order.
-func badges(sel *goquery.Selection) []string {
-	var out []string
-	sel.Find(".badge").Each(func(_ int, b *goquery.Selection) { out = append(out, strings.TrimSpace(b.Text())) })
-	return out
-}
-
-func rowBadges(r *response, id int64) string {
-	r.t.Helper()
-	row := r.doc.Find(rowSel(id))
-	if row.Length() != 1 {
-		r.t.Fatalf("%d rows for configuration %d:\n%s", row.Length(), id, r.body)
-	}
-	return strings.Join(badges(row), ",")
-}
-
-// listIDs are the ids of the list's rows, in order.
-func listIDs(r *response) []string {
-	var ids []string
-	r.doc.Find("table#scm-configs tbody tr[data-scm-id]").Each(func(_ int, s *goquery.Selection) {
-		ids = append(ids, s.AttrOr("data-scm-id", ""))
-	})
-	return ids
-}
-
 // fragmentDoc parses a response that is a bare table row, which an HTML parser only keeps
 // inside a table.
 func fragmentDoc(t *testing.T, body string) *goquery.Document {
@@ -171,21 +46,6 @@ func fragmentDoc(t *testing.T, body string) *goquery.Document {
 		t.Fatal(err)
 	}
 	return doc
-}
-
-// wantFragment checks an htmx response is the list's table with the messages out of band,
-// not a page.
-func wantFragment(t *testing.T, r *response) {
-	t.Helper()
-	if strings.Contains(strings.ToLower(r.body), "<html") || r.has("header.topbar") {
-		t.Errorf("htmx response is a whole page:\n%s", r.body)
-	}
-	if r.doc.Find("#scm-table table#scm-configs").Length() != 1 {
-		t.Errorf("htmx response has no #scm-table:\n%s", r.body)
-	}
-	if v, _ := r.doc.Find("#messages").Attr("hx-swap-oob"); v != "true" {
-		t.Errorf("htmx response has no out-of-band #messages:\n%s", r.body)
-	}
 }
 
 func alertText(r *response) string {
@@ -705,29 +565,14 @@ func TestConcurrentLifecycleActions(t *testing.T) {
 			ProjectKey: "ALGO"}, nil).ID)
 	}
 	token := c.get("/admin/scm").csrf()
-	send := func(id int64, action string, codes chan<- int) {
-		form := url.Values{"_csrf": {token}, "next": {"/admin/scm"}}
-		req, _ := http.NewRequest(http.MethodPost, app.srv.URL+scmPath(id, action), strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		res, err := c.http.Do(req)
-		if err != nil {
-			codes <- 0
-			return
-		}
-		res.Body.Close()
-		codes <- res.StatusCode
-	}
+	form := url.Values{"_csrf": {token}, "next": {"/admin/scm"}}
 	// Everyone makes a different one the default while others disable them: in the end exactly
 	// one default, enabled, and every answer a 303 or a 409.
-	codes := make(chan int, 2*len(ids))
+	var posts []post
 	for _, id := range ids {
-		go send(id, "default", codes)
-		go send(id, "disable", codes)
+		posts = append(posts, post{scmPath(id, "default"), form}, post{scmPath(id, "disable"), form})
 	}
-	got := map[int]int{}
-	for range 2 * len(ids) {
-		got[<-codes]++
-	}
+	got := statuses(c.postConcurrently(posts...))
 	if got[http.StatusSeeOther]+got[http.StatusConflict] != 2*len(ids) {
 		t.Errorf("status codes %v, want only 303 and 409", got)
 	}

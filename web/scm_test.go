@@ -1,87 +1,17 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
-
-// Distinctive secrets, looked for in every page, the database file and the log.
-const (
-	canaryToken  = "bbs-token-CANARY-0123456789abcdef"
-	canarySecret = "oauth-secret-CANARY-fedcba9876543210"
-)
-
-// validForm returns a valid Add form for the provider with id.
-func validForm(id string) url.Values {
-	f := url.Values{"provider": {id}}
-	switch id {
-	case "bitbucket_server", "bitbucket_server_api":
-		f.Set("website_url", "https://bitbucket.example.com")
-		f.Set("api_url", "https://bitbucket.example.com/rest/api/1.0")
-		f.Set("ssh_url", "ssh://git@bitbucket.example.com:8000")
-		f.Set("project_key", "ALGO")
-		f.Set("access_token", canaryToken)
-	default:
-		p, _ := provider.Lookup(id)
-		for _, fl := range p.Fields() {
-			if fl.Default != "" {
-				f.Set(fl.Name, fl.Default)
-			}
-		}
-		if id == "github_enterprise" {
-			f.Set("website_url", "https://github.example.com")
-			f.Set("api_url", "https://github.example.com/api/v3")
-			f.Set("ssh_url", "ssh://git@github.example.com:22")
-		}
-		f.Set("client_id", "client-"+id)
-		f.Set("client_secret", canarySecret)
-	}
-	return f
-}
-
-func assertConfigCount(t *testing.T, app *testApp, want int) {
-	t.Helper()
-	_, total, err := app.st.ListSCMConfigs(context.Background(), store.SCMQuery{Limit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if total != want {
-		t.Fatalf("%d configurations stored, want %d", total, want)
-	}
-}
-
-// assertNoSecrets fails if a canary secret shows in the page, the database files or the log.
-func assertNoSecrets(t *testing.T, app *testApp, pages ...*response) {
-	t.Helper()
-	for _, canary := range []string{canaryToken, canarySecret} {
-		for _, p := range pages {
-			if strings.Contains(p.body, canary) {
-				t.Errorf("a page shows the secret %q", canary)
-			}
-		}
-		for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
-			data, err := os.ReadFile(file)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if bytes.Contains(data, []byte(canary)) {
-				t.Errorf("%s holds the secret %q in plain text", file, canary)
-			}
-		}
-		if strings.Contains(app.logs.String(), canary) {
-			t.Errorf("the log holds the secret %q", canary)
-		}
-	}
-}
 
 func TestCreateEveryProvider(t *testing.T) {
 	for _, p := range provider.Selectable() {
@@ -313,24 +243,7 @@ func TestConcurrentDuplicateCreates(t *testing.T) {
 	form := validForm("bitbucket_server")
 	form.Set("_csrf", token)
 	const n = 10
-	codes := make(chan int, n)
-	for range n {
-		go func() {
-			req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/admin/scm", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			res, err := c.http.Do(req)
-			if err != nil {
-				codes <- 0
-				return
-			}
-			res.Body.Close()
-			codes <- res.StatusCode
-		}()
-	}
-	got := map[int]int{}
-	for range n {
-		got[<-codes]++
-	}
+	got := statuses(c.postConcurrently(slices.Repeat([]post{{"/admin/scm", form}}, n)...))
 	if got[http.StatusSeeOther] != 1 || got[http.StatusUnprocessableEntity] != n-1 {
 		t.Errorf("status codes %v, want one 303 and %d 422", got, n-1)
 	}

@@ -5,27 +5,24 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 )
 
 // Tests of build-on-checkin (SPEC "Build-on-checkin webhooks"): the receiver, its records,
@@ -34,57 +31,10 @@ import (
 const (
 	// hookSecret is the secret the fixture is signed with.
 	hookSecret = "webhook-secret-for-tests"
-	// fixtureHash is the fixture's toHash: the commit its build is of.
-	fixtureHash = "9e4d2c1b0a8f7e6d5c4b3a29181716151413121f"
-	// hookBaseURL is the BASE_URL the webhook tests run with.
-	hookBaseURL = "http://scmadmin.example.com:8080"
-	fixtureDir  = "../../shared/fixtures/bitbucket-server/"
+	fixtureDir = "../../shared/fixtures/bitbucket-server/"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// signHook is the X-Hub-Signature Bitbucket sends for body under secret.
-func signHook(body []byte, secret string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// pushSpec is what varies between the push payloads the tests send.
-type pushSpec struct {
-	project, slug, ref, refType, change, toHash, actor, date string
-}
-
-// masterPush is the fixture's push, with toHash hash.
-func masterPush(hash string) pushSpec {
-	return pushSpec{project: "ALGO", slug: "sentiment-analysis", ref: "refs/heads/master", refType: "BRANCH",
-		change: "UPDATE", toHash: hash, actor: "jdoe", date: "2026-11-20T14:03:11+0000"}
-}
-
-// pushBody is a repo:refs_changed payload with Bitbucket Server's documented fields.
-func pushBody(p pushSpec) []byte {
-	display := p.ref[strings.LastIndex(p.ref, "/")+1:]
-	body, err := json.Marshal(map[string]any{
-		"eventKey": "repo:refs_changed",
-		"date":     p.date,
-		"actor":    map[string]any{"name": p.actor, "emailAddress": p.actor + "@example.com", "displayName": p.actor, "id": 12, "slug": p.actor, "type": "NORMAL", "active": true},
-		"repository": map[string]any{
-			"slug": p.slug, "id": 41, "name": p.slug, "scmId": "git", "state": "AVAILABLE", "forkable": true, "public": false,
-			"project": map[string]any{"key": p.project, "id": 3, "name": p.project, "public": false, "type": "NORMAL"},
-		},
-		"changes": []any{map[string]any{
-			"ref":      map[string]any{"id": p.ref, "displayId": display, "type": p.refType},
-			"refId":    p.ref,
-			"fromHash": "5b1f0b9c7c0a6a44de2a4a5f1ce0c5e0f3c7a1d2",
-			"toHash":   p.toHash,
-			"type":     p.change,
-		}},
-	})
-	if err != nil {
-		panic(err)
-	}
-	return body
-}
 
 // fixture returns the captured push and its signature; when the shared fixture is missing,
 // an equivalent payload signed here.
@@ -201,15 +151,6 @@ func repoCount(t *testing.T, app *testApp, id int64) int {
 	return c.Repositories
 }
 
-func openSecrets(t *testing.T, app *testApp, id int64) map[string]string {
-	t.Helper()
-	s, err := app.st.OpenSecrets(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // setHookSecret makes secret the webhook's secret, as a rotation does; the one made at
 // creation is then the previous one, in grace.
 func setHookSecret(t *testing.T, app *testApp, id int64, secret string) {
@@ -251,23 +192,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// assertNotStored fails if s is in the database files or the log.
-func assertNotStored(t *testing.T, app *testApp, what, s string) {
-	t.Helper()
-	for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
-		data, err := os.ReadFile(file)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		if bytes.Contains(data, []byte(s)) {
-			t.Errorf("%s holds the %s in plain text", file, what)
-		}
-	}
-	if strings.Contains(app.logs.String(), s) {
-		t.Errorf("the log holds the %s", what)
-	}
 }
 
 func TestWebhookSecretMadeAtCreation(t *testing.T) {
@@ -667,28 +591,20 @@ func TestWebhookOversizedAndMalformedBodies(t *testing.T) {
 func TestWebhookConcurrentDistinctPushes(t *testing.T) {
 	app, _, id := newHookApp(t)
 	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
 	want := map[string]bool{}
+	var bodies [][]byte
 	for i := range n {
 		hash := fmt.Sprintf("%040x", 0xc0ffee00+i)
 		want[hash] = true
-		body := pushBody(masterPush(hash))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, answer, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed",
-				requestID: fmt.Sprintf("concurrent-%02d", i), sig: signHook(body, hookSecret), body: bytes.NewReader(body)})
-			if err != nil || status != http.StatusAccepted {
-				errs <- fmt.Sprintf("push %d: %d %q %v", i, status, answer, err)
-			}
-		}()
+		bodies = append(bodies, pushBody(masterPush(hash)))
 	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	concurrently(n, func(i int) {
+		status, answer, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed",
+			requestID: fmt.Sprintf("concurrent-%02d", i), sig: signHook(bodies[i], hookSecret), body: bytes.NewReader(bodies[i])})
+		if err != nil || status != http.StatusAccepted {
+			t.Errorf("push %d: %d %q %v", i, status, answer, err)
+		}
+	})
 	bs := buildsOf(t, app, id)
 	if len(bs) != n {
 		t.Fatalf("%d builds after %d concurrent pushes, want %d", len(bs), n, n)
@@ -717,26 +633,15 @@ func TestWebhookConcurrentRedeliveries(t *testing.T) {
 	app, _, id := newHookApp(t)
 	body, sig := fixture(t)
 	const n = 10
-	var wg sync.WaitGroup
-	statuses := make(chan int, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, _, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed", requestID: "same-id", sig: sig, body: bytes.NewReader(body)})
-			if err != nil {
-				t.Error(err)
-			}
-			statuses <- status
-		}()
-	}
-	wg.Wait()
-	close(statuses)
-	for s := range statuses {
-		if s != http.StatusAccepted {
-			t.Errorf("redelivery answered %d, want 202", s)
+	concurrently(n, func(int) {
+		status, _, err := app.send(strconv.FormatInt(id, 10), hookRequest{event: "repo:refs_changed", requestID: "same-id", sig: sig, body: bytes.NewReader(body)})
+		if err != nil {
+			t.Error(err)
 		}
-	}
+		if status != http.StatusAccepted {
+			t.Errorf("redelivery answered %d, want 202", status)
+		}
+	})
 	if bs := buildsOf(t, app, id); len(bs) != 1 {
 		t.Errorf("%d builds from %d deliveries of one X-Request-Id, want 1", len(bs), n)
 	}
@@ -965,145 +870,36 @@ func TestWebhookActionsNeedAdminAndCSRF(t *testing.T) {
 	}
 }
 
-// hookFake is a Bitbucket Server's webhook REST API over TLS, for project ALGO.
-type hookFake struct {
-	srv   *httptest.Server
-	caPEM []byte
-	token string
-
-	mu    sync.Mutex
-	hooks []map[string]any // the project's webhooks
-	reqs  []fakeCall
-	// refuse, when set, is the status and body every call is answered with.
-	refuseStatus int
-	refuseBody   string
-	// pingStatus is what scmadmin answered Bitbucket's test delivery, as Bitbucket reports it.
-	pingStatus int
-	nextID     int
-}
-
-type fakeCall struct {
-	method, path, query, auth, contentType string
-	body                                   []byte
-}
-
 const hookAPI = "/rest/api/1.0/projects/ALGO/webhooks"
 
-func newHookFake(t *testing.T, token string) *hookFake {
-	f := &hookFake{token: token, pingStatus: http.StatusOK, nextID: 10}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
-	f.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *hookFake) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, fakeCall{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery,
-		auth: r.Header.Get("Authorization"), contentType: r.Header.Get("Content-Type"), body: body})
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	if f.refuseStatus != 0 {
-		w.WriteHeader(f.refuseStatus)
-		io.WriteString(w, f.refuseBody)
-		return
-	}
-	if r.Header.Get("Authorization") != "Bearer "+f.token {
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":null}]}`)
-		return
-	}
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == hookAPI:
-		json.NewEncoder(w).Encode(map[string]any{"size": len(f.hooks), "limit": 100, "isLastPage": true, "start": 0, "values": f.hooks})
-	case r.Method == http.MethodPost && r.URL.Path == hookAPI:
-		var h map[string]any
-		if json.Unmarshal(body, &h) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		f.nextID++
-		h["id"] = f.nextID
-		f.hooks = append(f.hooks, h)
-		w.WriteHeader(http.StatusCreated)
-		json.NewEncoder(w).Encode(h)
-	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, hookAPI+"/"):
-		id, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, hookAPI+"/"))
-		var h map[string]any
-		if err != nil || json.Unmarshal(body, &h) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		for i, old := range f.hooks {
-			if old["id"] == float64(id) || old["id"] == id {
-				h["id"] = id
-				f.hooks[i] = h
-				json.NewEncoder(w).Encode(h)
-				return
-			}
-		}
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"errors":[{"message":"Webhook not found"}]}`)
-	case r.Method == http.MethodPost && r.URL.Path == hookAPI+"/test":
-		fmt.Fprintf(w, `{"request":{"url":%q,"method":"POST"},"response":{"statusCode":%d,"body":"pong"}}`, r.URL.Query().Get("url"), f.pingStatus)
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"errors":[{"message":"not found"}]}`)
-	}
-}
-
-func (f *hookFake) calls() []fakeCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]fakeCall(nil), f.reqs...)
-}
-
-// set changes the fake's state under its lock.
-func (f *hookFake) set(change func(f *hookFake)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	change(f)
-}
-
-func (f *hookFake) reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = nil
-}
-
 // newInstallApp is an app with a Bitbucket Server (build-on-checkin) configuration on fake.
-func newInstallApp(t *testing.T, f *hookFake) (*testApp, *client, int64) {
+func newInstallApp(t *testing.T, f *bitbucketHost) (*testApp, *client, int64) {
 	t.Helper()
-	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.caPEM})
+	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.srv.CAPEM})
 	c := app.adminClient()
-	id := addConfig(t, c, url.Values{"provider": {"bitbucket_server"}, "website_url": {f.srv.URL},
-		"api_url": {f.srv.URL + "/rest/api/1.0"}, "ssh_url": {"ssh://git@127.0.0.1:7999"}, "project_key": {"ALGO"},
-		"access_token": {canaryToken}})
+	id := addConfig(t, c, f.form(canaryToken))
 	setHookSecret(t, app, id, hookSecret)
 	return app, c, id
 }
 
 func TestWebhookInstall(t *testing.T) {
-	f := newHookFake(t, canaryToken)
+	f := newBitbucketHost(t, canaryToken)
 	app, c, id := newInstallApp(t, f)
 	hookURL := fmt.Sprintf("%s/hooks/scm/%d", hookBaseURL, id)
 	// Another tool's webhook on the project is left alone.
-	f.set(func(f *hookFake) {
-		f.hooks = []map[string]any{{"id": 3, "name": "CI", "url": "https://ci.example.com/hook", "events": []string{"repo:refs_changed"}, "active": true}}
-	})
+	f.SetWebhooks("ALGO", map[string]any{"id": 3, "name": "CI", "url": "https://ci.example.com/hook", "events": []string{"repo:refs_changed"}, "active": true})
 
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
-	calls := f.calls()
-	var creates, updates []fakeCall
+	calls := f.Calls()
+	var creates, updates []fakehost.Call
 	for _, call := range calls {
-		if call.auth != "Bearer "+canaryToken {
-			t.Errorf("%s %s sent Authorization %q, want the token as Bearer", call.method, call.path, call.auth)
+		if call.Header.Get("Authorization") != "Bearer "+canaryToken {
+			t.Errorf("%s %s sent Authorization %q, want the token as Bearer", call.Method, call.Path, call.Header.Get("Authorization"))
 		}
 		switch {
-		case call.method == http.MethodPost && call.path == hookAPI:
+		case call.Method == http.MethodPost && call.Path == hookAPI:
 			creates = append(creates, call)
-		case call.method == http.MethodPut:
+		case call.Method == http.MethodPut:
 			updates = append(updates, call)
 		}
 	}
@@ -1117,15 +913,15 @@ func TestWebhookInstall(t *testing.T) {
 		Name          string            `json:"name"`
 		Configuration map[string]string `json:"configuration"`
 	}
-	if err := json.Unmarshal(creates[0].body, &sent); err != nil {
-		t.Fatalf("created webhook %s: %v", creates[0].body, err)
+	if err := json.Unmarshal(creates[0].Body, &sent); err != nil {
+		t.Fatalf("created webhook %s: %v", creates[0].Body, err)
 	}
 	if len(sent.Events) != 1 || sent.Events[0] != "repo:refs_changed" || sent.URL != hookURL || !sent.Active ||
 		sent.Configuration["secret"] != hookSecret || sent.Name == "" {
-		t.Errorf("created webhook %s\nwant events [repo:refs_changed], url %s, active, the current secret", creates[0].body, hookURL)
+		t.Errorf("created webhook %s\nwant events [repo:refs_changed], url %s, active, the current secret", creates[0].Body, hookURL)
 	}
-	if !strings.HasPrefix(creates[0].contentType, "application/json") {
-		t.Errorf("create sent Content-Type %q", creates[0].contentType)
+	if !strings.HasPrefix(creates[0].Header.Get("Content-Type"), "application/json") {
+		t.Errorf("create sent Content-Type %q", creates[0].Header.Get("Content-Type"))
 	}
 
 	r := c.get(scmPath(id, "")).wantStatus(http.StatusOK)
@@ -1146,26 +942,24 @@ func TestWebhookInstall(t *testing.T) {
 	}
 
 	// Installing again updates our webhook instead of adding a second one.
-	f.reset()
+	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
 	creates, updates = nil, nil
-	for _, call := range f.calls() {
+	for _, call := range f.Calls() {
 		switch {
-		case call.method == http.MethodPost && call.path == hookAPI:
+		case call.Method == http.MethodPost && call.Path == hookAPI:
 			creates = append(creates, call)
-		case call.method == http.MethodPut:
+		case call.Method == http.MethodPut:
 			updates = append(updates, call)
 		}
 	}
-	if len(creates) != 0 || len(updates) != 1 || updates[0].path != hookAPI+"/11" {
+	if len(creates) != 0 || len(updates) != 1 || updates[0].Path != hookAPI+"/11" {
 		t.Fatalf("second install: %d creates, updates %+v; want one PUT %s/11", len(creates), updates, hookAPI)
 	}
-	if err := json.Unmarshal(updates[0].body, &sent); err != nil || sent.URL != hookURL || sent.Configuration["secret"] != hookSecret {
-		t.Errorf("updated webhook %s", updates[0].body)
+	if err := json.Unmarshal(updates[0].Body, &sent); err != nil || sent.URL != hookURL || sent.Configuration["secret"] != hookSecret {
+		t.Errorf("updated webhook %s", updates[0].Body)
 	}
-	var hooks int
-	f.set(func(f *hookFake) { hooks = len(f.hooks) })
-	if hooks != 2 {
+	if hooks := len(f.Webhooks("ALGO")); hooks != 2 {
 		t.Errorf("the project has %d webhooks, want 2 (CI's and ours)", hooks)
 	}
 	if msg := c.get(scmPath(id, "")).text("p[role=status]"); !strings.Contains(msg, "Updated") {
@@ -1174,24 +968,24 @@ func TestWebhookInstall(t *testing.T) {
 
 	// After a rotation, installing hands Bitbucket the new secret.
 	rotated := c.submit(scmPath(id, ""), scmPath(id, "webhook/rotate"), nil).wantStatus(http.StatusOK).text("#webhook-secret")
-	f.reset()
+	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
-	for _, call := range f.calls() {
-		if call.method == http.MethodPut {
-			if err := json.Unmarshal(call.body, &sent); err != nil || sent.Configuration["secret"] != rotated {
+	for _, call := range f.Calls() {
+		if call.Method == http.MethodPut {
+			if err := json.Unmarshal(call.Body, &sent); err != nil || sent.Configuration["secret"] != rotated {
 				t.Error("install after a rotation did not send the new secret")
 			}
 		}
 	}
 
 	// Send test ping.
-	f.reset()
+	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/ping"), nil).wantRedirect(scmPath(id, ""))
-	pings := f.calls()
-	if len(pings) != 1 || pings[0].method != http.MethodPost || pings[0].path != hookAPI+"/test" || pings[0].auth != "Bearer "+canaryToken {
+	pings := f.Calls()
+	if len(pings) != 1 || pings[0].Method != http.MethodPost || pings[0].Path != hookAPI+"/test" || pings[0].Header.Get("Authorization") != "Bearer "+canaryToken {
 		t.Fatalf("ping calls %+v, want one POST %s/test with the token", pings, hookAPI)
 	}
-	if q, _ := url.ParseQuery(pings[0].query); q.Get("url") != hookURL {
+	if q, _ := url.ParseQuery(pings[0].Query); q.Get("url") != hookURL {
 		t.Errorf("ping asked for url %q, want %q", q.Get("url"), hookURL)
 	}
 	if msg := c.get(scmPath(id, "")).text("p[role=status]"); !strings.Contains(msg, "200") {
@@ -1206,12 +1000,9 @@ func TestWebhookInstall(t *testing.T) {
 }
 
 func TestWebhookInstallFailuresInPlainWords(t *testing.T) {
-	f := newHookFake(t, canaryToken)
+	f := newBitbucketHost(t, canaryToken)
 	app, c, id := newInstallApp(t, f)
-	f.set(func(f *hookFake) {
-		f.refuseStatus = http.StatusUnauthorized
-		f.refuseBody = `{"errors":[{"context":null,"message":"You are not permitted to access this resource","exceptionName":"com.atlassian.bitbucket.AuthorisationException"}]}`
-	})
+	f.Refuse(http.StatusUnauthorized, fakehost.NotPermitted)
 
 	for _, action := range []string{"webhook/install", "webhook/ping"} {
 		r := c.submit(scmPath(id, ""), scmPath(id, action), nil).wantStatus(http.StatusBadGateway)
@@ -1238,7 +1029,8 @@ func TestWebhookInstallFailuresInPlainWords(t *testing.T) {
 	}
 
 	// Bitbucket reached scmadmin, which refused its test delivery.
-	f.set(func(f *hookFake) { f.refuseStatus, f.pingStatus = 0, http.StatusUnauthorized })
+	f.Refuse(0, "")
+	f.SetPingStatus(http.StatusUnauthorized)
 	r := c.submit(scmPath(id, ""), scmPath(id, "webhook/ping"), nil).wantStatus(http.StatusBadGateway)
 	if msg := r.text("p[role=alert]"); !strings.Contains(msg, "401") || !strings.Contains(msg, "/hooks/scm/") {
 		t.Errorf("ping answered 401: alert %q", msg)
@@ -1256,8 +1048,8 @@ func TestWebhookInstallFailuresInPlainWords(t *testing.T) {
 // webhook secret. Nothing can be signed without one: it must not be installed on Bitbucket
 // without a secret, and the page must not claim one is set.
 func TestWebhookConfigurationWithoutSecret(t *testing.T) {
-	f := newHookFake(t, canaryToken)
-	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.caPEM})
+	f := newBitbucketHost(t, canaryToken)
+	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, ExtraCAs: f.srv.CAPEM})
 	c := app.adminClient()
 	cfg := seedConfig(t, app, store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: f.srv.URL, APIURL: f.srv.URL + "/rest/api/1.0",
 		SSHURL: "ssh://git@127.0.0.1:7999", ProjectKey: "ALGO", UniqueKey: "bitbucket_server|" + f.srv.URL + "|ALGO"},
@@ -1279,11 +1071,11 @@ func TestWebhookConfigurationWithoutSecret(t *testing.T) {
 	secretStatus := c.get(scmPath(id, "")).wantStatus(http.StatusOK).text("#webhook-secret-status")
 	install := c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil)
 	var sentSecret *string
-	for _, call := range f.calls() {
+	for _, call := range f.Calls() {
 		var sent struct {
 			Configuration map[string]string `json:"configuration"`
 		}
-		if call.method == http.MethodPost && call.path == hookAPI && json.Unmarshal(call.body, &sent) == nil {
+		if call.Method == http.MethodPost && call.Path == hookAPI && json.Unmarshal(call.Body, &sent) == nil {
 			s := sent.Configuration["secret"]
 			sentSecret = &s
 		}

@@ -26,6 +26,9 @@ func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.R
 		return cfg, probe.Result{}, err
 	}
 	result := a.check(ctx, p, cfg, secrets)
+	if p.OAuth != nil {
+		result.Steps = append(result.Steps, roundTripStep(cfg, secrets))
+	}
 	if step, failed := result.FirstFailure(); !failed || step.ID != "queue" {
 		// Kept even if the caller has gone: the test ran, and the list should say so.
 		cfg.LastTest = Health(result)
@@ -79,6 +82,27 @@ func (a *Actions) TestValues(ctx context.Context, id string, in Input) (Tested, 
 	}
 	t.Result = a.check(ctx, t.Provider, cfg, secrets)
 	return t, nil
+}
+
+// roundTripStep is the oauth step of an OAuth configuration's test, from its last round
+// trip: passed once an account has connected with its current client ID and secret, skipped
+// before that, failed when the last round trip failed. It proves what no call without a user
+// can: the callback URL and the secret.
+func roundTripStep(cfg store.SCMConfig, secrets map[string]string) probe.Step {
+	last := cfg.OAuthCheck
+	step := probe.Step{ID: "oauth", Title: "An account connected through it"}
+	at := last.At.UTC().Format("2006-01-02 15:04 UTC")
+	switch {
+	case last.At.IsZero() || last.Credentials != store.OAuthCredentials(cfg.ClientID, secrets[store.FieldClientSecret]):
+		step.Status, step.Detail = probe.Skipped, "No account has connected through this application since its client ID "+
+			"and secret were set, so the callback URL and the secret are not proven yet. Use Connect your account on the "+
+			"configuration's page."
+	case last.OK:
+		step.Status, step.Detail = probe.Passed, last.Detail+" connected on "+at+": the callback URL, client ID and secret work."
+	default:
+		step.Status, step.Detail = probe.Failed, "The last attempt to connect an account, on "+at+", failed: "+last.Detail
+	}
+	return step
 }
 
 // keepSecretsForTheirHosts fills in the secrets left empty with the stored ones (kept), but

@@ -13,7 +13,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -25,9 +24,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 )
 
 // ---- certificates -------------------------------------------------------------------------
@@ -227,110 +227,19 @@ func (l *requestLog) paths() []string {
 }
 
 const (
-	goodToken  = "BBDC-user-token"  // authenticates, not project admin
-	adminToken = "BBDC-admin-token" // authenticates, project admin
+	goodToken  = "BBDC-user-token"  // authenticates as jdoe, not project admin
+	adminToken = "BBDC-admin-token" // authenticates as admin, project admin
 )
 
-const (
-	bbAuthFailed = `{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.",` +
-		`"exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}`
-	bbNotPermitted = `{"errors":[{"context":null,"message":"You are not permitted to access this resource",` +
-		`"exceptionName":"com.atlassian.bitbucket.AuthorisationException"}]}`
-	nginx404 = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n" +
-		"<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"
-)
+const nginx404 = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n" +
+	"<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"
 
-// fakeBitbucket is a Bitbucket Server's REST API (/rest/api/1.0), configurable per test.
-type fakeBitbucket struct {
-	Version     string
-	DisplayName string
-	Projects    map[string]string // key → name
-	// Override answers a path ("/rest/api/1.0/application-properties", …) instead of the fake.
-	Override map[string]http.HandlerFunc
-	requestLog
-	mux *http.ServeMux
-}
-
-func newFakeBitbucket() *fakeBitbucket {
-	f := &fakeBitbucket{
-		Version: "7.21.0", DisplayName: "Bitbucket",
-		Projects: map[string]string{"ALGO": "Algorithms"},
-		Override: map[string]http.HandlerFunc{},
-	}
-	m := http.NewServeMux()
-	m.HandleFunc("GET /rest/api/1.0/application-properties", f.properties)
-	m.HandleFunc("GET /rest/api/1.0/profile/recent/repos", f.recentRepos)
-	m.HandleFunc("GET /rest/api/1.0/projects/{key}", f.project)
-	m.HandleFunc("GET /rest/api/1.0/projects/{key}/permissions/users", f.permissions)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, `{"errors":[{"context":null,"message":"No such resource","exceptionName":null}]}`)
-	})
-	f.mux = m
+// newFakeBitbucket is the one fake Bitbucket Server, knowing goodToken and adminToken.
+func newFakeBitbucket() *fakehost.Bitbucket {
+	f := fakehost.NewBitbucket()
+	f.AddToken(goodToken, "jdoe", false)
+	f.AddToken(adminToken, "admin", true)
 	return f
-}
-
-func (f *fakeBitbucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.add(r)
-	if h := f.Override[r.URL.Path]; h != nil {
-		h(w, r)
-		return
-	}
-	f.mux.ServeHTTP(w, r)
-}
-
-func (f *fakeBitbucket) properties(w http.ResponseWriter, r *http.Request) {
-	b, _ := json.Marshal(map[string]string{"version": f.Version, "buildNumber": "7021000",
-		"buildDate": "1690000000000", "displayName": f.DisplayName})
-	writeJSON(w, http.StatusOK, string(b))
-}
-
-// user is the token's user, or "" when the bearer token is not one the fake knows.
-func (f *fakeBitbucket) user(r *http.Request) string {
-	switch r.Header.Get("Authorization") {
-	case "Bearer " + goodToken:
-		return "jdoe"
-	case "Bearer " + adminToken:
-		return "admin"
-	}
-	return ""
-}
-
-func (f *fakeBitbucket) recentRepos(w http.ResponseWriter, r *http.Request) {
-	user := f.user(r)
-	if user == "" {
-		writeJSON(w, http.StatusUnauthorized, bbAuthFailed)
-		return
-	}
-	w.Header().Set("X-AUSERNAME", user)
-	writeJSON(w, http.StatusOK, `{"size":0,"limit":1,"isLastPage":true,"values":[],"start":0}`)
-}
-
-func (f *fakeBitbucket) project(w http.ResponseWriter, r *http.Request) {
-	if f.user(r) == "" {
-		writeJSON(w, http.StatusUnauthorized, bbAuthFailed)
-		return
-	}
-	key := r.PathValue("key")
-	name, ok := f.Projects[key]
-	if !ok {
-		writeJSON(w, http.StatusNotFound, fmt.Sprintf(`{"errors":[{"context":null,"message":"Project %s does not exist.",`+
-			`"exceptionName":"com.atlassian.bitbucket.project.NoSuchProjectException"}]}`, key))
-		return
-	}
-	writeJSON(w, http.StatusOK, fmt.Sprintf(`{"key":%q,"id":1,"name":%q,"public":false,"type":"NORMAL",`+
-		`"links":{"self":[{"href":"https://bitbucket.test/projects/%s"}]}}`, key, name, key))
-}
-
-func (f *fakeBitbucket) permissions(w http.ResponseWriter, r *http.Request) {
-	switch f.user(r) {
-	case "admin":
-		writeJSON(w, http.StatusOK, `{"size":1,"limit":1,"isLastPage":false,"values":[{"user":{"name":"admin"},`+
-			`"permission":"PROJECT_ADMIN"}],"start":0,"nextPageStart":1}`)
-	case "":
-		writeJSON(w, http.StatusUnauthorized, bbAuthFailed)
-	default:
-		writeJSON(w, http.StatusUnauthorized, bbNotPermitted)
-	}
 }
 
 // fakeGitHub is GitHub.com's API (prefix "") or GitHub Enterprise Server's (prefix "/api/v3").
@@ -416,67 +325,15 @@ func (f *fakeBitbucketCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ---- raw TCP ------------------------------------------------------------------------------
 
-// tcpFake is a TCP listener on 127.0.0.1 that hands each connection to serve.
-type tcpFake struct {
-	ln       net.Listener
-	port     int
-	accepted atomic.Int32
-	mu       sync.Mutex
-	conns    []net.Conn
-	wg       sync.WaitGroup
-}
-
-func listenTCP(t *testing.T, serve func(net.Conn)) *tcpFake {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &tcpFake{ln: ln, port: ln.Addr().(*net.TCPAddr).Port}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.accepted.Add(1)
-			f.mu.Lock()
-			f.conns = append(f.conns, conn)
-			f.mu.Unlock()
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				defer conn.Close()
-				serve(conn)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		f.mu.Lock()
-		for _, c := range f.conns {
-			c.Close()
-		}
-		f.mu.Unlock()
-		f.wg.Wait()
-	})
-	return f
-}
-
-// sshServer greets every connection with banner (as Bitbucket's SSHD does) and waits for the client to go.
+// sshServer greets every connection with banner (as Bitbucket's SSHD does); it returns the port.
 func sshServer(t *testing.T, banner string) int {
-	return listenTCP(t, func(c net.Conn) {
-		io.WriteString(c, banner)
-		io.Copy(io.Discard, c)
-	}).port
+	return fakehost.SSH(t, banner).Port
 }
 
 // silentServer accepts connections and never writes a byte: a TLS handshake or an SSH
 // greeting waits for ever.
-func silentServer(t *testing.T) *tcpFake {
-	return listenTCP(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+func silentServer(t *testing.T) *fakehost.TCP {
+	return fakehost.Listen(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 }
 
 // closedPort is a port something listened on a moment ago: connecting to it is refused.
@@ -496,7 +353,7 @@ func closedPort(t *testing.T) int {
 func serveTLSAndPlain(t *testing.T, tlsHandler, plainHandler http.Handler, cert tls.Certificate) int {
 	t.Helper()
 	tlsLn, plainLn := newChanListener(), newChanListener()
-	raw := listenTCP(t, func(c net.Conn) {
+	raw := fakehost.Listen(t, func(c net.Conn) {
 		var b [1]byte
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.ReadFull(c, b[:]); err != nil {
@@ -515,7 +372,7 @@ func serveTLSAndPlain(t *testing.T, tlsHandler, plainHandler http.Handler, cert 
 		case <-to.closed:
 		}
 	})
-	tlsLn.addr, plainLn.addr = raw.ln.Addr(), raw.ln.Addr()
+	tlsLn.addr, plainLn.addr = raw.Listener.Addr(), raw.Listener.Addr()
 	discard := log.New(io.Discard, "", 0)
 	tlsSrv := &http.Server{Handler: tlsHandler, ErrorLog: discard,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}}
@@ -528,7 +385,7 @@ func serveTLSAndPlain(t *testing.T, tlsHandler, plainHandler http.Handler, cert 
 		tlsLn.Close()
 		plainLn.Close()
 	})
-	return raw.port
+	return raw.Port
 }
 
 // chanListener is a net.Listener whose connections come from a channel.

@@ -269,20 +269,3 @@ func (c *Checker) hostCall(ctx context.Context, t Target, call func(*run) error)
 	defer release()
 	return call(&run{c: c, ctx: ctx, t: t})
 }
-
-// oauthRoundTrip is the connection test's oauth step: passed once an account has connected
-// with the configuration's current client ID and secret, skipped before that, failed when the
-// last round trip failed.
-func (r *run) oauthRoundTrip() (Status, string) {
-	last := r.t.OAuthCheck
-	current := store.OAuthCredentials(r.t.ClientID, r.t.Secrets[store.FieldClientSecret])
-	switch {
-	case last.At.IsZero() || last.Credentials != current:
-		return Skipped, "No account has connected through this application since its client ID and secret were set, so " +
-			"the callback URL and the secret are not proven yet. Use Connect your account on the configuration's page."
-	case last.OK:
-		return Passed, fmt.Sprintf("%s connected on %s: the callback URL, client ID and secret work.", last.Detail,
-			last.At.UTC().Format("2006-01-02 15:04 UTC"))
-	}
-	return Failed, fmt.Sprintf("The last attempt to connect an account, on %s, failed: %s", last.At.UTC().Format("2006-01-02 15:04 UTC"), last.Detail)
-}

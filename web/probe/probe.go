@@ -100,22 +100,18 @@ var families = map[Family][]stepFunc{
 	GitHub: {
 		{"product", "API answers as GitHub", (*run).githubMeta},
 		{"credentials", "OAuth client ID and secret", (*run).githubCredentials},
-		oauthStep,
 	},
 	GitLab: {
 		{"product", "API answers as GitLab", (*run).gitlabVersion},
 		{"credentials", "OAuth application ID and secret", (*run).gitlabCredentials},
-		oauthStep,
 	},
 	BitbucketCloud: {
 		{"product", "API answers as Bitbucket Cloud", (*run).bitbucketCloudAPI},
 		{"credentials", "OAuth consumer key and secret", (*run).bitbucketCloudCredentials},
-		oauthStep,
 	},
 }
 
-// oauthStep proves the whole OAuth round trip: an account connected through the application.
-var oauthStep = stepFunc{"oauth", "An account connected through it", (*run).oauthRoundTrip}
+
 
 // Limits of a check, so that a slow or dead host never holds a request for long.
 const (

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scmadmin/scmadmin/store"
+	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 )
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -126,12 +127,10 @@ func bbTarget(apiPort, sshPort int) Target {
 	}
 }
 
-const sshBanner = "SSH-2.0-SSHD-CORE-2.9.2\r\n"
-
 // bitbucketUp serves a good fake Bitbucket with cert and an SSH server; it returns the target.
-func bitbucketUp(t *testing.T, fb *fakeBitbucket, cert tls.Certificate) Target {
+func bitbucketUp(t *testing.T, fb http.Handler, cert tls.Certificate) Target {
 	t.Helper()
-	return bbTarget(serveTLS(t, fb, cert), sshServer(t, sshBanner))
+	return bbTarget(serveTLS(t, fb, cert), sshServer(t, fakehost.SSHBanner))
 }
 
 // ---- Bitbucket Server: the all-green path ---------------------------------------------------
@@ -168,19 +167,19 @@ func TestBitbucketServerAllGreen(t *testing.T) {
 				"GET /rest/api/1.0/projects/ALGO",
 				"GET /rest/api/1.0/projects/ALGO/permissions/users",
 			}
-			if g := strings.Join(fb.paths(), ", "); g != strings.Join(wantPaths, ", ") {
+			if g := strings.Join(fb.Paths(), ", "); g != strings.Join(wantPaths, ", ") {
 				t.Errorf("requests:\n got  %s\n want %s", g, strings.Join(wantPaths, ", "))
 			}
-			for i, req := range fb.requests() {
+			for i, req := range fb.Calls() {
 				auth := req.Header.Get("Authorization")
 				if i == 0 && auth != "" {
-					t.Errorf("%s sent Authorization %q; the version needs none", req.URL.Path, auth)
+					t.Errorf("%s sent Authorization %q; the version needs none", req.Path, auth)
 				}
 				if i > 0 && auth != "Bearer "+adminToken {
-					t.Errorf("%s sent Authorization %q, want the bearer token", req.URL.Path, auth)
+					t.Errorf("%s sent Authorization %q, want the bearer token", req.Path, auth)
 				}
 				if a := req.Header.Get("Accept"); !strings.Contains(a, "application/json") {
-					t.Errorf("%s sent Accept %q", req.URL.Path, a)
+					t.Errorf("%s sent Accept %q", req.Path, a)
 				}
 			}
 		})
@@ -202,7 +201,7 @@ func TestBitbucketAPIURLWithOrWithoutRestPrefix(t *testing.T) {
 			expectAllGreen(t, r, bbSteps)
 		})
 	}
-	for _, p := range fb.paths() {
+	for _, p := range fb.Paths() {
 		if strings.Count(p, "/rest/api/1.0") != 1 || strings.Contains(p, "//") {
 			t.Errorf("request to %q", p)
 		}
@@ -253,7 +252,7 @@ func TestSlowNameResolutionIsBounded(t *testing.T) {
 func TestRefusedPort(t *testing.T) {
 	pki := certs(t)
 	port := closedPort(t)
-	tg := bbTarget(port, sshServer(t, sshBanner))
+	tg := bbTarget(port, sshServer(t, fakehost.SSHBanner))
 
 	r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 
@@ -271,7 +270,7 @@ func TestHostNeverAnswersIsBounded(t *testing.T) {
 	c.totalTimeout = time.Second
 
 	start := time.Now()
-	r := c.Check(context.Background(), bbTarget(dead.port, sshServer(t, sshBanner)))
+	r := c.Check(context.Background(), bbTarget(dead.Port, sshServer(t, fakehost.SSHBanner)))
 	elapsed := time.Since(start)
 
 	if elapsed > 1500*time.Millisecond {
@@ -297,7 +296,7 @@ func TestHostNeverAnswersIsBounded(t *testing.T) {
 func TestAPINeverAnswersIsBounded(t *testing.T) {
 	pki := certs(t)
 	fb := newFakeBitbucket()
-	fb.Override["/rest/api/1.0/application-properties"] = hang
+	fb.Override("/rest/api/1.0/application-properties", hang)
 	tg := bitbucketUp(t, fb, pki.good)
 	c := newChecker(t, pki.caPEM)
 	c.stepTimeout = 300 * time.Millisecond
@@ -323,21 +322,17 @@ func hang(w http.ResponseWriter, r *http.Request) {
 func TestWholeCheckIsBounded(t *testing.T) {
 	pki := certs(t)
 	fb := newFakeBitbucket()
-	slow := func(h http.HandlerFunc) http.HandlerFunc {
+	slow := func(h http.Handler) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-time.After(250 * time.Millisecond):
-				h(w, r)
+				h.ServeHTTP(w, r)
 			case <-r.Context().Done():
 				panic(http.ErrAbortHandler)
 			}
 		}
 	}
-	fb.Override["/rest/api/1.0/application-properties"] = slow(fb.properties)
-	fb.Override["/rest/api/1.0/profile/recent/repos"] = slow(fb.recentRepos)
-	fb.Override["/rest/api/1.0/projects/ALGO"] = slow(fb.project)
-	fb.Override["/rest/api/1.0/projects/ALGO/permissions/users"] = slow(fb.permissions)
-	tg := bitbucketUp(t, fb, pki.good)
+	tg := bitbucketUp(t, slow(fb), pki.good) // each of its four calls answers after 250ms
 	c := newChecker(t, pki.caPEM)
 	c.stepTimeout = 400 * time.Millisecond
 	c.totalTimeout = 700 * time.Millisecond
@@ -473,7 +468,7 @@ func TestNotBitbucket(t *testing.T) {
 		}, "200"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg := bbTarget(serveTLS(t, tc.handler, pki.good), sshServer(t, sshBanner))
+			tg := bbTarget(serveTLS(t, tc.handler, pki.good), sshServer(t, fakehost.SSHBanner))
 			r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
 			expectFailure(t, r, bbSteps, "product")
 			detailHas(t, r, "product", "answered "+tc.status, "not as Bitbucket Server", "/rest/api/1.0")
@@ -496,7 +491,7 @@ func TestBitbucketVersion(t *testing.T) {
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			fb := newFakeBitbucket()
-			fb.Version = tc.version
+			fb.SetVersion(tc.version)
 			r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
 			if tc.ok {
 				expectAllGreen(t, r, bbSteps)
@@ -509,7 +504,7 @@ func TestBitbucketVersion(t *testing.T) {
 	}
 	t.Run("unreadable", func(t *testing.T) {
 		fb := newFakeBitbucket()
-		fb.Version = "banana"
+		fb.SetVersion("banana")
 		r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
 		expectFailure(t, r, bbSteps, "product")
 		detailHas(t, r, "product", `"banana"`, "cannot be read", "5.6")
@@ -531,9 +526,9 @@ func TestBadToken(t *testing.T) {
 func TestTokenCheckAnswersOddly(t *testing.T) {
 	pki := certs(t)
 	fb := newFakeBitbucket()
-	fb.Override["/rest/api/1.0/profile/recent/repos"] = func(w http.ResponseWriter, r *http.Request) {
+	fb.Override("/rest/api/1.0/profile/recent/repos", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
-	}
+	})
 	r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
 	expectFailure(t, r, bbSteps, "token")
 	detailHas(t, r, "token", "500 Internal Server Error", "API URL")
@@ -578,7 +573,7 @@ func TestClosedSSHPort(t *testing.T) {
 func TestSSHPortSendsNoBanner(t *testing.T) {
 	pki := certs(t)
 	silent := silentServer(t)
-	tg := bbTarget(serveTLS(t, newFakeBitbucket(), pki.good), silent.port)
+	tg := bbTarget(serveTLS(t, newFakeBitbucket(), pki.good), silent.Port)
 	c := newChecker(t, pki.caPEM)
 	c.stepTimeout = 300 * time.Millisecond
 
@@ -602,7 +597,7 @@ func TestSSHPortIsNotSSH(t *testing.T) {
 func TestSSHURLForms(t *testing.T) {
 	pki := certs(t)
 	apiPort := serveTLS(t, newFakeBitbucket(), pki.good)
-	sshPort := sshServer(t, sshBanner)
+	sshPort := sshServer(t, fakehost.SSHBanner)
 	c := newChecker(t, pki.caPEM)
 	for _, u := range []string{
 		fmt.Sprintf("ssh://git@bitbucket.test:%d", sshPort),
@@ -640,15 +635,15 @@ func TestRedirectToAnotherHostIsNotFollowed(t *testing.T) {
 	target := fmt.Sprintf("https://elsewhere.test:%d/rest/api/1.0/application-properties", elsewherePort)
 
 	fb := newFakeBitbucket()
-	fb.Override["/rest/api/1.0/application-properties"] = func(w http.ResponseWriter, r *http.Request) {
+	fb.Override("/rest/api/1.0/application-properties", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusFound)
-	}
+	})
 	r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
 
 	expectFailure(t, r, bbSteps, "product")
 	detailHas(t, r, "product", "elsewhere.test", "not followed")
-	if n := len(elsewhere.requests()); n != 0 {
-		t.Errorf("%d request(s) reached elsewhere.test: %v", n, elsewhere.paths())
+	if n := len(elsewhere.Calls()); n != 0 {
+		t.Errorf("%d request(s) reached elsewhere.test: %v", n, elsewhere.Paths())
 	}
 }
 
@@ -659,14 +654,14 @@ func TestRedirectToPlainHTTPDoesNotSendTheToken(t *testing.T) {
 	fb := newFakeBitbucket()
 	plain := &requestLog{}
 	var port int
-	fb.Override["/rest/api/1.0/profile/recent/repos"] = func(w http.ResponseWriter, r *http.Request) {
+	fb.Override("/rest/api/1.0/profile/recent/repos", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, fmt.Sprintf("http://bitbucket.test:%d/rest/api/1.0/profile/recent/repos", port), http.StatusFound)
-	}
+	})
 	port = serveTLSAndPlain(t, fb, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		plain.add(r)
-		writeJSON(w, http.StatusUnauthorized, bbAuthFailed)
+		writeJSON(w, http.StatusUnauthorized, fakehost.AuthFailed)
 	}), pki.good)
-	r := newChecker(t, pki.caPEM).Check(context.Background(), bbTarget(port, sshServer(t, sshBanner)))
+	r := newChecker(t, pki.caPEM).Check(context.Background(), bbTarget(port, sshServer(t, fakehost.SSHBanner)))
 
 	if r.Passed() {
 		t.Errorf("passed:%s", dump(r))
@@ -687,10 +682,10 @@ func TestRedirectToPlainHTTPDoesNotSendTheToken(t *testing.T) {
 func TestRedirectOnTheSameHostIsFollowed(t *testing.T) {
 	pki := certs(t)
 	fb := newFakeBitbucket()
-	fb.Override["/rest/api/1.0/application-properties"] = func(w http.ResponseWriter, r *http.Request) {
+	fb.Override("/rest/api/1.0/application-properties", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/moved/application-properties", http.StatusMovedPermanently)
-	}
-	fb.Override["/moved/application-properties"] = fb.properties
+	})
+	fb.Override("/moved/application-properties", fb.Properties)
 	r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
 	expectAllGreen(t, r, bbSteps)
 }
@@ -701,7 +696,7 @@ func TestLargeBodyIsCut(t *testing.T) {
 	pki := certs(t)
 	fb := newFakeBitbucket()
 	var sent atomic.Int64
-	fb.Override["/rest/api/1.0/application-properties"] = func(w http.ResponseWriter, r *http.Request) {
+	fb.Override("/rest/api/1.0/application-properties", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"displayName":"Bitbucket","pad":"`)
 		chunk := strings.Repeat("x", 32<<10)
@@ -713,7 +708,7 @@ func TestLargeBodyIsCut(t *testing.T) {
 			}
 		}
 		io.WriteString(w, `","version":"7.21.0"}`)
-	}
+	})
 	c := newChecker(t, pki.caPEM)
 	start := time.Now()
 	r := c.Check(context.Background(), bitbucketUp(t, fb, pki.good))
@@ -729,9 +724,9 @@ func TestLargeBodyIsCut(t *testing.T) {
 func TestBodyUnderTheLimitIsRead(t *testing.T) {
 	pki := certs(t)
 	fb := newFakeBitbucket()
-	fb.Override["/rest/api/1.0/application-properties"] = func(w http.ResponseWriter, r *http.Request) {
+	fb.Override("/rest/api/1.0/application-properties", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, `{"displayName":"Bitbucket","pad":"`+strings.Repeat("x", MaxBody-100)+`","version":"7.21.0"}`)
-	}
+	})
 	r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
 	expectAllGreen(t, r, bbSteps)
 }
@@ -913,7 +908,7 @@ func TestOAuthProviderUntrustedCertificate(t *testing.T) {
 // holdServer accepts connections and keeps those that speak (a TLS ClientHello) waiting, without a
 // word, until release; it counts how many speak at once.
 type holdServer struct {
-	*tcpFake
+	*fakehost.TCP
 	release          chan struct{}
 	mu               sync.Mutex
 	talking, maxSeen int
@@ -922,7 +917,7 @@ type holdServer struct {
 
 func newHoldServer(t *testing.T) *holdServer {
 	h := &holdServer{release: make(chan struct{})}
-	h.tcpFake = listenTCP(t, func(c net.Conn) {
+	h.TCP = fakehost.Listen(t, func(c net.Conn) {
 		var b [1]byte
 		if _, err := c.Read(b[:]); err != nil {
 			return // the tcp step's connection: opened and closed
@@ -954,7 +949,7 @@ func TestAtMostMaxRunningChecksAtOnce(t *testing.T) {
 	c := newChecker(t, pki.caPEM)
 	c.stepTimeout = 4 * time.Second
 	c.totalTimeout = 6 * time.Second
-	tg := bbTarget(hold.port, 1)
+	tg := bbTarget(hold.Port, 1)
 
 	results := make([]Result, MaxRunning+1)
 	var wg sync.WaitGroup
@@ -1048,7 +1043,7 @@ func TestCallerContextBoundsTheCheck(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	r := c.Check(ctx, bbTarget(dead.port, 2))
+	r := c.Check(ctx, bbTarget(dead.Port, 2))
 	if el := time.Since(start); el > 1500*time.Millisecond {
 		t.Errorf("the check took %s", el)
 	}

@@ -32,15 +32,6 @@ var specProviders = []specProvider{
 		creds: [][2]string{{"project_key", "Project key"}, {"access_token", "Personal access token"}}},
 }
 
-func mustLookup(t *testing.T, id string) *Provider {
-	t.Helper()
-	p, ok := Lookup(id)
-	if !ok {
-		t.Fatalf("Lookup(%q) not found", id)
-	}
-	return p
-}
-
 func TestCatalogMatchesSpecTable(t *testing.T) {
 	all := All()
 	if len(all) != len(specProviders) {
