@@ -31,6 +31,13 @@ const (
 	// Webhooks (Bitbucket Server build-on-checkin).
 	ActionRotateWebhookSecret = "rotate_webhook_secret"
 	ActionInstallWebhook      = "install_webhook"
+	// Accounts; the event's Target is the account's name.
+	ActionAddUser     = "add_user"
+	ActionSetPassword = "set_password"
+	ActionGrantAdmin  = "grant_admin"
+	ActionRevokeAdmin = "revoke_admin"
+	ActionDisableUser = "disable_user"
+	ActionEnableUser  = "enable_user"
 )
 
 // SecretChanged is what the audit trail records of a secret's new value.
@@ -53,7 +60,7 @@ type AuditEvent struct {
 	// ConfigRef is the configuration's id as pages name it.
 	ConfigRef string
 	Provider  string // the configuration's provider
-	Target    string // the configuration's name at the time
+	Target    string // the configuration's (or account's) name at the time
 	Changes   []Change
 }
 

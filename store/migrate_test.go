@@ -133,6 +133,9 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 			t.Fatal(err)
 		}
 	}
+	if v >= 8 {
+		seedRef(t, db, r.configID)
+	}
 	if v >= 4 {
 		if _, err := db.Exec(`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
 			VALUES (?, 'req-1', 'repo:refs_changed', 'accepted', 202, 'build', ?)`, r.configID, now); err != nil {
@@ -140,6 +143,19 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 		}
 	}
 	return r
+}
+
+// seedRef gives configuration id its id as pages name it, as version 8 does when it creates one
+// (and names it so in the audit trail).
+func seedRef(t *testing.T, db *sql.DB, id int64) {
+	t.Helper()
+	ref := fmt.Sprint(id)
+	for _, stmt := range []string{`UPDATE scm_configs SET ref = ?1 WHERE id = ?2`, `INSERT INTO scm_refs (ref) VALUES (?1)`,
+		`UPDATE audit_events SET config_ref = ?1 WHERE config_id = ?2`} {
+		if _, err := db.Exec(stmt, ref, id); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
 }
 
 func TestMigrateFromEveryEarlierVersion(t *testing.T) {
@@ -243,6 +259,7 @@ var poison = map[int]struct {
 	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
 	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
 	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
+	8: {`ALTER TABLE scm_configs ADD COLUMN last_test_warned INTEGER`, []string{"users.disabled", "users.last_sign_in_at"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -305,6 +322,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TRIGGER sessions_deleted`)
 			case 7:
 				_, err = db.Exec(`DROP TABLE scm_refs`)
+			case 8:
+				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN last_test_warned`)
 			}
 			if err != nil {
 				t.Fatal(err)

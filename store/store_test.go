@@ -121,7 +121,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.CreateUser(ctx, "admin", "correct horse battery", true); err != nil {
+	if _, err := s1.CreateUser(ctx, "admin", "correct horse battery", true, Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s1.Close(); err != nil {
@@ -341,7 +341,7 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 		}},
 		{"disable", configs, func() error { return s.SetEnabled(ctx, id, false, testActor) }},
 		{"user", users, func() error {
-			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false)
+			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false, Actor{})
 			uid = u.ID
 			return err
 		}},

@@ -77,6 +77,9 @@ var actionLabels = map[string]string{
 	store.ActionCreate:               "Created", store.ActionUpdate: "Edited", store.ActionEnable: "Enabled",
 	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
 	store.ActionRotateWebhookSecret: "Rotated the webhook secret", store.ActionInstallWebhook: "Installed the webhook",
+	store.ActionAddUser: "Added an account", store.ActionSetPassword: "Set the password of an account",
+	store.ActionGrantAdmin: "Made a cluster admin", store.ActionRevokeAdmin: "Took cluster admin away",
+	store.ActionDisableUser: "Disabled an account", store.ActionEnableUser: "Enabled an account",
 }
 
 func actionLabel(action string) string {
@@ -122,6 +125,9 @@ func (a AuditList) pageURL(n int) string {
 }
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// whenSeconds is when, to the second: the audit trail tells apart what happened in one minute.
+func whenSeconds(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 func intro(s provider.Section, callbackURL string) string {
 	return strings.ReplaceAll(s.Intro, "{callback_url}", callbackURL)

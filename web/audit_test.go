@@ -437,7 +437,7 @@ func TestDetailsHistoryOfANewConfigurationIsItsOwn(t *testing.T) {
 func TestAuditRequiresAdmin(t *testing.T) {
 	app := newTestApp(t)
 	app.client().get("/admin/audit").wantRedirect("/login?next=%2Fadmin%2Faudit")
-	if _, err := app.st.CreateUser(context.Background(), "viewer", "viewer password 123", false); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "viewer", "viewer password 123", false, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	v := app.client()

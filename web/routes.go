@@ -68,4 +68,15 @@ func (s *server) routes(e *echo.Echo) {
 		a.POST("/scm/:id/"+name, s.lifecycle(la))
 	}
 	a.GET("/audit", s.listAudit)
+	s.userRoutes(a)
+}
+
+// userRoutes registers the users page and the changes it makes to accounts, under /admin.
+func (s *server) userRoutes(a *echo.Group) {
+	a.GET("/users", s.listUsers)
+	a.POST("/users", s.addUser)
+	a.POST("/users/:username/admin", s.changeUser(s.setUserAdmin))
+	a.POST("/users/:username/disable", s.changeUser(s.setUserDisabled(true)))
+	a.POST("/users/:username/enable", s.changeUser(s.setUserDisabled(false)))
+	a.POST("/users/:username/password", s.setUserPassword)
 }

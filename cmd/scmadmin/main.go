@@ -3,6 +3,7 @@
 //	scmadmin [serve]                 run the server
 //	scmadmin user add NAME [--admin] add an account (password from standard input)
 //	scmadmin user passwd NAME        change an account's password
+//	scmadmin user admin NAME [--off] make an account a cluster admin, or take that away
 //	scmadmin keys rotate             re-encrypt every secret with a new key
 //	scmadmin backup FILE             write a consistent copy of the database
 package main
@@ -58,6 +59,7 @@ const usage = `usage:
   scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
+  scmadmin user admin NAME [--off] [--db FILE] [--key-file FILE]
   scmadmin keys rotate [--db FILE] [--key-file FILE]
   scmadmin backup FILE [--db FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.
