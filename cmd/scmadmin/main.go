@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 const usage = `usage:
   scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
+                   [--trusted-proxies CIDR,…]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
   scmadmin user admin NAME [--off] [--db FILE] [--key-file FILE]

@@ -338,3 +338,25 @@ func TestUserAdminCommand(t *testing.T) {
 		t.Errorf("last audit event = %+v", evs)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	cfg, _, err := parseCommand("serve", []string{"--trusted-proxies", " 10.0.0.0/8, 192.0.2.7,2001:db8::/32 ,"},
+		env(map[string]string{"SCMADMIN_TRUSTED_PROXIES": "203.0.113.0/24"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets, err := cfg.trustedProxies()
+	var got []string
+	for _, n := range nets {
+		got = append(got, n.String())
+	}
+	if err != nil || strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 2001:db8::/32" {
+		t.Errorf("trusted proxies = %v, %v", got, err)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.example.com", "10.0.0.0/8;"} {
+		cfg.TrustedProxies = bad
+		if _, err := cfg.trustedProxies(); err == nil || !strings.Contains(err.Error(), "SCMADMIN_TRUSTED_PROXIES") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
