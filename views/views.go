@@ -5,6 +5,8 @@ package views
 import (
 	"context"
 	"html"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,19 +112,68 @@ func defaultNote(c store.SCMConfig) string {
 	return ""
 }
 
-// AuditList is one page of the audit trail.
+// AuditList is one page of the audit trail, as filtered.
 type AuditList struct {
 	Events  []store.AuditEvent
 	Total   int
 	Page    int
 	PerPage int
+	Filter  AuditFilter
+}
+
+// AuditFilter is what the audit trail is filtered by, as typed: who acted, the action, and a
+// configuration's id or part of the name of what the events concern.
+type AuditFilter struct {
+	Who, Action, Config string
+}
+
+// query is the filter as a query string, without the empty ones.
+func (f AuditFilter) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"who": f.Who, "action": f.Action, "config": f.Config} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
+func (f AuditFilter) active() bool { return f != AuditFilter{} }
+
+// pageURL is the audit trail filtered so.
+func (f AuditFilter) pageURL() string {
+	if q := f.query(); len(q) > 0 {
+		return "/admin/audit?" + q.Encode()
+	}
+	return "/admin/audit"
+}
+
+// csvURL exports what the page shows, every page of it.
+func (f AuditFilter) csvURL() string {
+	if q := f.query(); len(q) > 0 {
+		return "/admin/audit.csv?" + q.Encode()
+	}
+	return "/admin/audit.csv"
 }
 
 func (a AuditList) lastPage() int { return max(1, (a.Total+a.PerPage-1)/a.PerPage) }
 
 func (a AuditList) pageURL(n int) string {
-	return "/admin/audit?page=" + strconv.Itoa(n) + "&per_page=" + strconv.Itoa(a.PerPage)
+	q := a.Filter.query()
+	q.Set("page", strconv.Itoa(n))
+	q.Set("per_page", strconv.Itoa(a.PerPage))
+	return "/admin/audit?" + q.Encode()
 }
+
+// auditActions are the actions the audit trail can be filtered by, by label.
+var auditActions = func() [][2]string {
+	var as [][2]string
+	for action, label := range actionLabels {
+		as = append(as, [2]string{action, label})
+	}
+	slices.SortFunc(as, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+	return as
+}()
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 

@@ -68,6 +68,7 @@ func (s *server) routes(e *echo.Echo) {
 		a.POST("/scm/:id/"+name, s.lifecycle(la))
 	}
 	a.GET("/audit", s.listAudit)
+	a.GET("/audit.csv", s.exportAudit)
 	s.userRoutes(a)
 }
 
