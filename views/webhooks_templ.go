@@ -6,11 +6,10 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import (
-	"github.com/a-h/templ"
-	templruntime "github.com/a-h/templ/runtime"
-	"github.com/scmadmin/scmadmin/store"
-)
+import "github.com/a-h/templ"
+import templruntime "github.com/a-h/templ/runtime"
+
+import "github.com/scmadmin/scmadmin/store"
 
 // webhookSection is the details page's build-on-checkin webhook.
 func webhookSection(w Webhook, secret store.SecretInfo) templ.Component {
