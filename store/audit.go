@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,13 @@ const (
 	// API keys; the event's Target is the key's name.
 	ActionCreateAPIKey = "create_api_key"
 	ActionRevokeAPIKey = "revoke_api_key"
+	// Accounts; the event's Target is the account's name.
+	ActionAddUser     = "add_user"
+	ActionSetPassword = "set_password"
+	ActionGrantAdmin  = "grant_admin"
+	ActionRevokeAdmin = "revoke_admin"
+	ActionDisableUser = "disable_user"
+	ActionEnableUser  = "enable_user"
 )
 
 // SecretChanged is what the audit trail records of a secret's new value.
@@ -56,7 +64,7 @@ type AuditEvent struct {
 	// ConfigRef is the configuration's id as pages name it.
 	ConfigRef string
 	Provider  string // the configuration's provider
-	Target    string // the configuration's name at the time, or the API key's name
+	Target    string // the configuration's (or account's, or API key's) name at the time
 	Changes   []Change
 }
 
@@ -97,19 +105,57 @@ func (s *Store) audit(ctx context.Context, db execer, ev AuditEvent) error {
 	return err
 }
 
-// AuditQuery selects a page of the audit trail, newest first.
+// AuditQuery selects a page of the audit trail, newest first. Each filter applies when set.
 type AuditQuery struct {
-	ConfigID int64 // only this configuration's events, when not 0
+	ConfigID int64 // only this configuration's events
+	// ConfigRef keeps the events of the configuration whose id (SCMConfig.Ref) it is, also
+	// once that configuration is deleted.
+	ConfigRef string
+	Actor     string // only what this user did (names compare case-insensitively)
+	Action    string // only this action
+	// Target keeps the events whose configuration or account name holds it (ASCII case ignored).
+	Target   string
+	BeforeID int64 // only events older than this one: the next batch of an export
 	Limit    int
 	Offset   int
 }
 
+// where is the query's WHERE clause, with its arguments.
+func (q AuditQuery) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		conds, args = append(conds, cond), append(args, arg)
+	}
+	if q.ConfigID != 0 {
+		add("config_id = ?", q.ConfigID)
+	}
+	if q.ConfigRef != "" {
+		add("config_ref = ?", q.ConfigRef)
+	}
+	if q.Actor != "" {
+		add("actor = ? COLLATE NOCASE", q.Actor)
+	}
+	if q.Action != "" {
+		add("action = ?", q.Action)
+	}
+	if q.Target != "" {
+		add(`target LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(q.Target)+"%")
+	}
+	if q.BeforeID != 0 {
+		add("id < ?", q.BeforeID)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
 // ListAudit returns one page of the audit trail, newest first, and how many events match.
 func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int, error) {
-	where, args := "", []any{}
-	if q.ConfigID != 0 {
-		where, args = " WHERE config_id = ?", append(args, q.ConfigID)
-	}
+	where, args := q.where()
 	var total int
 	if err := s.queryRow(ctx, `SELECT count(*) FROM audit_events`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count audit: %w", err)
@@ -137,4 +183,15 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int,
 		return nil, 0, fmt.Errorf("store: list audit: %w", err)
 	}
 	return evs, total, nil
+}
+
+// AuditNamesConfig reports whether an event of the audit trail concerns the configuration
+// whose id is ref, now or before it was deleted.
+func (s *Store) AuditNamesConfig(ctx context.Context, ref string) (bool, error) {
+	var found bool
+	err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE config_ref = ?)`, ref).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("store: audit of configuration %q: %w", ref, err)
+	}
+	return found, nil
 }

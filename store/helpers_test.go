@@ -97,7 +97,7 @@ var testActor = Actor{Username: "tester", Addr: "127.0.0.1"}
 
 func mustCreateUser(t *testing.T, s *Store, name, password string, admin bool) User {
 	t.Helper()
-	u, err := s.CreateUser(context.Background(), name, password, admin)
+	u, err := s.CreateUser(context.Background(), name, password, admin, Actor{})
 	if err != nil {
 		t.Fatalf("CreateUser(%q): %v", name, err)
 	}

@@ -134,12 +134,7 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 		}
 	}
 	if v >= 8 {
-		if _, err := db.Exec(`UPDATE scm_configs SET ref = CAST(id AS TEXT) WHERE id = ?`, r.configID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(`INSERT INTO scm_refs (ref) SELECT ref FROM scm_configs WHERE id = ?`, r.configID); err != nil {
-			t.Fatal(err)
-		}
+		seedRef(t, db, r.configID)
 	}
 	if v >= 4 {
 		if _, err := db.Exec(`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
@@ -148,6 +143,19 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 		}
 	}
 	return r
+}
+
+// seedRef gives configuration id its id as pages name it, as version 8 does when it creates one
+// (and names it so in the audit trail).
+func seedRef(t *testing.T, db *sql.DB, id int64) {
+	t.Helper()
+	ref := fmt.Sprint(id)
+	for _, stmt := range []string{`UPDATE scm_configs SET ref = ?1 WHERE id = ?2`, `INSERT INTO scm_refs (ref) VALUES (?1)`,
+		`UPDATE audit_events SET config_ref = ?1 WHERE config_id = ?2`} {
+		if _, err := db.Exec(stmt, ref, id); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
 }
 
 func TestMigrateFromEveryEarlierVersion(t *testing.T) {
@@ -253,6 +261,7 @@ var poison = map[int]struct {
 	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
 	8: {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
 	9: {`CREATE INDEX oauth_tokens_config_id ON users (id)`, []string{"oauth_states", "oauth_tokens"}},
+	10: {`ALTER TABLE scm_configs ADD COLUMN last_test_warned INTEGER`, []string{"users.disabled", "users.last_sign_in_at"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -319,6 +328,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP INDEX api_keys_user_id`)
 			case 9:
 				_, err = db.Exec(`DROP INDEX oauth_tokens_config_id`)
+			case 10:
+				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN last_test_warned`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -18,6 +18,10 @@ const (
 // OAuthStateTTL is how long a round trip's state may wait for its answer.
 const OAuthStateTTL = 10 * time.Minute
 
+// oauthStateKept is how long a state is kept before it is swept out: an answer that comes
+// later than OAuthStateTTL but within it is told it expired, not that its state is unknown.
+const oauthStateKept = 24 * time.Hour
+
 // OAuthState is a round trip under way: who started it, from which session, for which
 // configuration, with which PKCE verifier.
 type OAuthState struct {
@@ -35,7 +39,7 @@ var ErrStateExpired = errors.New("store: the OAuth state has expired")
 func (s *Store) CreateOAuthState(ctx context.Context, stateHash []byte, st OAuthState) error {
 	now := s.now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE created_at < ?`, now.Add(-OAuthStateTTL)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE created_at < ?`, now.Add(-oauthStateKept)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, session_hash, user_id, config_id, verifier, created_at)

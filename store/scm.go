@@ -57,6 +57,7 @@ func OAuthCredentials(clientID, secret string) string { return Fingerprint(clien
 type ConnectionTest struct {
 	At      time.Time // zero when never tested
 	Passed  bool
+	Warned  bool   // it passed, but a step warned: "Passed with warnings"
 	Summary string // "passed", or the first step that failed
 }
 
@@ -166,7 +167,7 @@ var columnList = func() string {
 
 // scmColumns is what every read of a configuration selects, in scanSCM's order.
 var scmColumns = `id, ref, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
-	last_test_at, last_test_passed, last_test_summary,
+	last_test_at, last_test_passed, last_test_summary, last_test_warned,
 	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id),
 	oauth_checked_at, oauth_check_ok, oauth_check_detail, oauth_check_credentials`
 
@@ -178,7 +179,7 @@ func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 		dest = append(dest, col.of(&c))
 	}
 	dest = append(dest, &c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt,
-		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.Repositories,
+		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.LastTest.Warned, &c.Repositories,
 		&oauthChecked, &c.OAuthCheck.OK, &c.OAuthCheck.Detail, &c.OAuthCheck.Credentials)
 	err := row.Scan(dest...)
 	c.LastTest.At, c.OAuthCheck.At = tested.Time, oauthChecked.Time
@@ -381,8 +382,8 @@ func (s *Store) OpenSecrets(ctx context.Context, configID int64) (map[string]str
 // RecordConnectionTest keeps t as configuration id's last connection test.
 func (s *Store) RecordConnectionTest(ctx context.Context, id int64, t ConnectionTest) error {
 	_, err := s.exec(ctx,
-		`UPDATE scm_configs SET last_test_at = ?, last_test_passed = ?, last_test_summary = ? WHERE id = ?`,
-		t.At.UTC(), t.Passed, t.Summary, id)
+		`UPDATE scm_configs SET last_test_at = ?, last_test_passed = ?, last_test_summary = ?, last_test_warned = ? WHERE id = ?`,
+		t.At.UTC(), t.Passed, t.Summary, t.Warned, id)
 	if err != nil {
 		return fmt.Errorf("store: record connection test of %d: %w", id, err)
 	}

@@ -65,7 +65,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.CreateUser(ctx, "admin", "correct horse battery", true); err != nil {
+	if _, err := s1.CreateUser(ctx, "admin", "correct horse battery", true, Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s1.Close(); err != nil {
@@ -282,7 +282,7 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 		}},
 		{"disable", configs, func() error { return s.SetEnabled(ctx, id, false, testActor) }},
 		{"user", users, func() error {
-			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false)
+			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false, Actor{})
 			uid = u.ID
 			return err
 		}},
@@ -329,4 +329,29 @@ func mustVersions(t *testing.T, s *Store) Versions {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// The list and the details page show whether the last test warned (migration 009): recording
+// only that is a change of what they show.
+func TestWarnedTestChangesTheConfigsVersion(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	c, err := s.CreateSCMConfig(ctx, bbServerConfig("ALGO"), map[string]string{"access_token": "t"}, testActor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	if err := s.RecordConnectionTest(ctx, c.ID, ConnectionTest{At: at, Passed: true, Summary: "passed"}); err != nil {
+		t.Fatal(err)
+	}
+	before := mustVersions(t, s)
+	if err := s.RecordConnectionTest(ctx, c.ID, ConnectionTest{At: at, Passed: true, Warned: true, Summary: "passed"}); err != nil {
+		t.Fatal(err)
+	}
+	if after := mustVersions(t, s); after.Configs == before.Configs {
+		t.Errorf("configs version unchanged by a test that warned: %+v", after)
+	}
+	if got, err := s.SCMConfig(ctx, c.ID); err != nil || !got.LastTest.Passed || !got.LastTest.Warned {
+		t.Errorf("last test = %+v %v; want passed with warnings", got.LastTest, err)
+	}
 }

@@ -14,7 +14,7 @@ const testPassword = "correct horse battery staple"
 func TestCreateUserAndAuthenticate(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	u, err := s.CreateUser(ctx, "alice", testPassword, true)
+	u, err := s.CreateUser(ctx, "alice", testPassword, true, Actor{})
 	if err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestUsernamesAreCaseInsensitiveUnique(t *testing.T) {
 	ctx := context.Background()
 	mustCreateUser(t, s, "admin", testPassword, true)
 	for _, name := range []string{"admin", "Admin", "ADMIN"} {
-		_, err := s.CreateUser(ctx, name, "some other password", false)
+		_, err := s.CreateUser(ctx, name, "some other password", false, Actor{})
 		if !errors.Is(err, ErrDuplicate) {
 			t.Errorf("CreateUser(%q) after \"admin\" = %v, want ErrDuplicate", name, err)
 		}
@@ -144,7 +144,7 @@ func TestCreateUserRejectsBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := s.CreateUser(ctx, c.user, c.password, false); err == nil {
+			if _, err := s.CreateUser(ctx, c.user, c.password, false, Actor{}); err == nil {
 				t.Errorf("CreateUser(%q, %q) succeeded", c.user, c.password)
 			}
 		})
@@ -283,7 +283,7 @@ func TestSetPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.SetPassword(ctx, "alice", "a brand new password"); err != nil {
+	if err := s.SetPassword(ctx, "alice", "a brand new password", Actor{}); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	if _, err := s.Authenticate(ctx, "alice", testPassword); !errors.Is(err, ErrBadCredentials) {
@@ -309,7 +309,7 @@ func TestSetPasswordCaseInsensitiveName(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	mustCreateUser(t, s, "Alice", testPassword, false)
-	if err := s.SetPassword(ctx, "alice", "a brand new password"); err != nil {
+	if err := s.SetPassword(ctx, "alice", "a brand new password", Actor{}); err != nil {
 		t.Fatalf("SetPassword(alice) for user Alice: %v", err)
 	}
 	if _, err := s.Authenticate(ctx, "Alice", "a brand new password"); err != nil {
@@ -321,13 +321,13 @@ func TestSetPasswordErrors(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	mustCreateUser(t, s, "alice", testPassword, false)
-	if err := s.SetPassword(ctx, "nobody", "a brand new password"); !errors.Is(err, ErrNotFound) {
+	if err := s.SetPassword(ctx, "nobody", "a brand new password", Actor{}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetPassword(unknown user) = %v, want ErrNotFound", err)
 	}
-	if err := s.SetPassword(ctx, "alice", "short"); err == nil {
+	if err := s.SetPassword(ctx, "alice", "short", Actor{}); err == nil {
 		t.Error("SetPassword accepted a short password")
 	}
-	if err := s.SetPassword(ctx, "alice", strings.Repeat("a", MaxPasswordLen+1)); err == nil {
+	if err := s.SetPassword(ctx, "alice", strings.Repeat("a", MaxPasswordLen+1), Actor{}); err == nil {
 		t.Error("SetPassword accepted a password over the byte limit")
 	}
 	if _, err := s.Authenticate(ctx, "alice", testPassword); err != nil {
@@ -373,7 +373,7 @@ func TestPasswordHashStored(t *testing.T) {
 		t.Error("two users with the same password have the same hash: the salt is not random")
 	}
 
-	if err := s.SetPassword(ctx, "alice", "Another-CANARY-password-99"); err != nil {
+	if err := s.SetPassword(ctx, "alice", "Another-CANARY-password-99", Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	var hash string

@@ -5,6 +5,8 @@ package views
 import (
 	"context"
 	"html"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +80,9 @@ var actionLabels = map[string]string{
 	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
 	store.ActionRotateWebhookSecret: "Rotated the webhook secret", store.ActionInstallWebhook: "Installed the webhook",
 	store.ActionCreateAPIKey: "Made an API key", store.ActionRevokeAPIKey: "Revoked an API key",
+	store.ActionAddUser: "Added an account", store.ActionSetPassword: "Set the password of an account",
+	store.ActionGrantAdmin: "Made a cluster admin", store.ActionRevokeAdmin: "Took cluster admin away",
+	store.ActionDisableUser: "Disabled an account", store.ActionEnableUser: "Enabled an account",
 }
 
 func actionLabel(action string) string {
@@ -108,21 +113,73 @@ func defaultNote(c store.SCMConfig) string {
 	return ""
 }
 
-// AuditList is one page of the audit trail.
+// AuditList is one page of the audit trail, as filtered.
 type AuditList struct {
 	Events  []store.AuditEvent
 	Total   int
 	Page    int
 	PerPage int
+	Filter  AuditFilter
+}
+
+// AuditFilter is what the audit trail is filtered by, as typed: who acted, the action, and a
+// configuration's id or part of the name of what the events concern.
+type AuditFilter struct {
+	Who, Action, Config string
+}
+
+// query is the filter as a query string, without the empty ones.
+func (f AuditFilter) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"who": f.Who, "action": f.Action, "config": f.Config} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
+func (f AuditFilter) active() bool { return f != AuditFilter{} }
+
+// pageURL is the audit trail filtered so.
+func (f AuditFilter) pageURL() string {
+	if q := f.query(); len(q) > 0 {
+		return "/admin/audit?" + q.Encode()
+	}
+	return "/admin/audit"
+}
+
+// csvURL exports what the page shows, every page of it.
+func (f AuditFilter) csvURL() string {
+	if q := f.query(); len(q) > 0 {
+		return "/admin/audit.csv?" + q.Encode()
+	}
+	return "/admin/audit.csv"
 }
 
 func (a AuditList) lastPage() int { return max(1, (a.Total+a.PerPage-1)/a.PerPage) }
 
 func (a AuditList) pageURL(n int) string {
-	return "/admin/audit?page=" + strconv.Itoa(n) + "&per_page=" + strconv.Itoa(a.PerPage)
+	q := a.Filter.query()
+	q.Set("page", strconv.Itoa(n))
+	q.Set("per_page", strconv.Itoa(a.PerPage))
+	return "/admin/audit?" + q.Encode()
 }
 
+// auditActions are the actions the audit trail can be filtered by, by label.
+var auditActions = func() [][2]string {
+	var as [][2]string
+	for action, label := range actionLabels {
+		as = append(as, [2]string{action, label})
+	}
+	slices.SortFunc(as, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+	return as
+}()
+
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// whenSeconds is when, to the second: the audit trail tells apart what happened in one minute.
+func whenSeconds(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 func intro(s provider.Section, callbackURL string) string {
 	return strings.ReplaceAll(s.Intro, "{callback_url}", callbackURL)
@@ -149,4 +206,12 @@ func shortCommit(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// targetKind names what an audit event that concerns no configuration is about.
+func targetKind(action string) string {
+	if action == store.ActionCreateAPIKey || action == store.ActionRevokeAPIKey {
+		return "API key"
+	}
+	return "Account"
 }

@@ -34,8 +34,8 @@ func (s *server) changePassword(c echo.Context) error {
 			p.Alert = "Too many wrong current passwords. Try again in " + humanDuration(wait) + "."
 			return render(c, http.StatusTooManyRequests, views.PasswordPage(p, nil), nil)
 		}
-		err := s.st.ChangePassword(c.Request().Context(), u.ID, current, password)
-		if err == nil {
+		err := s.st.ChangePassword(c.Request().Context(), u.ID, current, password, c.RealIP())
+		if err == nil || errors.Is(err, store.ErrSamePassword) {
 			s.signIns.succeeded(u.Username, c.RealIP())
 		}
 		switch {
@@ -45,20 +45,14 @@ func (s *server) changePassword(c echo.Context) error {
 				return err
 			}
 			errs["current_password"] = "This is not your current password."
+		case errors.Is(err, store.ErrSamePassword):
+			errs["new_password"] = "This is your current password: choose a new one."
 		case err != nil:
 			return err
 		default:
-			if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
-				Actor: store.Actor{Username: u.Username, Addr: c.RealIP()}, Action: store.ActionChangePassword}); err != nil {
+			if err := s.renewSession(c, u, "Changed your password. Every other session of yours is signed out."); err != nil {
 				return err
 			}
-			sess := s.sessions.fresh(s.cookieName(sessionCookie))
-			sess.Values[userIDKey] = u.ID
-			sess.AddFlash("Changed your password. Every other session of yours is signed out.")
-			if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
-				return err
-			}
-			s.newCSRFToken(c)
 			if !u.IsAdmin {
 				return c.Redirect(http.StatusSeeOther, "/account/password")
 			}
@@ -68,4 +62,17 @@ func (s *server) changePassword(c echo.Context) error {
 	p := s.page(c, "Change your password")
 	p.Alert = "The password was not changed: correct the fields marked below."
 	return render(c, http.StatusUnprocessableEntity, views.PasswordPage(p, errs), nil)
+}
+
+// renewSession signs u in again with a new session, its sessions having ended (its password
+// changed), and leaves msg for the next page.
+func (s *server) renewSession(c echo.Context, u store.User, msg string) error {
+	sess := s.sessions.fresh(s.cookieName(sessionCookie))
+	sess.Values[userIDKey] = u.ID
+	sess.AddFlash(msg)
+	if err := s.sessions.Save(c.Request(), c.Response(), sess); err != nil {
+		return err
+	}
+	s.newCSRFToken(c)
+	return nil
 }

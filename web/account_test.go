@@ -34,7 +34,7 @@ func TestSignInBackoffPerAccount(t *testing.T) {
 		t.Errorf("the refused attempt is not audited: %+v", evs)
 	}
 	// Another account from the same address is not held back by this one.
-	if _, err := app.st.CreateUser(context.Background(), "second", "second password 1", true); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "second", "second password 1", true, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	c.login("second", "second password 1").wantRedirect("/admin/scm")
@@ -70,7 +70,7 @@ func TestSignInLimitPerAddress(t *testing.T) {
 func TestLongUnicodePasswordSignsIn(t *testing.T) {
 	app := newTestApp(t)
 	pw := strings.Repeat("пароль-密码-🔑 ", 8) // 96 characters, spaces included
-	if _, err := app.st.CreateUser(context.Background(), "unicode", pw, true); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "unicode", pw, true, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	app.client().login("unicode", pw).wantRedirect("/admin/scm")

@@ -93,7 +93,7 @@ func (s *server) createSCMJSON(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, s.toJSON(created))
+	return c.JSON(http.StatusCreated, s.toJSON(created.Config))
 }
 
 // updateSCMJSON is PATCH /v1/admin/scms/{id}: enabled, name, the three URLs together, and
@@ -147,9 +147,11 @@ func (s *server) patchSCM(c echo.Context, req scmRequest) (store.SCMConfig, erro
 		}
 	}
 	if fields := req.fields(); len(fields) > 0 {
-		if cfg, err = s.actions.Update(ctx, by, id, action.Input{Fields: fields}); err != nil {
+		saved, err := s.actions.Update(ctx, by, id, action.Input{Fields: fields})
+		if err != nil {
 			return cfg, err
 		}
+		cfg = saved.Config
 	}
 	if req.Enabled != nil && *req.Enabled != cfg.Enabled {
 		do := s.actions.Disable

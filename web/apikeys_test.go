@@ -122,7 +122,7 @@ func TestAPIKeysPageRevokes(t *testing.T) {
 
 func TestAPIKeysPageIsForClusterAdmins(t *testing.T) {
 	app := newTestApp(t)
-	if _, err := app.st.CreateUser(context.Background(), "bob", adminPassword, false); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "bob", adminPassword, false, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	app.client().get("/admin/api-keys").wantRedirect("/login?next=%2Fadmin%2Fapi-keys")

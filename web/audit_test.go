@@ -70,7 +70,7 @@ func TestAuditTrailRecordsEverything(t *testing.T) {
 	id := addConfig(t, c, form)
 
 	f := editForm(t, c.get(scmPath(id, "edit")))
-	f.Set("api_url", "https://bitbucket.example.com/rest/api/2.0")
+	f.Set("api_url", "https://bitbucket.example.com/bitbucket/rest/api/1.0")
 	f.Set("access_token", canarySecret)
 	c.post(scmPath(id, ""), f).wantRedirect(scmPath(id, ""))
 
@@ -135,7 +135,7 @@ func TestAuditTrailRecordsEverything(t *testing.T) {
 		}
 	}
 	upd := byAction(store.ActionUpdate)
-	if !strings.Contains(upd.changes, "https://bitbucket.example.com/rest/api/1.0 → https://bitbucket.example.com/rest/api/2.0") {
+	if !strings.Contains(upd.changes, "https://bitbucket.example.com/rest/api/1.0 → https://bitbucket.example.com/bitbucket/rest/api/1.0") {
 		t.Errorf("edit changes %q lack the URL from → to", upd.changes)
 	}
 	if !strings.Contains(upd.changes, "Personal access token changed") {
@@ -437,7 +437,7 @@ func TestDetailsHistoryOfANewConfigurationIsItsOwn(t *testing.T) {
 func TestAuditRequiresAdmin(t *testing.T) {
 	app := newTestApp(t)
 	app.client().get("/admin/audit").wantRedirect("/login?next=%2Fadmin%2Faudit")
-	if _, err := app.st.CreateUser(context.Background(), "viewer", "viewer password 123", false); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "viewer", "viewer password 123", false, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	v := app.client()

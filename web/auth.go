@@ -41,16 +41,13 @@ func (s *server) login(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, views.LoginPage(p, username, next), nil)
 	}
 	u, err := s.st.Authenticate(c.Request().Context(), username, c.FormValue("password"))
-	if errors.Is(err, store.ErrBadCredentials) {
+	switch {
+	case errors.Is(err, store.ErrBadCredentials):
 		// Not the typed name: people paste passwords into the wrong box. The audit trail has it.
 		s.log.Info("sign-in refused", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "remote", c.RealIP())
-		if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
-			Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInFailed}); err != nil {
-			return err
-		}
-		p := s.page(c, "Sign in")
-		p.Alert = "Wrong username or password. Check both and try again."
-		return render(c, http.StatusUnauthorized, views.LoginPage(p, username, next), nil)
+		return s.refuseSignIn(c, http.StatusUnauthorized, username, next, "Wrong username or password. Check both and try again.")
+	case errors.Is(err, store.ErrDisabled):
+		return s.refuseSignIn(c, http.StatusForbidden, username, next, "This account is disabled. Ask a cluster admin to enable it on the Users page.")
 	}
 	if err != nil {
 		return err
@@ -78,6 +75,17 @@ func (s *server) login(c echo.Context) error {
 		next = "/admin/scm"
 	}
 	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// refuseSignIn records a failed sign-in as username and shows the form again with msg.
+func (s *server) refuseSignIn(c echo.Context, status int, username, next, msg string) error {
+	if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{
+		Actor: store.Actor{Username: truncate(username, 64), Addr: c.RealIP()}, Action: store.ActionSignInFailed}); err != nil {
+		return err
+	}
+	p := s.page(c, "Sign in")
+	p.Alert = msg
+	return render(c, status, views.LoginPage(p, username, next), nil)
 }
 
 func (s *server) logout(c echo.Context) error {

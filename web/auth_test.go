@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 func TestSignInAndOut(t *testing.T) {
@@ -128,7 +130,7 @@ func TestAnonymousIsSentToSignIn(t *testing.T) {
 
 func TestNonAdminIsForbidden(t *testing.T) {
 	app := newTestApp(t)
-	if _, err := app.st.CreateUser(context.Background(), "viewer", "viewer password 1", false); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "viewer", "viewer password 1", false, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	c := app.client()

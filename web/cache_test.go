@@ -106,7 +106,7 @@ func TestListFormsCarryEachSessionsToken(t *testing.T) {
 // The list page is rendered ahead once per admin: each sees their own name on it.
 func TestListShowsWhoIsSignedIn(t *testing.T) {
 	app := newTestApp(t)
-	if _, err := app.st.CreateUser(context.Background(), "bob", adminPassword, true); err != nil {
+	if _, err := app.st.CreateUser(context.Background(), "bob", adminPassword, true, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	admin, bob := app.adminClient(), app.client()
@@ -155,19 +155,27 @@ func TestChangesByAnotherProcessAreSeen(t *testing.T) {
 	c := app.adminClient()
 	_, fields, _ := rowAction(c.get("/admin/scm").wantStatus(http.StatusOK), cfg.ID, "disable")
 
-	keys, _, err := keyring.LoadOrCreate(filepath.Join(filepath.Dir(app.dbPath), "scmadmin.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := store.Open(context.Background(), app.dbPath, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if err := other.SetPassword(context.Background(), adminName, "another long passphrase"); err != nil {
+	other := app.otherProcess()
+	if err := other.SetPassword(context.Background(), adminName, "another long passphrase", store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	// The form's post is refused a session, and so stores none again.
 	c.post(scmPath(cfg.ID, "disable"), fields).wantRedirect("/login")
 	c.get("/admin/scm").wantRedirect("/login")
+}
+
+// otherProcess opens the app's database as another process (a second server, or the
+// scmadmin commands) would; it is closed when the test ends.
+func (a *testApp) otherProcess() *store.Store {
+	a.t.Helper()
+	keys, _, err := keyring.LoadOrCreate(filepath.Join(filepath.Dir(a.dbPath), "scmadmin.key"))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	other, err := store.Open(context.Background(), a.dbPath, keys)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { other.Close() })
+	return other
 }

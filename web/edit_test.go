@@ -115,7 +115,7 @@ func TestEditKeepsOrReplacesTheSecret(t *testing.T) {
 	page := c.get(scmPath(id, "edit")).wantStatus(http.StatusOK)
 	f := editForm(t, page)
 	f.Set("name", "Renamed")
-	f.Set("api_url", "https://bitbucket.example.com/rest/api/2.0")
+	f.Set("api_url", "https://bitbucket.example.com/bitbucket/rest/api/1.0")
 	if f.Get("access_token") != "" {
 		t.Fatal("edit form carries the secret")
 	}
@@ -128,14 +128,14 @@ func TestEditKeepsOrReplacesTheSecret(t *testing.T) {
 	if msg := details.text("[role=status]"); !strings.Contains(msg, "Saved") || !strings.Contains(msg, "Renamed") {
 		t.Errorf("status %q", msg)
 	}
-	if got := details.text("#detail-api_url"); got != "https://bitbucket.example.com/rest/api/2.0" {
+	if got := details.text("#detail-api_url"); got != "https://bitbucket.example.com/bitbucket/rest/api/1.0" {
 		t.Errorf("details API URL %q", got)
 	}
 	if got := details.text("h1"); got != "Renamed" {
 		t.Errorf("h1 %q", got)
 	}
 	cfg := mustConfig(t, app, id)
-	if cfg.Name != "Renamed" || cfg.APIURL != "https://bitbucket.example.com/rest/api/2.0" || cfg.ProjectKey != "ALGO" ||
+	if cfg.Name != "Renamed" || cfg.APIURL != "https://bitbucket.example.com/bitbucket/rest/api/1.0" || cfg.ProjectKey != "ALGO" ||
 		cfg.WebsiteURL != "https://bitbucket.example.com" || !cfg.Enabled {
 		t.Errorf("stored %+v", cfg)
 	}

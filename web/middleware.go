@@ -154,7 +154,7 @@ func (s *server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		uid, _ := sess.Values[userIDKey].(int64)
 		u, err := s.user(c.Request(), uid)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
 			return s.toLogin(c)
 		}
 		if err != nil {

@@ -72,8 +72,12 @@ func (s *server) oauthStatus(c echo.Context) error {
 		Status   string           `json:"authorization_status"`
 		Username string           `json:"scm_username,omitempty"`
 		Orgs     []store.OAuthOrg `json:"scm_organizations"`
+		// Message says why it is unauthorized and what to do (none connected, or the host
+		// would not renew the token).
+		Message string `json:"message,omitempty"`
 	}{Status: "unauthorized", Orgs: []store.OAuthOrg{}}
 	if r, ok := action.AsRefusal(err); ok && errors.Is(r, action.ErrNotConnected) {
+		answer.Message = r.Message
 		return c.JSON(http.StatusOK, answer)
 	} else if err != nil {
 		return err

@@ -79,4 +79,16 @@ func (s *server) routes(e *echo.Echo) {
 	a.GET("/api-keys", s.listAPIKeys)
 	a.POST("/api-keys", s.createAPIKey)
 	a.POST("/api-keys/:name/revoke", s.revokeAPIKey)
+	a.GET("/audit.csv", s.exportAudit)
+	s.userRoutes(a)
+}
+
+// userRoutes registers the users page and the changes it makes to accounts, under /admin.
+func (s *server) userRoutes(a *echo.Group) {
+	a.GET("/users", s.listUsers)
+	a.POST("/users", s.addUser)
+	a.POST("/users/:username/admin", s.changeUser(s.setUserAdmin))
+	a.POST("/users/:username/disable", s.changeUser(s.setUserDisabled(true)))
+	a.POST("/users/:username/enable", s.changeUser(s.setUserDisabled(false)))
+	a.POST("/users/:username/password", s.setUserPassword)
 }

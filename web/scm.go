@@ -168,7 +168,7 @@ func (s *server) createSCM(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.setStatus(c, "Added “"+created.DisplayName()+"”."); err != nil {
+	if err := s.setStatus(c, noted("Added “"+created.Config.DisplayName()+"”.", created.Notes)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/scm")
@@ -331,10 +331,10 @@ func (s *server) updateSCM(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.setStatus(c, "Saved “"+updated.DisplayName()+"”."); err != nil {
+	if err := s.setStatus(c, noted("Saved “"+updated.Config.DisplayName()+"”.", updated.Notes)); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, views.DetailsURL(updated.Ref))
+	return c.Redirect(http.StatusSeeOther, views.DetailsURL(updated.Config.Ref))
 }
 
 // renderForm renders the Add form, or the Edit form of stored (with its secrets' fingerprints)

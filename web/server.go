@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +26,8 @@ type Config struct {
 	Logger  *slog.Logger
 	// ExtraCAs are PEM certificates that connection tests trust besides the system roots.
 	ExtraCAs []byte
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []*net.IPNet
 }
 
 // server holds the handlers' dependencies; every handler is a method on it.
@@ -90,9 +93,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	s.sessions = newSessionStore(st, s.secure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The audit trail records the peer's address; headers such as X-Forwarded-For are not
-	// trusted, since anyone can send them.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	s.routes(e)
 	return e, s, nil

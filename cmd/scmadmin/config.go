@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
@@ -24,6 +25,8 @@ type config struct {
 	BaseURL string
 	KeyFile string
 	CAFile  string
+	// TrustedProxies is a comma-separated list of CIDRs; see trustedProxies.
+	TrustedProxies string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -39,6 +42,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.BaseURL, "base-url", env("SCMADMIN_BASE_URL", ""), "the public URL; https:// turns on Secure cookies and HSTS (default http://localhost:PORT)")
 	fs.StringVar(&c.KeyFile, "key-file", env("SCMADMIN_KEY_FILE", ""), "the keys that encrypt stored secrets (default scmadmin.key beside the database)")
 	fs.StringVar(&c.CAFile, "ca-file", env("SCMADMIN_CA_FILE", ""), "extra PEM certificates trusted when testing connections (internal CAs)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("SCMADMIN_TRUSTED_PROXIES", ""),
+		"comma-separated CIDRs of the reverse proxies whose X-Forwarded-For is believed (default none)")
 }
 
 // baseURL is the public URL: as configured, or else this machine at the port listened on.
@@ -141,4 +146,24 @@ func (c *config) extraCAs() ([]byte, error) {
 		return nil, fmt.Errorf("SCMADMIN_CA_FILE: %w", err)
 	}
 	return pem, nil
+}
+
+// trustedProxies parses the trusted proxies: CIDRs, or single addresses, separated by commas.
+func (c *config) trustedProxies() ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, s := range strings.Split(c.TrustedProxies, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if ip := net.ParseIP(s); ip != nil {
+			s += map[bool]string{true: "/32", false: "/128"}[ip.To4() != nil]
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("SCMADMIN_TRUSTED_PROXIES: %q is not an address range like 10.0.0.0/8 or 192.0.2.7", s)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
 }

@@ -6,6 +6,7 @@
 //	scmadmin apikey add NAME         make an API key (--scope read|admin, --as USERNAME)
 //	scmadmin apikey list             list the API keys
 //	scmadmin apikey revoke NAME      refuse an API key from now on
+//	scmadmin user admin NAME [--off] make an account a cluster admin, or take that away
 //	scmadmin keys rotate             re-encrypt every secret with a new key
 //	scmadmin backup FILE             write a consistent copy of the database
 package main
@@ -61,11 +62,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 const usage = `usage:
   scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
+                   [--trusted-proxies CIDR,…]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
   scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE] [--key-file FILE]
   scmadmin apikey list [--db FILE] [--key-file FILE]
   scmadmin apikey revoke NAME [--db FILE] [--key-file FILE]
+  scmadmin user admin NAME [--off] [--db FILE] [--key-file FILE]
   scmadmin keys rotate [--db FILE] [--key-file FILE]
   scmadmin backup FILE [--db FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.

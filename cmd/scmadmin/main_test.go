@@ -246,3 +246,74 @@ func TestDatabaseFileIsOwnerOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestUserAdminCommand(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db")}
+	cmd := func(stdin string, args ...string) (string, error) {
+		var out strings.Builder
+		err := run(context.Background(), args, env(vars), strings.NewReader(stdin), &out)
+		return out.String(), err
+	}
+	for _, args := range [][]string{{"user", "add", "alice", "--admin"}, {"user", "add", "bob"}} {
+		if _, err := cmd("a long enough password\n", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cmd("", "user", "admin", "alice", "--off"); err == nil || !strings.Contains(err.Error(), "last enabled cluster admin") {
+		t.Errorf("taking admin from the last admin: %v", err)
+	}
+	if out, err := cmd("", "user", "admin", "bob"); err != nil || !strings.Contains(out, "now a cluster admin") {
+		t.Errorf("user admin bob: %q %v", out, err)
+	}
+	if out, err := cmd("", "user", "admin", "alice", "--off"); err != nil || !strings.Contains(out, "no longer") {
+		t.Errorf("user admin alice --off once bob is one: %q %v", out, err)
+	}
+	if _, err := cmd("", "user", "admin", "nobody"); err == nil || !strings.Contains(err.Error(), "no user") {
+		t.Errorf("user admin for an unknown user: %v", err)
+	}
+	for _, bad := range [][]string{{"user", "admin"}, {"user", "add", "carol", "--off"}, {"user", "admin", "bob", "--admin"}} {
+		if _, err := cmd("a long enough password\n", bad...); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	keys, err := keyring.Load(filepath.Join(dir, "scmadmin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), vars["SCMADMIN_DB"], keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	users, err := st.Users(context.Background())
+	if err != nil || len(users) != 2 || users[0].IsAdmin || !users[1].IsAdmin {
+		t.Errorf("users = %+v %v; want alice no longer an admin, bob one", users, err)
+	}
+	evs, _, _ := st.ListAudit(context.Background(), store.AuditQuery{Limit: 1})
+	if len(evs) != 1 || evs[0].Action != store.ActionRevokeAdmin || evs[0].Actor.Addr != "command line" {
+		t.Errorf("last audit event = %+v", evs)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	cfg, _, err := parseCommand("serve", []string{"--trusted-proxies", " 10.0.0.0/8, 192.0.2.7,2001:db8::/32 ,"},
+		env(map[string]string{"SCMADMIN_TRUSTED_PROXIES": "203.0.113.0/24"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets, err := cfg.trustedProxies()
+	var got []string
+	for _, n := range nets {
+		got = append(got, n.String())
+	}
+	if err != nil || strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 2001:db8::/32" {
+		t.Errorf("trusted proxies = %v, %v", got, err)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.example.com", "10.0.0.0/8;"} {
+		cfg.TrustedProxies = bad
+		if _, err := cfg.trustedProxies(); err == nil || !strings.Contains(err.Error(), "SCMADMIN_TRUSTED_PROXIES") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -56,11 +56,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 	baseURL := cfg.baseURL(ln.Addr())
-	cas, err := cfg.extraCAs()
+	wcfg, err := cfg.webConfig(baseURL, log)
 	if err != nil {
 		return err
 	}
-	e, err := web.New(web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas}, st)
+	e, err := web.New(wcfg, st)
 	if err != nil {
 		return err
 	}
@@ -97,6 +97,19 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, log *s
 		}
 	}
 	return nil
+}
+
+// webConfig is what the web application needs of the configuration.
+func (c *config) webConfig(baseURL string, log *slog.Logger) (web.Config, error) {
+	cas, err := c.extraCAs()
+	if err != nil {
+		return web.Config{}, err
+	}
+	proxies, err := c.trustedProxies()
+	if err != nil {
+		return web.Config{}, err
+	}
+	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies}, nil
 }
 
 // firstAdmin makes the cluster admin "admin" when the database has no user yet, with the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/term"
@@ -16,23 +17,27 @@ import (
 )
 
 func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
-	var admin *bool
+	var admin, off *bool
 	cfg, pos, err := parseCommand("user", args, getenv, func(fs *flag.FlagSet) {
 		admin = fs.Bool("admin", false, "make the account a cluster admin")
+		off = fs.Bool("off", false, "take cluster admin away")
 	})
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	if err != nil || len(pos) != 2 || (pos[0] != "add" && pos[0] != "passwd") || (*admin && pos[0] != "add") {
+	if err != nil || len(pos) != 2 || !slices.Contains([]string{"add", "passwd", "admin"}, pos[0]) ||
+		(*admin && pos[0] != "add") || (*off && pos[0] != "admin") {
 		return fmt.Errorf("user: bad arguments %q\n%s", args, usage)
 	}
 	verb, name := pos[0], pos[1]
 	if err := store.CheckUsername(name); err != nil {
 		return fmt.Errorf("user %s: %w", verb, err)
 	}
-	password, err := readPassword(stdin, stdout)
-	if err != nil {
-		return err
+	var password string
+	if verb != "admin" {
+		if password, err = readPassword(stdin, stdout); err != nil {
+			return err
+		}
 	}
 	open := cfg.openExistingStore
 	if verb == "add" {
@@ -43,23 +48,38 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return err
 	}
 	defer st.Close()
+	by := store.Actor{Username: "scmadmin user " + verb, Addr: "command line"}
 	switch verb {
 	case "add":
-		_, err = st.CreateUser(ctx, name, password, *admin)
-		if errors.Is(err, store.ErrDuplicate) {
-			return fmt.Errorf("user add: %q already exists; change its password with: scmadmin user passwd %s", name, name)
-		}
-		if err == nil {
-			fmt.Fprintf(stdout, "Added %q%s.\n", name, map[bool]string{true: " (cluster admin)"}[*admin])
-		}
+		return userAdd(ctx, st, name, password, *admin, by, stdout)
 	case "passwd":
-		err = st.SetPassword(ctx, name, password)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("user passwd: there is no user %q", name)
-		}
+		err = st.SetPassword(ctx, name, password, by)
 		if err == nil {
 			fmt.Fprintf(stdout, "Changed the password of %q and ended its sessions.\n", name)
 		}
+	case "admin":
+		err = st.SetAdmin(ctx, name, !*off, by)
+		if err == nil {
+			fmt.Fprintf(stdout, "%q is %s a cluster admin.\n", name, map[bool]string{false: "now", true: "no longer"}[*off])
+		}
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("user %s: there is no user %q", verb, name)
+	case errors.Is(err, store.ErrLastAdmin):
+		return fmt.Errorf("user admin: %q is the last enabled cluster admin: make another account one first "+
+			"(scmadmin user admin OTHER)", name)
+	}
+	return err
+}
+
+func userAdd(ctx context.Context, st *store.Store, name, password string, admin bool, by store.Actor, stdout io.Writer) error {
+	_, err := st.CreateUser(ctx, name, password, admin, by)
+	if errors.Is(err, store.ErrDuplicate) {
+		return fmt.Errorf("user add: %q already exists; change its password with: scmadmin user passwd %s", name, name)
+	}
+	if err == nil {
+		fmt.Fprintf(stdout, "Added %q%s.\n", name, map[bool]string{true: " (cluster admin)"}[admin])
 	}
 	return err
 }

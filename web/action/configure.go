@@ -13,19 +13,27 @@ import (
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
+// Saved is a configuration as Create or Update stored it, with the notes worth reading about
+// its values (provider.Notes, such as an API on another host than the Website URL): they did
+// not stop the save, and every front end shows them with its confirmation.
+type Saved struct {
+	Config store.SCMConfig
+	Notes  []string
+}
+
 // Create validates in and stores a new configuration of in.Provider, enabled unless in says
 // otherwise. A provider whose builds start from pushes gets its webhook secret.
-func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (store.SCMConfig, error) {
+func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (Saved, error) {
 	p, ok := provider.Lookup(in.Provider)
 	if !ok || !p.Selectable() {
-		return store.SCMConfig{}, invalid(provider.Errors{"provider": "Choose a provider from the list."})
+		return Saved{}, invalid(provider.Errors{"provider": "Choose a provider from the list."})
 	}
 	vals, errs := p.Validate(in.Fields, nil)
 	if msg := checkVanityID(in.ID); msg != "" {
 		errs["id"] = msg
 	}
 	if len(errs) > 0 {
-		return store.SCMConfig{}, invalid(errs)
+		return Saved{}, invalid(errs)
 	}
 	cfg, secrets := p.Config(vals)
 	cfg.Ref = in.ID
@@ -35,19 +43,20 @@ func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (store.S
 	created, err := a.st.CreateSCMConfig(ctx, cfg, secrets, by)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
-		return store.SCMConfig{}, a.duplicate(ctx, p, cfg)
+		return Saved{}, a.duplicate(ctx, p, cfg)
 	case errors.Is(err, store.ErrIDTaken):
 		msg := fmt.Sprintf("The id %q is taken, now or by a configuration since deleted: choose another.", in.ID)
-		return store.SCMConfig{}, &Refusal{Rule: store.ErrIDTaken, Message: msg, Fields: provider.Errors{"id": msg}}
+		return Saved{}, &Refusal{Rule: store.ErrIDTaken, Message: msg, Fields: provider.Errors{"id": msg}}
 	case err != nil:
-		return store.SCMConfig{}, err
+		return Saved{}, err
 	}
 	a.log.Info("scm config created", "id", created.Ref, "provider", created.Provider)
+	saved := Saved{Config: created, Notes: p.Notes(in.Fields, vals)}
 	if in.Disabled {
-		created.Enabled = false
-		return created, a.st.SetEnabled(ctx, created.ID, false, by)
+		saved.Config.Enabled = false
+		return saved, a.st.SetEnabled(ctx, created.ID, false, by)
 	}
-	return created, nil
+	return saved, nil
 }
 
 var vanityID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -68,25 +77,28 @@ func checkVanityID(id string) string {
 
 // Update validates in over configuration id's stored values and saves the result. Fixed
 // fields keep their stored values; a secret left empty keeps the stored secret.
-func (a *Actions) Update(ctx context.Context, by store.Actor, id string, in Input) (store.SCMConfig, error) {
+func (a *Actions) Update(ctx context.Context, by store.Actor, id string, in Input) (Saved, error) {
 	stored, p, err := a.LoadHosted(ctx, id)
 	if err != nil {
-		return store.SCMConfig{}, err
+		return Saved{}, err
 	}
-	vals, errs := p.Validate(overStored(stored, in), &stored)
+	fields := overStored(stored, in)
+	vals, errs := p.Validate(fields, &stored)
 	if len(errs) > 0 {
-		return store.SCMConfig{}, invalid(errs)
+		return Saved{}, invalid(errs)
 	}
 	cfg, secrets := p.Config(vals)
 	cfg.ID, cfg.Ref = stored.ID, stored.Ref
 	updated, err := a.st.UpdateSCMConfig(ctx, cfg, secrets, by)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
-		return store.SCMConfig{}, a.duplicate(ctx, p, cfg)
+		return Saved{}, a.duplicate(ctx, p, cfg)
 	case errors.Is(err, store.ErrNotFound):
-		return store.SCMConfig{}, notFound(id)
+		return Saved{}, notFound(id)
+	case err != nil:
+		return Saved{}, err
 	}
-	return updated, err
+	return Saved{Config: updated, Notes: p.Notes(fields, vals)}, nil
 }
 
 // overStored is in's fields over stored's values: a field in leaves out keeps its value.

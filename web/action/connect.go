@@ -1,6 +1,7 @@
 package action
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -102,12 +104,14 @@ func (a *Actions) FinishConnect(ctx context.Context, caller Caller, ans Answer, 
 	if ans.ID != "" && ans.ID != cfg.Ref {
 		return cfg, store.OAuthConnection{}, refuse(ErrOAuthState, "This answer belongs to another configuration's round trip. Connect again.")
 	}
-	if ans.Error != "" {
-		return cfg, store.OAuthConnection{}, refuse(ErrOAuthHost, hostDeclined(ans))
-	}
 	t, secrets, err := a.oauthTarget(ctx, p, cfg)
 	if err != nil {
 		return cfg, store.OAuthConnection{}, err
+	}
+	if ans.Error == "access_denied" { // the account's choice, not the configuration's fault
+		return cfg, store.OAuthConnection{}, refuse(ErrOAuthHost, hostDeclined(ans))
+	} else if ans.Error != "" { // redirect_uri_mismatch, invalid_scope…: the application on the host is wrong
+		return cfg, store.OAuthConnection{}, a.roundTripFailed(ctx, cfg, secrets, &probe.OAuthError{Msg: hostDeclined(ans)})
 	}
 	conn, err := a.connect(ctx, p, t, st, ans.Code, redirectURI)
 	if err != nil {
@@ -240,9 +244,23 @@ func (a *Actions) Connection(ctx context.Context, user store.User, id string) (s
 	if !tok.Expired(time.Now()) || tok.RefreshToken == "" {
 		return conn, tok, nil
 	}
+	// One refresh at a time per connection: hosts rotate refresh tokens, so a second refresh
+	// with the same one would be refused. Who waited reads the token the first one kept.
+	mu, _ := refreshing.LoadOrStore([2]int64{user.ID, cfg.ID}, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if again, err := a.st.OAuthConnectionOf(ctx, user.ID, cfg.ID); err == nil {
+		var kept probe.OAuthToken
+		if json.Unmarshal([]byte(again.Token), &kept) == nil && !kept.Expired(time.Now()) {
+			return again, kept, nil
+		}
+	}
 	tok, err = a.refresh(ctx, p, cfg, conn, tok)
 	return conn, tok, err
 }
+
+// refreshing holds a mutex per connection ([user id, configuration id]) that a refresh holds.
+var refreshing sync.Map
 
 // refresh trades conn's refresh token for a new token and keeps it.
 func (a *Actions) refresh(ctx context.Context, p *provider.Provider, cfg store.SCMConfig, conn store.OAuthConnection, tok probe.OAuthToken) (probe.OAuthToken, error) {
@@ -253,8 +271,8 @@ func (a *Actions) refresh(ctx context.Context, p *provider.Provider, cfg store.S
 	fresh, err := a.checker.RefreshToken(ctx, t, p.OAuth.Host(cfg), tok.RefreshToken)
 	var oe *probe.OAuthError
 	if errors.As(err, &oe) {
-		return tok, refuse(ErrNotConnected, "The connected account's token expired and the host would not renew it ("+oe.Msg+
-			") Connect the account again.")
+		return tok, refuse(ErrNotConnected, "The connected account's token expired and the host would not renew it: "+
+			cmp.Or(oe.Said, oe.Msg)+" Connect the account again.")
 	} else if err != nil {
 		return tok, err
 	}

@@ -130,9 +130,10 @@ func (a *Actions) check(ctx context.Context, p *provider.Provider, cfg store.SCM
 	return result
 }
 
-// Health is what the list and the details page keep of a test: when, and passed or where it failed.
+// Health is what the list and the details page keep of a test: when, passed (with warnings
+// or not) or where it failed.
 func Health(r probe.Result) store.ConnectionTest {
-	t := store.ConnectionTest{At: r.At, Passed: r.Passed(), Summary: "passed"}
+	t := store.ConnectionTest{At: r.At, Passed: r.Passed(), Warned: r.Warned(), Summary: "passed"}
 	if step, failed := r.FirstFailure(); failed {
 		t.Summary = step.Title
 	}

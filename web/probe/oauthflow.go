@@ -57,7 +57,12 @@ type OAuthOrg struct {
 }
 
 // OAuthError is a refusal of the round trip in plain words: what the host said, and what to do.
-type OAuthError struct{ Msg string }
+type OAuthError struct {
+	Msg string
+	// Said is a token endpoint's refusal as the host worded it, with no advice ("" elsewhere):
+	// the advice of Msg is about an authorization code, not a refresh token.
+	Said string
+}
 
 func (e *OAuthError) Error() string { return e.Msg }
 
@@ -94,7 +99,7 @@ func (c *Checker) tokenCall(ctx context.Context, t Target, h OAuthHost, form url
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		})
 		if err != nil {
-			return &OAuthError{fmt.Sprintf("%s did not answer (%s). Check the Website URL, and that this server reaches the host.",
+			return &OAuthError{Msg: fmt.Sprintf("%s did not answer (%s). Check the Website URL, and that this server reaches the host.",
 				h.Token, plainError(err))}
 		}
 		tok, err = parseToken(res, c.now())
@@ -113,11 +118,18 @@ func parseToken(res response, now time.Time) (OAuthToken, error) {
 		Description  string `json:"error_description"`
 	}
 	if err := json.Unmarshal(res.body, &answer); err != nil {
-		return OAuthToken{}, &OAuthError{fmt.Sprintf("The host's token endpoint answered %d, not with the JSON OAuth documents. "+
+		return OAuthToken{}, &OAuthError{Msg: fmt.Sprintf("The host's token endpoint answered %d, not with the JSON OAuth documents. "+
 			"Check the Website URL.", res.status)}
 	}
 	if answer.AccessToken == "" || answer.Error != "" {
-		return OAuthToken{}, &OAuthError{tokenRefusal(answer.Error, answer.Description, res.status)}
+		said := fmt.Sprintf("it answered %d without a token.", res.status)
+		if answer.Error != "" {
+			said = fmt.Sprintf("it said %s.", answer.Error)
+			if answer.Description != "" {
+				said = fmt.Sprintf("it said %s: “%s”.", answer.Error, truncate(answer.Description, 200))
+			}
+		}
+		return OAuthToken{}, &OAuthError{Msg: tokenRefusal(answer.Error, answer.Description, res.status), Said: said}
 	}
 	tok := OAuthToken{AccessToken: answer.AccessToken, RefreshToken: answer.RefreshToken}
 	if answer.ExpiresIn > 0 {
@@ -159,7 +171,9 @@ func (c *Checker) ReadAccount(ctx context.Context, t Target, h OAuthHost, token 
 		if err := r.getJSON(h.User, token, &user); err != nil {
 			return err
 		}
-		acct.Username = cmp.Or(user.Login, user.Username)
+		if acct.Username = cmp.Or(user.Login, user.Username); acct.Username == "" {
+			return &OAuthError{Msg: h.User + " names no account (no login or username). Check the API URL."}
+		}
 		orgs, err := r.readOrgs(h.Orgs, token)
 		acct.Orgs = orgs
 		return err
@@ -186,7 +200,7 @@ func (r *run) readOrgs(u, token string) ([]OAuthOrg, error) {
 		raw = page.Values // Bitbucket Cloud pages its lists
 	}
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, &OAuthError{"The host's list of organisations is not the JSON it documents. Check the API URL."}
+		return nil, &OAuthError{Msg: "The host's list of organisations is not the JSON it documents. Check the API URL."}
 	}
 	orgs := make([]OAuthOrg, 0, len(list))
 	for _, o := range list {
@@ -212,19 +226,19 @@ func accessLevel(n int) string {
 func (r *run) getJSON(u, token string, v any) error {
 	res, err := r.call(http.MethodGet, u, nil, func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) })
 	if err != nil {
-		return &OAuthError{fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))}
+		return &OAuthError{Msg: fmt.Sprintf("%s did not answer (%s). Check the API URL.", u, plainError(err))}
 	}
 	if res.status == http.StatusUnauthorized {
 		return ErrTokenRefused
 	}
 	if res.status != http.StatusOK || json.Unmarshal(res.body, v) != nil {
-		return &OAuthError{fmt.Sprintf("%s answered %d, not as the host's API does. Check the API URL.", u, res.status)}
+		return &OAuthError{Msg: fmt.Sprintf("%s answered %d, not as the host's API does. Check the API URL.", u, res.status)}
 	}
 	return nil
 }
 
 // ErrTokenRefused is a host refusing a token (401): expired or revoked.
-var ErrTokenRefused = &OAuthError{"The host no longer accepts this account's token: connect the account again."}
+var ErrTokenRefused = &OAuthError{Msg: "The host no longer accepts this account's token: connect the account again."}
 
 // RevokeToken revokes token at h where the host offers that.
 func (c *Checker) RevokeToken(ctx context.Context, t Target, h OAuthHost, token string) error {
@@ -245,7 +259,7 @@ func (c *Checker) RevokeToken(ctx context.Context, t Target, h OAuthHost, token 
 			req.Header.Set("Content-Type", ctype)
 		})
 		if err != nil || res.status/100 != 2 && res.status != http.StatusNotFound {
-			return &OAuthError{fmt.Sprintf("The host did not revoke the token (%s).", cmp.Or(plainErrorOrNil(err), fmt.Sprint(res.status)))}
+			return &OAuthError{Msg: fmt.Sprintf("The host did not revoke the token (%s).", cmp.Or(plainErrorOrNil(err), fmt.Sprint(res.status)))}
 		}
 		return nil
 	})
@@ -264,7 +278,7 @@ func (c *Checker) hostCall(ctx context.Context, t Target, call func(*run) error)
 	defer cancel()
 	release, ok := c.acquire(ctx)
 	if !ok {
-		return &OAuthError{"Too many calls to hosts are running at once. Try again in a moment."}
+		return &OAuthError{Msg: "Too many calls to hosts are running at once. Try again in a moment."}
 	}
 	defer release()
 	return call(&run{c: c, ctx: ctx, t: t})

@@ -59,6 +59,16 @@ func (r Result) Passed() bool {
 	return len(r.Steps) > 0
 }
 
+// Warned reports whether a step warned.
+func (r Result) Warned() bool {
+	for _, s := range r.Steps {
+		if s.Status == Warning {
+			return true
+		}
+	}
+	return false
+}
+
 // FirstFailure returns the first failed step, if any.
 func (r Result) FirstFailure() (Step, bool) {
 	for _, s := range r.Steps {

@@ -66,6 +66,9 @@ type Provider struct {
 	UniqueScope string
 	// SSHPortRequired makes the SSH URL's port mandatory (Bitbucket Server serves SSH on its own port).
 	SSHPortRequired bool
+	// APIPath, when set, is how the API URL ends: the API lives under the Website URL, on its
+	// host (Bitbucket Server's /rest/api/1.0).
+	APIPath string
 	// Probe is how the connection test talks to the host.
 	Probe probe.Family
 	// Webhook is how the host delivers pushes to scmadmin's webhook receiver, when builds
@@ -237,7 +240,7 @@ func bitbucketServerCredentials(trigger string) Section {
 func bitbucketServer(id, label, trigger, howBuilt string, webhook *WebhookFormat) *Provider {
 	return &Provider{
 		ID: id, Label: label, Trigger: trigger, Identity: store.FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
-		Probe: probe.BitbucketServer, Webhook: webhook,
+		APIPath: "/rest/api/1.0", Probe: probe.BitbucketServer, Webhook: webhook,
 		Sections: []Section{
 			urls(
 				Field{Placeholder: "https://bitbucket.example.com",

@@ -52,6 +52,7 @@ func (p *Provider) Validate(form url.Values, stored *store.SCMConfig) (Values, E
 		}
 		vals[f.Name] = v
 	}
+	p.crossCheck(vals, errs)
 	return vals, errs
 }
 
@@ -165,6 +166,9 @@ func splitHostPort(hp string) (host, port string, err error) {
 	host = hp
 	if i := strings.LastIndexByte(hp, ':'); i >= 0 && !strings.HasSuffix(hp, "]") {
 		host, port = hp[:i], hp[i+1:]
+		if first, _, two := strings.Cut(host, ":"); two && !strings.HasPrefix(host, "[") {
+			return "", "", fmt.Errorf("%q has two ports (%s and %s): keep only one, like %s:%s", hp, host[len(first)+1:], port, first, port)
+		}
 		n, perr := strconv.Atoi(port)
 		// Atoi takes a sign; a port is digits only.
 		if perr != nil || n < 1 || n > 65535 || port[0] < '1' || port[0] > '9' {
@@ -179,6 +183,10 @@ func splitHostPort(hp string) (host, port string, err error) {
 	}
 	if host == "" {
 		return "", "", fmt.Errorf("the host name is missing")
+	}
+	host, err = asciiHost(host)
+	if err != nil {
+		return "", "", err
 	}
 	if len(host) > 253 || !hostname.MatchString(host) {
 		return "", "", fmt.Errorf("%q is not a valid host name", host)
@@ -212,6 +220,10 @@ func checkToken(label, v string) error {
 	}
 	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
 		return fmt.Errorf("%s must be printable characters with no spaces: copy it again from the host.", label)
+	}
+	if strings.ContainsFunc(v, func(r rune) bool { return r > unicode.MaxASCII }) {
+		return fmt.Errorf("%s holds a character that is not plain ASCII, such as a curly quote, a long dash or an accented "+
+			"letter: hosts make tokens and secrets of ASCII only. Copy it again from the host, not through a document.", label)
 	}
 	return nil
 }
