@@ -256,11 +256,11 @@ var poison = map[int]struct {
 	3: {`CREATE TABLE builds (x INTEGER)`, []string{"scm_configs.webhook_failures", "webhook_deliveries"}},
 	4: {`CREATE TABLE scm_search_poison (x INTEGER); CREATE TRIGGER scm_search_update AFTER UPDATE ON scm_configs BEGIN SELECT 1; END`,
 		[]string{"scm_search"}},
-	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
-	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
-	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
-	8: {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
-	9: {`CREATE INDEX oauth_tokens_config_id ON users (id)`, []string{"oauth_states", "oauth_tokens"}},
+	5:  {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
+	6:  {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
+	7:  {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
+	8:  {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
+	9:  {`CREATE INDEX oauth_tokens_config_id ON users (id)`, []string{"oauth_states", "oauth_tokens"}},
 	10: {`ALTER TABLE scm_configs ADD COLUMN last_test_warned INTEGER`, []string{"users.disabled", "users.last_sign_in_at"}},
 }
 

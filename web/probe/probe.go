@@ -121,8 +121,6 @@ var families = map[Family][]stepFunc{
 	},
 }
 
-
-
 // Limits of a check, so that a slow or dead host never holds a request for long.
 const (
 	StepTimeout  = 5 * time.Second
