@@ -5,13 +5,19 @@
 //
 // Each case is driven in several rounds, every round after the baseline's own, and reported
 // by its median round: the machine's background noise then weighs on both sides of a ratio.
+// The list is also driven while signed webhook deliveries arrive at a steady 300/s, and
+// compared round by round with the list alone, driven just before it.
 //
 //	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-cpuprofile file]
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +52,10 @@ const (
 	adminPassword = "benchmark admin password"
 	baselinePath  = "/bench/baseline"
 	sameSizePath  = "/bench/same-size"
+	listPath      = "/admin/scm"
+	// hookSecret signs the deliveries, hooksPerSecond is their pace.
+	hookSecret     = "scmbench webhook secret"
+	hooksPerSecond = 300
 )
 
 func main() {
@@ -138,64 +148,117 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
-	if err != nil {
-		return 0, err
-	}
-	st, err := store.Open(ctx, filepath.Join(dir, "scmadmin.db"), keys)
+	st, hookTo, err := seeded(dir, n, out)
 	if err != nil {
 		return 0, err
 	}
 	defer st.Close()
-	if _, err := st.CreateFirstAdmin(ctx, "admin", adminPassword); err != nil {
+	sv, err := serve(st)
+	if err != nil {
 		return 0, err
 	}
-	seeded := time.Now()
-	if err := seed(ctx, st, n); err != nil {
+	defer sv.srv.Close()
+	cases := sv.cases(n, hookTo, l.only)
+	rounds, before, err := driveRounds(sv.base, sv.jar, cases, l)
+	if err != nil {
 		return 0, err
 	}
-	fmt.Fprintf(out, "\n== %d configurations (seeded in %s)\n", n, time.Since(seeded).Round(time.Millisecond))
+	listP50 := report(out, cases, rounds, before)
+	sv.srv.Close()
+	rss, err := serverRSS(bin, dir, l)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(out, "server peak RSS (the scmadmin binary on this database, list and Add form driven): %s\n", rss)
+	return listP50, nil
+}
 
+// seeded opens a fresh store in dir with the admin and n configurations; it returns the id of
+// the configuration the webhook case delivers to (0 when there is none).
+func seeded(dir string, n int, out io.Writer) (*store.Store, int64, error) {
+	ctx := context.Background()
+	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "scmadmin.db"), keys)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := st.CreateFirstAdmin(ctx, "admin", adminPassword); err != nil {
+		st.Close()
+		return nil, 0, err
+	}
+	start := time.Now()
+	hookTo, err := seed(ctx, st, n)
+	if err != nil {
+		st.Close()
+		return nil, 0, err
+	}
+	fmt.Fprintf(out, "\n== %d configurations (seeded in %s)\n", n, time.Since(start).Round(time.Millisecond))
+	return st, hookTo, nil
+}
+
+// served is the real server on st, in this process on 127.0.0.1, and the admin signed in.
+type served struct {
+	srv      *http.Server
+	base     string
+	jar      http.CookieJar
+	sameSize []byte // the first list page, answered as is by sameSizePath
+}
+
+func serve(st *store.Store) (*served, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	base := "http://" + ln.Addr().String()
-	e, err := web.New(web.Config{BaseURL: base, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, st)
+	sv := &served{base: "http://" + ln.Addr().String()}
+	e, err := web.New(web.Config{BaseURL: sv.base, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, st)
 	if err != nil {
-		return 0, err
+		ln.Close()
+		return nil, err
 	}
 	// The baseline: a trivial handler behind the same middleware as every page.
 	e.GET(baselinePath, func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	// A reference for what a page's size costs by itself: as trivial, as long as the list.
-	var sameSize []byte
-	e.GET(sameSizePath, func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, sameSize) })
-	srv := &http.Server{Handler: e}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	jar, err := signIn(base)
+	e.GET(sameSizePath, func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, sv.sameSize) })
+	sv.srv = &http.Server{Handler: e}
+	go sv.srv.Serve(ln)
+	if sv.jar, err = signIn(sv.base); err == nil {
+		sv.sameSize, err = fetch(&http.Client{Jar: sv.jar, CheckRedirect: noRedirect}, sv.base+listPath)
+	}
 	if err != nil {
-		return 0, err
+		sv.srv.Close()
+		return nil, err
 	}
-	if sameSize, err = fetch(&http.Client{Jar: jar, CheckRedirect: noRedirect}, base+"/admin/scm"); err != nil {
-		return 0, err
-	}
+	return sv, nil
+}
+
+// cases are the cases to drive at n configurations, the baseline first, then those only matches.
+func (sv *served) cases(n int, hookTo int64, only *regexp.Regexp) []benchCase {
 	lastPage := max(1, (n+1+24)/25)
 	cases := []benchCase{
 		{name: "baseline (trivial handler)", path: baselinePath},
-		{name: "list, first page", path: "/admin/scm"},
-		{name: fmt.Sprintf("(trivial, as long: %d kB)", len(sameSize)/1000), path: sameSizePath},
+		{name: "list, first page", path: listPath},
+		// Right after the list alone, to which it is compared round by round.
+		{name: fmt.Sprintf("list, with %d deliveries/s", hooksPerSecond), path: listPath, hooks: hooksPerSecond, hookTo: hookTo},
+		{name: fmt.Sprintf("(trivial, as long: %d kB)", len(sv.sameSize)/1000), path: sameSizePath},
 		{name: "list, search", path: "/admin/scm?q=bb4"},
 		{name: fmt.Sprintf("list, last page (%d)", lastPage), path: fmt.Sprintf("/admin/scm?page=%d", lastPage)},
 		{name: "Add form, Bitbucket Server", path: "/admin/scm/new?provider=bitbucket_server"},
 		{name: "create (form post)", create: true},
 	}
-	cases = slices.DeleteFunc(cases, func(bc benchCase) bool { return bc.path != baselinePath && !l.only.MatchString(bc.name) })
-	// rounds[i] are case i's rounds, before[i] the baseline's round run just before each. The
-	// creates go last, once every read has run: they grow the database the reads measure.
-	rounds, before := make([][]result, len(cases)), make([][]result, len(cases))
+	return slices.DeleteFunc(cases, func(bc benchCase) bool {
+		return bc.path != baselinePath && (!only.MatchString(bc.name) || bc.hooks > 0 && bc.hookTo == 0)
+	})
+}
+
+// driveRounds drives every case in l.rounds rounds, each round of the cases right after a
+// round of the baseline (cases[0]). rounds[i] are case i's rounds, before[i] the baseline's
+// round run just before each. The creates go last, once every read has run: they grow the
+// database the reads measure.
+func driveRounds(base string, jar http.CookieJar, cases []benchCase, l load) (rounds, before [][]result, err error) {
+	rounds, before = make([][]result, len(cases)), make([][]result, len(cases))
 	var reads, writes []int
 	for i, bc := range cases[1:] {
 		if bc.create {
@@ -211,36 +274,50 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 			}
 			b, err := drive(base, jar, cases[0], l)
 			if err != nil {
-				return 0, err
+				return nil, nil, err
 			}
 			rounds[0] = append(rounds[0], b)
 			for _, i := range group {
 				r, err := drive(base, jar, cases[i], l)
 				if err != nil {
-					return 0, err
+					return nil, nil, err
 				}
 				rounds[i], before[i] = append(rounds[i], r), append(before[i], b)
 			}
 		}
 	}
 	before[0] = rounds[0]
+	return rounds, before, nil
+}
+
+// report prints every case's median round and its ratio to the baseline, and for a case with
+// deliveries its ratio to the list alone in the same rounds; it returns the list page's p50.
+func report(out io.Writer, cases []benchCase, rounds, before [][]result) time.Duration {
 	fmt.Fprintf(out, "%-30s %10s %9s %9s %7s %9s\n", "case", "req/s", "p50", "p99", "errors", "vs base")
 	var listP50 time.Duration
+	alone := slices.IndexFunc(cases, func(bc benchCase) bool { return bc.path == listPath && bc.hooks == 0 })
+	var notes []string
 	for i, bc := range cases {
 		r, ratio := median(rounds[i], before[i])
-		if bc.path == "/admin/scm" {
+		if i == alone {
 			listP50 = r.p50
 		}
 		fmt.Fprintf(out, "%-30s %10.0f %9s %9s %7d %8.0f%%\n", bc.name, r.rate, r.p50.Round(time.Microsecond),
 			r.p99.Round(time.Microsecond), r.errors, 100*ratio)
+		if bc.hooks == 0 {
+			continue
+		}
+		note := fmt.Sprintf("%s: deliveries sent %.0f/s, accepted %.0f/s", bc.name, r.sent, r.accepted)
+		if alone >= 0 {
+			_, vsAlone := median(rounds[i], rounds[alone])
+			note += fmt.Sprintf("; %.0f%% of the list alone (median of the per-round ratios)", 100*vsAlone)
+		}
+		notes = append(notes, note)
 	}
-	srv.Close()
-	rss, err := serverRSS(bin, dir, l)
-	if err != nil {
-		return 0, err
+	for _, note := range notes {
+		fmt.Fprintln(out, note)
 	}
-	fmt.Fprintf(out, "server peak RSS (the scmadmin binary on this database, list and Add form driven): %s\n", rss)
-	return listP50, nil
+	return listP50
 }
 
 // serverRSS serves the database in dir with the scmadmin binary as its own process, drives
@@ -265,7 +342,7 @@ func serverRSS(bin, dir string, l load) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, path := range []string{"/admin/scm", "/admin/scm?q=bb4", "/admin/scm/new?provider=bitbucket_server"} {
+	for _, path := range []string{listPath, "/admin/scm?q=bb4", "/admin/scm/new?provider=bitbucket_server"} {
 		if _, err := drive(base, jar, benchCase{name: path, path: path}, l); err != nil {
 			return "", err
 		}
@@ -273,8 +350,10 @@ func serverRSS(bin, dir string, l load) (string, error) {
 	return vmHWM(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)), nil
 }
 
-// seed adds n Bitbucket Server configurations through the store, each with its secrets.
-func seed(ctx context.Context, st *store.Store, n int) error {
+// seed adds n Bitbucket Server configurations through the store, each with its secrets; the
+// first also gets hookSecret as its webhook secret, as a configuration added on the page gets
+// one, and its id is returned (0 when n is 0).
+func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, err error) {
 	p, _ := provider.Lookup("bitbucket_server")
 	for i := range n {
 		form := url.Values{
@@ -283,14 +362,21 @@ func seed(ctx context.Context, st *store.Store, n int) error {
 		}
 		vals, errs := p.Validate(form, nil)
 		if len(errs) > 0 {
-			return fmt.Errorf("seed: %v", errs)
+			return 0, fmt.Errorf("seed: %v", errs)
 		}
 		cfg, secrets := p.Config(vals)
-		if _, err := st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "scmbench"}); err != nil {
-			return err
+		if i == 0 {
+			secrets[store.WebhookSecret] = hookSecret
+		}
+		created, err := st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "scmbench"})
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			hookTo = created.ID
 		}
 	}
-	return nil
+	return hookTo, nil
 }
 
 var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -332,12 +418,18 @@ type benchCase struct {
 	name   string
 	path   string
 	create bool // post the Add form with unique values instead of a GET of path
+	// hooks is how many signed deliveries a second are posted to configuration hookTo's
+	// webhook while the case is driven.
+	hooks  int
+	hookTo int64
 }
 
 type result struct {
 	rate     float64
 	p50, p99 time.Duration
 	errors   int
+	// Deliveries posted and accepted (a build started) per second during the round.
+	sent, accepted float64
 }
 
 // median returns the median of a case's rounds (by requests/s) and the median of its
@@ -353,13 +445,13 @@ func median(rounds, baseline []result) (result, float64) {
 	return byRate[len(byRate)/2], ratios[len(ratios)/2]
 }
 
-// drive runs bc from conns connections for duration (or maxRequests), loopback only.
+// drive runs bc from conns connections for duration (or maxRequests), loopback only, with
+// bc's deliveries posted meanwhile.
 func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error) {
-	conns, duration, maxRequests := l.conns, l.duration, l.maxRequests
 	// Responses are read 64 KiB at a time, as a browser does, not in net/http's 4 KiB default:
 	// the load generator shares the server's cores, and its reads would be counted as the
 	// cost of a large page.
-	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, ReadBufferSize: 64 << 10}
+	transport := &http.Transport{MaxIdleConnsPerHost: l.conns, MaxConnsPerHost: l.conns, ReadBufferSize: 64 << 10}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Jar: jar, Transport: transport, CheckRedirect: noRedirect, Timeout: 10 * time.Second}
 	var token string
@@ -369,6 +461,29 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 			return result{}, err
 		}
 	}
+	var hooks *deliveries
+	if bc.hooks > 0 {
+		hooks = startDeliveries(base, bc)
+	}
+	start := time.Now()
+	all, errs := hammer(client, base, bc, token, l, start.Add(l.duration))
+	elapsed := time.Since(start)
+	var r result
+	if hooks != nil {
+		r.sent, r.accepted = hooks.finish()
+	}
+	if len(all) == 0 {
+		return result{}, fmt.Errorf("%s: no request completed", bc.name)
+	}
+	slices.Sort(all)
+	r.rate, r.errors = float64(len(all))/elapsed.Seconds(), errs
+	r.p50, r.p99 = all[len(all)/2], all[min(len(all)-1, len(all)*99/100)]
+	return r, nil
+}
+
+// hammer makes bc's requests from l.conns connections until deadline or l.maxRequests, and
+// returns how long each took and how many failed.
+func hammer(client *http.Client, base string, bc benchCase, token string, l load, deadline time.Time) ([]time.Duration, int) {
 	var (
 		issued   atomic.Int64
 		errCount atomic.Int64
@@ -376,15 +491,13 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 		all      []time.Duration
 		wg       sync.WaitGroup
 	)
-	deadline := time.Now().Add(duration)
-	start := time.Now()
-	for range conns {
+	for range l.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
-				if issued.Add(1) > int64(maxRequests) {
+				if issued.Add(1) > int64(l.maxRequests) {
 					break
 				}
 				t0 := time.Now()
@@ -400,17 +513,97 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	if len(all) == 0 {
-		return result{}, fmt.Errorf("%s: no request completed", bc.name)
+	return all, int(errCount.Load())
+}
+
+// hooksInFlight bounds the deliveries awaiting their answer, as the server bounds those it
+// reads at once.
+const hooksInFlight = 16
+
+// deliveries posts signed deliveries to one configuration's webhook at a steady pace until
+// finished. Each is sent from its own goroutine, so that a slow answer does not slow the
+// pace (open loop), at most hooksInFlight at once: behind, it catches up as slots free.
+type deliveries struct {
+	sent, accepted atomic.Int64
+	start          time.Time
+	stop, done     chan struct{}
+}
+
+// deliveriesSent numbers the deliveries, unique across rounds: each its own request id and commit.
+var deliveriesSent atomic.Int64
+
+func startDeliveries(base string, bc benchCase) *deliveries {
+	d := &deliveries{start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	transport := &http.Transport{MaxIdleConnsPerHost: hooksInFlight, MaxConnsPerHost: hooksInFlight}
+	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	u := fmt.Sprintf("%s/hooks/scm/%d", base, bc.hookTo)
+	interval := time.Second / time.Duration(bc.hooks)
+	go func() {
+		var wg sync.WaitGroup
+		defer func() { wg.Wait(); transport.CloseIdleConnections(); close(d.done) }()
+		slots := make(chan struct{}, hooksInFlight)
+		for next := d.start; ; next = next.Add(interval) {
+			select {
+			case <-d.stop:
+				return
+			case <-time.After(time.Until(next)):
+			}
+			select {
+			case <-d.stop:
+				return
+			case slots <- struct{}{}:
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				d.sent.Add(1)
+				if deliver(client, u) {
+					d.accepted.Add(1)
+				}
+			}()
+		}
+	}()
+	return d
+}
+
+// finish stops d, waits for the answers to what it sent, and returns how many deliveries a
+// second it sent and how many of them were accepted.
+func (d *deliveries) finish() (sent, accepted float64) {
+	close(d.stop)
+	<-d.done
+	secs := time.Since(d.start).Seconds()
+	return float64(d.sent.Load()) / secs, float64(d.accepted.Load()) / secs
+}
+
+// pushPayload is Bitbucket Server's repo:refs_changed for a push to master of one repository
+// of the seeded project (ALGO), with the new commit to fill in.
+const pushPayload = `{"eventKey":"repo:refs_changed","date":"2026-11-30T12:00:00+0000","actor":{"name":"scmbench"},` +
+	`"repository":{"slug":"scmbench","name":"scmbench","project":{"key":"ALGO"}},"changes":[{"ref":` +
+	`{"id":"refs/heads/master","displayId":"master","type":"BRANCH"},"refId":"refs/heads/master",` +
+	`"fromHash":"0000000000000000000000000000000000000000","toHash":"%040x","type":"UPDATE"}]}`
+
+// deliver posts one delivery to u, signed as Bitbucket Server signs it, with its own request
+// id and commit, and reports whether it was accepted: a build was started.
+func deliver(client *http.Client, u string) bool {
+	n := deliveriesSent.Add(1)
+	body := fmt.Appendf(nil, pushPayload, n)
+	mac := hmac.New(sha256.New, []byte(hookSecret))
+	mac.Write(body)
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return false
 	}
-	slices.Sort(all)
-	return result{
-		rate:   float64(len(all)) / elapsed.Seconds(),
-		p50:    all[len(all)/2],
-		p99:    all[min(len(all)-1, len(all)*99/100)],
-		errors: int(errCount.Load()),
-	}, nil
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Event-Key", "repo:refs_changed")
+	req.Header.Set("X-Request-Id", fmt.Sprintf("scmbench-%d", n))
+	req.Header.Set("X-Hub-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	res, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(res.Body)
+	return err == nil && res.StatusCode == http.StatusAccepted && bytes.HasPrefix(answer, []byte(store.DeliveryAccepted+":"))
 }
 
 // creates numbers the configurations the create case adds, unique across its rounds.
