@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
@@ -48,8 +49,10 @@ type Store struct {
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
-	// writes counts the writes committed through w; see Writes.
-	writes atomic.Uint64
+	// changes is the database's change file (see ChangeToken); local counts this process's
+	// commits, which change the token even when the file cannot be written.
+	changes *os.File
+	local   atomic.Uint64
 }
 
 // Open opens (creating if needed) the SQLite database at path and migrates it to the
@@ -83,6 +86,10 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 	db.SetMaxOpenConns(readers)
 	db.SetMaxIdleConns(readers) // the default of 2 would reopen connections under load
 	s := &Store{db: db, w: w, keys: keys, now: func() time.Time { return time.Now().UTC() }}
+	if s.changes, err = os.OpenFile(path+"-changes", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open the change file beside the database: %w", err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -103,7 +110,11 @@ func (s *Store) Close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	return errors.Join(s.db.Close(), s.w.Close())
+	err := errors.Join(s.db.Close(), s.w.Close())
+	if s.changes != nil {
+		err = errors.Join(err, s.changes.Close())
+	}
+	return err
 }
 
 // prepared returns the readers' prepared statement for query, preparing it the first time.
@@ -232,19 +243,42 @@ func (s *Store) Versions(ctx context.Context) (Versions, error) {
 	return v, nil
 }
 
-// Writes changes whenever this process commits a write: Versions read before it changed may
-// be out of date.
-func (s *Store) Writes() uint64 { return s.writes.Load() }
+// ChangeToken changes whenever anyone commits a write to the database: this process, another
+// server on the same file, or a scmadmin command. Each commit writes a fresh random token
+// into the change file beside the database, so that reading it costs one 8-byte read: while
+// it is unchanged, so are the data versions, and nothing needs to be read again.
+type ChangeToken struct {
+	file  [8]byte
+	local uint64
+}
+
+// ChangeToken returns the current change token.
+func (s *Store) ChangeToken() ChangeToken {
+	t := ChangeToken{local: s.local.Load()}
+	if _, err := s.changes.ReadAt(t.file[:], 0); err != nil {
+		t.local, t.file = 0, [8]byte{} // unreadable: no token ever matches this one
+		rand.Read(t.file[:])
+	}
+	return t
+}
+
+// changed marks a commit: after it, ChangeToken differs in every process.
+func (s *Store) changed() {
+	s.local.Add(1)
+	var b [8]byte
+	rand.Read(b[:])
+	s.changes.WriteAt(b[:], 0) // a failure leaves other processes to expire nothing: local still moves
+}
 
 // exec runs one writing statement through the writer.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	defer s.writes.Add(1) // after the write, so that Versions read before it are retired
+	defer s.changed() // after the write, so that versions read before it are retired
 	return s.w.ExecContext(ctx, query, args...)
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	defer s.writes.Add(1)
+	defer s.changed()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

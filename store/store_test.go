@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -295,7 +296,7 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 	}
 	for _, w := range writes {
 		before := mustVersions(t, s)
-		writesBefore := s.Writes()
+		tokenBefore := s.ChangeToken()
 		if err := w.do(); err != nil {
 			t.Fatalf("%s: %v", w.name, err)
 		}
@@ -306,8 +307,8 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 				t.Errorf("%s: a version went from %d to %d; want changed=%v (%+v → %+v)", w.name, pick(before), pick(after), want, before, after)
 			}
 		}
-		if s.Writes() == writesBefore {
-			t.Errorf("%s left Writes at %d", w.name, writesBefore)
+		if s.ChangeToken() == tokenBefore {
+			t.Errorf("%s left the change token as it was", w.name)
 		}
 	}
 	before := mustVersions(t, s)
@@ -353,5 +354,31 @@ func TestWarnedTestChangesTheConfigsVersion(t *testing.T) {
 	}
 	if got, err := s.SCMConfig(ctx, c.ID); err != nil || !got.LastTest.Passed || !got.LastTest.Warned {
 		t.Errorf("last test = %+v %v; want passed with warnings", got.LastTest, err)
+	}
+}
+
+// Another process's commit (a second store on the same file, as the scmadmin commands are)
+// changes this store's change token; a read changes it nowhere.
+func TestChangeTokenSeesOtherProcesses(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := filepath.Join(dir, "scmadmin.db"), newTestKeyring(t, dir)
+	server, command := openTestStore(t, path, keys), openTestStore(t, path, keys)
+	ctx := context.Background()
+	before := server.ChangeToken()
+	if _, err := command.CreateUser(ctx, "someone", testPassword, false, Actor{Username: "scmadmin user add"}); err != nil {
+		t.Fatal(err)
+	}
+	after := server.ChangeToken()
+	if after == before {
+		t.Fatal("another process's commit left the change token as it was")
+	}
+	if _, err := server.Versions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := command.UserByID(ctx, 1); err != nil && !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if server.ChangeToken() != after {
+		t.Error("a read changed the change token")
 	}
 }

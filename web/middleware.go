@@ -171,7 +171,7 @@ const maxCachedUsers = 1024
 
 // user returns the user with id, from the cache while it is current.
 func (s *server) user(r *http.Request, id int64) (store.User, error) {
-	return s.users.load(r.Context(), versionsOf(s.st, r).read, id, func(ctx context.Context) (store.User, error) {
+	return s.users.load(r.Context(), s.versions.read, id, func(ctx context.Context) (store.User, error) {
 		return s.st.UserByID(ctx, id)
 	})
 }

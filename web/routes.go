@@ -13,7 +13,7 @@ import (
 
 // routes registers every route of the application, the pages, the webhook receiver, health and metrics.
 func (s *server) routes(e *echo.Echo) {
-	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, s.withDataVersions, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+	e.Use(requestID, s.logRequests, middleware.Recover(), s.secureHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M",
 		// The webhook receiver answers an oversized delivery itself, and records it.
 		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/hooks/") },

@@ -59,7 +59,7 @@ const listTitle = "Source Code Management"
 // renderList renders the list as q views it: the page, or for htmx the table with the
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
-	l, err := s.lists.load(c.Request().Context(), versionsOf(s.st, c.Request()).read, listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
+	l, err := s.lists.load(c.Request().Context(), s.versions.read, listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
 		return s.readList(ctx, q, p.User)
 	})
 	if err != nil {

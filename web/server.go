@@ -39,6 +39,7 @@ type server struct {
 	// webhookWarning says why Bitbucket cannot reach the webhook URLs, if the base URL shows it.
 	webhookWarning string
 	sessions       *sessionStore
+	versions       *dataVersions
 	users          *cache[int64, store.User]
 	// lists holds the list's rendered views (see renderedList).
 	lists *cache[listKey, renderedList]
@@ -72,12 +73,13 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		return nil, nil, err
 	}
 	s := &server{
-		checker: checker,
-		metrics: newMetrics(),
-		signIns: newSignInLimiter(),
-		badKeys: newFailureWindows(badKeysAllowed, badKeyWindow),
-		users:   newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
-		lists:   newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
+		checker:  checker,
+		metrics:  newMetrics(),
+		signIns:  newSignInLimiter(),
+		badKeys:  newFailureWindows(badKeysAllowed, badKeyWindow),
+		versions: &dataVersions{st: st},
+		users:    newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
+		lists:    newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,
@@ -90,7 +92,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
 	s.actions = action.New(st, checker, cfg.Logger, s.countTest)
-	s.sessions = newSessionStore(st, s.secure)
+	s.sessions = newSessionStore(st, s.versions, s.secure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)

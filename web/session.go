@@ -35,7 +35,8 @@ type sessionStore struct {
 	options sessions.Options
 	now     func() time.Time
 	// loaded saves each request a query and a decode: every page asks for its session.
-	loaded *cache[string, loadedSession]
+	loaded   *cache[string, loadedSession]
+	versions *dataVersions
 }
 
 // loadedSession is a session as stored, its values decoded.
@@ -46,9 +47,9 @@ type loadedSession struct {
 
 var _ sessions.Store = (*sessionStore)(nil)
 
-func newSessionStore(st *store.Store, secure bool) *sessionStore {
+func newSessionStore(st *store.Store, versions *dataVersions, secure bool) *sessionStore {
 	return &sessionStore{
-		st: st,
+		st: st, versions: versions,
 		// MaxAge 0: a browser-session cookie; the server enforces idle and absolute limits.
 		options: sessions.Options{Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 		now:     time.Now,
@@ -116,7 +117,7 @@ var errUnreadableSession = errors.New("web: unreadable session")
 
 // load returns the session stored under hash, from the cache while it is current.
 func (s *sessionStore) load(r *http.Request, hash []byte) (loadedSession, error) {
-	return s.loaded.load(r.Context(), versionsOf(s.st, r).read, string(hash), func(ctx context.Context) (loadedSession, error) {
+	return s.loaded.load(r.Context(), s.versions.read, string(hash), func(ctx context.Context) (loadedSession, error) {
 		row, err := s.st.Session(ctx, hash)
 		if err != nil {
 			return loadedSession{}, err
