@@ -194,9 +194,11 @@ func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) 
 }
 
 // forgetOAuthOnNewClient forgets the accounts' tokens when the OAuth client changes (its id,
-// or a new secret): they were given to the old one.
+// a new secret, or another host): they were given to the old one, and must never be sent to
+// another host.
 func forgetOAuthOnNewClient(ctx context.Context, tx *sql.Tx, old, updated SCMConfig, secrets map[string]string) error {
-	if _, newSecret := secrets[FieldClientSecret]; old.ClientID == updated.ClientID && !newSecret {
+	sameHost := old.WebsiteURL == updated.WebsiteURL && old.APIURL == updated.APIURL
+	if _, newSecret := secrets[FieldClientSecret]; sameHost && old.ClientID == updated.ClientID && !newSecret {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE config_id = ?`, old.ID)

@@ -45,13 +45,16 @@ type OAuthCheck struct {
 	At     time.Time // zero when none
 	OK     bool
 	Detail string // who connected, or what the host said
-	// Credentials fingerprints the client ID and secret it ran with (OAuthCredentials): a
+	// Credentials fingerprints the client and host it ran with (OAuthCredentials): a
 	// round trip proves only those.
 	Credentials string
 }
 
-// OAuthCredentials fingerprints an OAuth client's ID and secret.
-func OAuthCredentials(clientID, secret string) string { return Fingerprint(clientID + "\n" + secret) }
+// OAuthCredentials fingerprints c's OAuth client as a round trip proves it: its ID and
+// secret, at its host (Website and API URLs).
+func OAuthCredentials(c SCMConfig, secret string) string {
+	return Fingerprint(strings.Join([]string{c.WebsiteURL, c.APIURL, c.ClientID, secret}, "\n"))
+}
 
 // ConnectionTest is the outcome of a configuration's last connection test.
 type ConnectionTest struct {

@@ -215,3 +215,11 @@ func targetKind(action string) string {
 	}
 	return "Account"
 }
+
+// accounts says how many accounts there are: "1 account is", "2 accounts are".
+func accounts(n int) string {
+	if n == 1 {
+		return "1 account is"
+	}
+	return itoa(n) + " accounts are"
+}

@@ -263,7 +263,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if _, api := err.(*apiError); api || strings.HasPrefix(c.Request().URL.Path, "/v1/") {
+	if _, api := err.(*apiError); api || isAPIPath(c.Request().URL.Path) {
 		s.answerAPIError(c, err)
 		return
 	}
@@ -299,4 +299,10 @@ func (s *server) handleError(err error, c echo.Context) {
 	s.errorPage(c, http.StatusInternalServerError, "Something went wrong",
 		"scmadmin could not complete this request. Try again; if it keeps failing, the server log has the details under request id "+
 			c.Response().Header().Get(echo.HeaderXRequestID)+".")
+}
+
+// isAPIPath reports whether path is the JSON API's, which answers errors with the envelope;
+// the OAuth round trip's start and finish are pages a browser opens.
+func isAPIPath(path string) bool {
+	return strings.HasPrefix(path, "/v1/") && !strings.HasSuffix(path, "/oauth/start") && !strings.HasSuffix(path, "/oauth/finish")
 }

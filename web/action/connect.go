@@ -110,15 +110,17 @@ func (a *Actions) FinishConnect(ctx context.Context, caller Caller, ans Answer, 
 	}
 	if ans.Error == "access_denied" { // the account's choice, not the configuration's fault
 		return cfg, store.OAuthConnection{}, refuse(ErrOAuthHost, hostDeclined(ans))
+	} else if ans.Error == "" && ans.Code == "" {
+		return cfg, store.OAuthConnection{}, refuse(ErrOAuthHost, "The host's answer has neither a code nor an error. Connect again.")
 	} else if ans.Error != "" { // redirect_uri_mismatch, invalid_scope…: the application on the host is wrong
-		return cfg, store.OAuthConnection{}, a.roundTripFailed(ctx, cfg, secrets, &probe.OAuthError{Msg: hostDeclined(ans)})
+		return cfg, store.OAuthConnection{}, a.roundTripFailed(ctx, caller, cfg, secrets, &probe.OAuthError{Msg: hostDeclined(ans)})
 	}
 	conn, err := a.connect(ctx, p, t, st, ans.Code, redirectURI)
 	if err != nil {
-		return cfg, conn, a.roundTripFailed(ctx, cfg, secrets, err)
+		return cfg, conn, a.roundTripFailed(ctx, caller, cfg, secrets, err)
 	}
 	conn.UserID, conn.ConfigID = caller.User.ID, cfg.ID
-	credentials := store.OAuthCredentials(cfg.ClientID, secrets[store.FieldClientSecret])
+	credentials := store.OAuthCredentials(cfg, secrets[store.FieldClientSecret])
 	return cfg, conn, a.st.SaveOAuthConnection(ctx, conn, credentials, caller.By)
 }
 
@@ -211,12 +213,17 @@ func (a *Actions) connect(ctx context.Context, p *provider.Provider, t probe.Tar
 }
 
 // roundTripFailed keeps a failure of the host's as cfg's last round trip and refuses with it.
-func (a *Actions) roundTripFailed(ctx context.Context, cfg store.SCMConfig, secrets map[string]string, err error) error {
+// Only a cluster admin's round trip is kept, failed or not: anyone may connect an account,
+// and nobody else may make a configuration look failing.
+func (a *Actions) roundTripFailed(ctx context.Context, caller Caller, cfg store.SCMConfig, secrets map[string]string, err error) error {
 	var oe *probe.OAuthError
 	if !errors.As(err, &oe) {
 		return err
 	}
-	credentials := store.OAuthCredentials(cfg.ClientID, secrets[store.FieldClientSecret])
+	if !caller.User.IsAdmin {
+		return refuse(ErrOAuthHost, oe.Msg)
+	}
+	credentials := store.OAuthCredentials(cfg, secrets[store.FieldClientSecret])
 	if rerr := a.st.RecordOAuthFailure(context.WithoutCancel(ctx), cfg.ID, credentials, oe.Msg); rerr != nil {
 		return rerr
 	}

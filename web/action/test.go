@@ -93,7 +93,7 @@ func roundTripStep(cfg store.SCMConfig, secrets map[string]string) probe.Step {
 	step := probe.Step{ID: "oauth", Title: "An account connected through it"}
 	at := last.At.UTC().Format("2006-01-02 15:04 UTC")
 	switch {
-	case last.At.IsZero() || last.Credentials != store.OAuthCredentials(cfg.ClientID, secrets[store.FieldClientSecret]):
+	case last.At.IsZero() || last.Credentials != store.OAuthCredentials(cfg, secrets[store.FieldClientSecret]):
 		step.Status, step.Detail = probe.Skipped, "No account has connected through this application since its client ID "+
 			"and secret were set, so the callback URL and the secret are not proven yet. Use Connect your account on the "+
 			"configuration's page."
