@@ -27,23 +27,7 @@ func (s *server) routes(e *echo.Echo) {
 	// Bitbucket's deliveries: no session, no CSRF token; the signature authenticates.
 	e.POST("/hooks/scm/:id", s.receiveWebhook)
 
-	// The JSON API: an API key authenticates, no session, no CSRF token; the OAuth round trip
-	// runs in a signed-in browser.
-	e.GET("/v1/openapi.json", s.openAPI)
-	e.GET("/v1/scms/:id/oauth/start", s.startOAuth, s.requireUser)
-	e.GET("/v1/scms/oauth/finish", s.finishOAuth, s.requireUser)
-	e.GET("/v1/scms/:id/oauth/finish", s.finishOAuth, s.requireUser)
-	e.GET("/v1/scms/:id/oauth/status", s.oauthStatus, s.keyOrSession(store.ScopeRead))
-	e.POST("/v1/scms/:id/oauth/revoke", s.revokeOAuth, s.keyOrSession(store.ScopeAdmin))
-	v1 := e.Group("/v1", s.requireAPIKey(store.ScopeRead))
-	v1.GET("/scms", s.listSCMs)
-	v1.GET("/scms/:id", s.showSCMJSON)
-	v1admin := e.Group("/v1/admin", s.requireAPIKey(store.ScopeAdmin))
-	v1admin.POST("/scms", s.createSCMJSON)
-	v1admin.PATCH("/scms/:id", s.updateSCMJSON)
-	v1admin.DELETE("/scms/:id", s.deleteSCMJSON)
-	v1admin.POST("/scms/:id/default", s.makeDefaultJSON)
-	v1admin.POST("/scms/:id/test", s.testSCMJSON)
+	s.apiRoutes(e)
 
 	// Everything a browser submits forms to checks the CSRF token.
 	g := e.Group("", s.csrf)
@@ -91,4 +75,25 @@ func (s *server) userRoutes(a *echo.Group) {
 	a.POST("/users/:username/disable", s.changeUser(s.setUserDisabled(true)))
 	a.POST("/users/:username/enable", s.changeUser(s.setUserDisabled(false)))
 	a.POST("/users/:username/password", s.setUserPassword)
+}
+
+// apiRoutes registers the JSON API, under /v1: an API key authenticates, no session, no CSRF
+// token; the OAuth round trip runs in a signed-in browser, and its status and revoke take
+// either.
+func (s *server) apiRoutes(e *echo.Echo) {
+	e.GET("/v1/openapi.json", s.openAPI)
+	e.GET("/v1/scms/:id/oauth/start", s.startOAuth, s.requireUser)
+	e.GET("/v1/scms/oauth/finish", s.finishOAuth, s.requireUser)
+	e.GET("/v1/scms/:id/oauth/finish", s.finishOAuth, s.requireUser)
+	e.GET("/v1/scms/:id/oauth/status", s.oauthStatus, s.keyOrSession(store.ScopeRead))
+	e.POST("/v1/scms/:id/oauth/revoke", s.revokeOAuth, s.keyOrSession(store.ScopeAdmin))
+	v1 := e.Group("/v1", s.requireAPIKey(store.ScopeRead))
+	v1.GET("/scms", s.listSCMs)
+	v1.GET("/scms/:id", s.showSCMJSON)
+	v1admin := e.Group("/v1/admin", s.requireAPIKey(store.ScopeAdmin))
+	v1admin.POST("/scms", s.createSCMJSON)
+	v1admin.PATCH("/scms/:id", s.updateSCMJSON)
+	v1admin.DELETE("/scms/:id", s.deleteSCMJSON)
+	v1admin.POST("/scms/:id/default", s.makeDefaultJSON)
+	v1admin.POST("/scms/:id/test", s.testSCMJSON)
 }
