@@ -93,7 +93,9 @@ func (s *server) createSCMJSON(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, s.toJSON(created.Config))
+	answer := s.toJSON(created.Config)
+	answer.Notes = created.Notes
+	return c.JSON(http.StatusCreated, answer)
 }
 
 // updateSCMJSON is PATCH /v1/admin/scms/{id}: enabled, name, the three URLs together, and
@@ -106,13 +108,15 @@ func (s *server) updateSCMJSON(c echo.Context) error {
 	if err := checkPatch(req); err != nil {
 		return err
 	}
-	cfg, err := s.patchSCM(c, req)
+	cfg, notes, err := s.patchSCM(c, req)
 	if r, ok := action.AsRefusal(err); ok {
 		return apiRefusal(r, codeUpdateInvalid)
 	} else if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.toJSON(cfg))
+	answer := s.toJSON(cfg)
+	answer.Notes = notes
+	return c.JSON(http.StatusOK, answer)
 }
 
 // checkPatch refuses what an update cannot change, and URLs not given together.
@@ -135,23 +139,22 @@ func checkPatch(req scmRequest) error {
 
 // patchSCM applies req to the configuration the :id names: a refused disable before any
 // change, then the values, then enabled.
-func (s *server) patchSCM(c echo.Context, req scmRequest) (store.SCMConfig, error) {
+func (s *server) patchSCM(c echo.Context, req scmRequest) (cfg store.SCMConfig, notes []string, err error) {
 	ctx, by, id := c.Request().Context(), apiActor(c), configID(c)
-	cfg, _, err := s.actions.Load(ctx, id)
-	if err != nil {
-		return cfg, err
+	if cfg, _, err = s.actions.Load(ctx, id); err != nil {
+		return cfg, nil, err
 	}
 	if req.Enabled != nil && !*req.Enabled {
 		if _, err := s.actions.CheckDisable(ctx, id); err != nil {
-			return cfg, err
+			return cfg, nil, err
 		}
 	}
 	if fields := req.fields(); len(fields) > 0 {
 		saved, err := s.actions.Update(ctx, by, id, action.Input{Fields: fields})
 		if err != nil {
-			return cfg, err
+			return cfg, nil, err
 		}
-		cfg = saved.Config
+		cfg, notes = saved.Config, saved.Notes
 	}
 	if req.Enabled != nil && *req.Enabled != cfg.Enabled {
 		do := s.actions.Disable
@@ -159,11 +162,11 @@ func (s *server) patchSCM(c echo.Context, req scmRequest) (store.SCMConfig, erro
 			do = s.actions.Enable
 		}
 		if _, err := do(ctx, by, id); err != nil {
-			return cfg, err
+			return cfg, nil, err
 		}
 	}
 	cfg, _, err = s.actions.Load(ctx, id)
-	return cfg, err
+	return cfg, notes, err
 }
 
 // deleteSCMJSON is DELETE /v1/admin/scms/{id}.

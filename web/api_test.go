@@ -437,3 +437,16 @@ func TestAPIRoutesNeedTheirKey(t *testing.T) {
 	}
 	admin.call(http.MethodGet, "/v1/scms", "").want(http.StatusOK, 0)
 }
+
+// A create whose API URL is on another host than its Website URL is made, with a note saying so.
+func TestAPICreateNotes(t *testing.T) {
+	app := newTestApp(t)
+	api := newAPIClient(t, app, adminAPIKey(t, app))
+	body := strings.Replace(bbJSON("bb.example.com", "ALGO"), `"api": "https://bb.example.com/rest/api/1.0"`,
+		`"api": "https://api.example.com/rest/api/1.0"`, 1)
+	r := api.call(http.MethodPost, "/v1/admin/scms", body).want(http.StatusCreated, 0)
+	notes, _ := r.json["notes"].([]any)
+	if len(notes) != 1 || !strings.Contains(fmt.Sprint(notes[0]), "api.example.com") {
+		t.Errorf("notes %v, want one about the API's host", r.json["notes"])
+	}
+}

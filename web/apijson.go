@@ -34,6 +34,8 @@ type scmJSON struct {
 	UpdatedAt  time.Time         `json:"updated_at"`
 	LastTest   *lastTestJSON     `json:"last_test,omitempty"`
 	WebhookURL string            `json:"webhook_url,omitempty"`
+	// Notes are what a create or an update noticed about the values without refusing them.
+	Notes []string `json:"notes,omitempty"`
 }
 
 type urlsJSON struct {
