@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,8 +46,11 @@ type server struct {
 	actions     *action.Actions
 	metrics     *metrics
 	signIns     *signInLimiter
-	// receiving bounds the webhook deliveries read at once (each up to 1 MiB).
-	receiving chan struct{}
+	// receiving bounds the webhook deliveries checked and recorded at once; bodies, the
+	// bodies being read (see readDelivery).
+	receiving   chan struct{}
+	bodies      bodyReaders
+	bodyTimeout time.Duration
 }
 
 // New returns the application, every route registered, over st.
@@ -73,6 +77,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		signIns: newSignInLimiter(),
 		users:   newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
 		lists:   newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
+
+		bodyTimeout: bodyTimeout,
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,
