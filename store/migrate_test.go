@@ -139,7 +139,23 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 			t.Fatal(err)
 		}
 	}
+	if v >= 8 {
+		seedRef(t, db, r.configID)
+	}
 	return r
+}
+
+// seedRef gives a configuration seeded from version 8 on its id as pages name it, as
+// CreateSCMConfig does: its number, kept in scm_refs and in its audit events.
+func seedRef(t *testing.T, db *sql.DB, configID int64) {
+	t.Helper()
+	ref := fmt.Sprint(configID)
+	for _, q := range []string{`UPDATE scm_configs SET ref = ?1 WHERE id = ?2`, `INSERT INTO scm_refs (ref) VALUES (?1)`,
+		`UPDATE audit_events SET config_ref = ?1 WHERE config_id = ?2`} {
+		if _, err := db.Exec(q, ref, configID); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestMigrateFromEveryEarlierVersion(t *testing.T) {
@@ -243,6 +259,7 @@ var poison = map[int]struct {
 	5: {`CREATE INDEX scm_secrets_key_id ON scm_secrets (config_id)`, nil},
 	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
 	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
+	8: {`CREATE INDEX builds_commit ON builds (config_id)`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -305,6 +322,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TRIGGER sessions_deleted`)
 			case 7:
 				_, err = db.Exec(`DROP TABLE scm_refs`)
+			case 8:
+				_, err = db.Exec(`DROP INDEX builds_commit`)
 			}
 			if err != nil {
 				t.Fatal(err)
