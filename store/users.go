@@ -124,26 +124,11 @@ func (s *Store) SetPassword(ctx context.Context, username, password string) erro
 
 // Authenticate returns the user whose name and password match, or ErrBadCredentials.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
-	var u User
-	var hash string
-	err := s.queryRow(ctx,
-		`SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = ?`, username).
-		Scan(&u.ID, &u.Username, &u.IsAdmin, &u.CreatedAt, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		checkPassword(dummyHash, password)
-		return User{}, ErrBadCredentials
-	}
+	l, err := s.LookupLogin(ctx, username)
 	if err != nil {
-		return User{}, fmt.Errorf("store: authenticate: %w", err)
+		return User{}, err
 	}
-	ok, err := checkPassword(hash, password)
-	if err != nil {
-		return User{}, fmt.Errorf("store: authenticate %q: %w", username, err)
-	}
-	if !ok {
-		return User{}, ErrBadCredentials
-	}
-	return u, nil
+	return l.Check(password)
 }
 
 // UserByID returns the user with id, or ErrNotFound.

@@ -164,8 +164,11 @@ func TestFailuresAreForgottenAfterQuiet(t *testing.T) {
 
 func TestHugeUsernamesDoNotGrowTheLimiter(t *testing.T) {
 	l := newSignInLimiter()
+	ctx := context.Background()
 	for i := range 3 {
-		l.begin(strings.Repeat("x", 1<<20)+strconv.Itoa(i), "127.0.0.1")
+		name := strings.Repeat("x", 1<<20) + strconv.Itoa(i)
+		l.begin(ctx, name, "127.0.0.1")
+		l.failed(name, "127.0.0.1")
 	}
 	for k := range l.accounts {
 		if len(k) > maxKeyLen {
@@ -173,7 +176,10 @@ func TestHugeUsernamesDoNotGrowTheLimiter(t *testing.T) {
 		}
 	}
 	for i := range maxEntries + 10 {
-		l.begin("user"+strconv.Itoa(i), "127.0.0.2")
+		name, addr := "user"+strconv.Itoa(i), "127.0."+strconv.Itoa(i/250)+"."+strconv.Itoa(i%250)
+		if wait, _, _ := l.begin(ctx, name, addr); wait == 0 {
+			l.failed(name, addr)
+		}
 	}
 	if n := len(l.accounts) + len(l.addrs); n > maxEntries+1 {
 		t.Errorf("%d entries kept, want at most about %d", n, maxEntries)

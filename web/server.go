@@ -46,6 +46,7 @@ type server struct {
 	actions     *action.Actions
 	metrics     *metrics
 	signIns     *signInLimiter
+	hashing     *hashQueue // sign-ins' argon2 hashes
 	// receiving bounds the webhook deliveries checked and recorded at once; bodies, the
 	// bodies being read (see readDelivery).
 	receiving   chan struct{}
@@ -79,6 +80,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		lists:   newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
 
 		bodyTimeout: bodyTimeout,
+		hashing:     newHashQueue(hashPlaces),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,
