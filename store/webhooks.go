@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -159,6 +160,9 @@ func (s *Store) WebhookStatus(ctx context.Context, configID int64) (WebhookStatu
 	var installed sql.NullTime
 	err := s.queryRow(ctx, `SELECT webhook_failures, webhook_installed_at FROM scm_configs WHERE id = ?`, configID).
 		Scan(&ws.Failures, &installed)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return WebhookStatus{}, fmt.Errorf("store: webhook status of %d: %w", configID, err)
 	}

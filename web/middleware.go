@@ -259,6 +259,11 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if _, ok := action.AsRefusal(err); !ok && errors.Is(err, store.ErrNotFound) {
+		// What the request named was deleted while it ran, after an action loaded it: a race,
+		// not a fault.
+		err = &action.Refusal{Rule: store.ErrNotFound, Message: "What this request was about no longer exists: it was deleted meanwhile."}
+	}
 	if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
 		s.answerAPIError(c, err)
 		return
@@ -266,7 +271,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	if r, ok := action.AsRefusal(err); ok {
 		switch {
 		case errors.Is(r, store.ErrNotFound):
-			s.notFound(c, "The page "+c.Request().URL.Path)
+			s.errorPage(c, http.StatusNotFound, "Not found", r.Message)
 		case errors.Is(r, action.ErrBuiltIn), errors.Is(r, action.ErrInvalid):
 			s.errorPage(c, http.StatusBadRequest, http.StatusText(http.StatusBadRequest), r.Message)
 		default:
