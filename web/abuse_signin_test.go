@@ -194,3 +194,27 @@ func TestFailedSignInAuditsOnlyAccountNames(t *testing.T) {
 		t.Errorf("failed sign-ins by %q, want the account's name, then %q", who, unknownAccount)
 	}
 }
+
+// TestClientThatLeftIsLogged499: a request whose client left was logged and counted as 200
+// (issue 13, item 10). Here a sign-in waits for a hashing place that never frees, and its
+// client gives up.
+func TestClientThatLeftIsLogged499(t *testing.T) {
+	app := newTestApp(t)
+	app.s.hashing = newHashQueue(0)
+	token := app.client().get("/login").csrf()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if got := signInFrom(ctx, app, noRedirects("127.0.7.1"), token, adminName, adminPassword); got != 0 {
+		t.Fatalf("the sign-in was answered %d before its client left", got)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(app.logs.String(), `"path":"/login","route":"/login","status":499`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request logged with status 499:\n%s", app.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := app.client().get("/metrics").body; !strings.Contains(m, `scmadmin_http_requests_total{code="499",route="/login"} 1`) {
+		t.Error("the request is not counted as 499 in /metrics")
+	}
+}

@@ -54,12 +54,12 @@ func newMetrics() *metrics {
 
 // observe counts a request by its route pattern (never its path, whose ids would make a
 // series per configuration).
-func (m *metrics) observe(c echo.Context, took time.Duration) {
+func (m *metrics) observe(c echo.Context, status int, took time.Duration) {
 	route := c.Path()
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status)).Inc()
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 
