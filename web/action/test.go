@@ -16,7 +16,7 @@ func Target(p *provider.Provider, cfg store.SCMConfig, secrets map[string]string
 }
 
 // Test tests configuration id's connection and keeps the result as its health, unless the
-// test could not start; a notFound Refusal when the configuration was deleted meanwhile.
+// test could not run fully (no place, or the caller gave up); a notFound Refusal when the configuration was deleted meanwhile.
 func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.Result, error) {
 	cfg, p, err := a.LoadHosted(ctx, id)
 	if err != nil {
@@ -27,8 +27,8 @@ func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.R
 		return cfg, probe.Result{}, err
 	}
 	result := a.check(ctx, p, cfg, secrets)
-	if step, failed := result.FirstFailure(); !failed || step.ID != "queue" {
-		// Kept even if the caller has gone: the test ran, and the list should say so.
+	if result.Complete() {
+		// Kept even if the caller has gone once the test ran: the list should say so.
 		cfg.LastTest = Health(result)
 		err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, cfg.LastTest)
 		if errors.Is(err, store.ErrNotFound) {
