@@ -260,6 +260,7 @@ var poison = map[int]struct {
 	6: {`CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions BEGIN SELECT 1; END`, []string{"data_versions"}},
 	7: {`CREATE TABLE scm_refs (ref TEXT)`, []string{"scm_configs.ref"}},
 	8: {`CREATE INDEX builds_commit ON builds (config_id)`, nil},
+	9: {`CREATE TABLE heartbeat (x INTEGER)`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -324,6 +325,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TABLE scm_refs`)
 			case 8:
 				_, err = db.Exec(`DROP INDEX builds_commit`)
+			case 9:
+				_, err = db.Exec(`DROP TABLE heartbeat`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -86,8 +86,16 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 	db.SetMaxOpenConns(readers)
 	db.SetMaxIdleConns(readers) // the default of 2 would reopen connections under load
 	s := &Store{db: db, w: w, keys: keys, now: func() time.Time { return time.Now().UTC() }}
-	if err := s.migrate(ctx); err != nil {
+	// A database that cannot be written reads fine: start-up proves the write path.
+	err = s.migrate(ctx)
+	if err == nil {
+		err = s.Heartbeat(ctx)
+	}
+	if err != nil {
 		s.Close()
+		if cause, ok := Unwritable(err); ok {
+			return nil, fmt.Errorf("store: the database %s cannot be written (%s): %w", path, cause, err)
+		}
 		return nil, err
 	}
 	// Made owner-only above; a file made by an older scmadmin or by hand is restricted now.

@@ -271,6 +271,9 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed || c.Request().Context().Err() != nil {
 		return // answered already, or no one is left to answer
 	}
+	if s.answerUnwritable(c, err) {
+		return
+	}
 	if _, ok := action.AsRefusal(err); !ok && errors.Is(err, store.ErrNotFound) {
 		// What the request named was deleted while it ran, after an action loaded it: a race,
 		// not a fault.

@@ -47,6 +47,7 @@ type server struct {
 	metrics     *metrics
 	signIns     *signInLimiter
 	hashing     *hashQueue // sign-ins' argon2 hashes
+	heartbeat   heartbeat  // /healthz's proof that the database can be written
 	// receiving bounds the webhook deliveries checked and recorded at once; bodies, the
 	// bodies being read (see readDelivery).
 	receiving   chan struct{}
