@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkListSCMConfigs runs the list's queries (count and page) over 2,000 configurations:
@@ -33,4 +35,59 @@ func BenchmarkListSCMConfigs(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDurability measures the writes that matter most — a configuration created, a
+// webhook delivery recorded with its build — under synchronous=NORMAL and FULL, 8 writers
+// at once. Run it where the database really lives (TMPDIR on that disk): on tmpfs an fsync
+// costs nothing.
+func BenchmarkDurability(b *testing.B) {
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		b.Run("create/"+mode, func(b *testing.B) {
+			s := durabilityStore(b, mode)
+			var n atomic.Int64
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					c := SCMConfig{Provider: "bitbucket_server", WebsiteURL: fmt.Sprintf("https://bb%d.example.com", i), ProjectKey: "ALGO",
+						UniqueKey: fmt.Sprintf("bitbucket_server https://bb%d.example.com ALGO", i)}
+					if _, err := s.CreateSCMConfig(context.Background(), c, map[string]string{"access_token": "t"}, testActor); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+		})
+		b.Run("delivery/"+mode, func(b *testing.B) {
+			s := durabilityStore(b, mode)
+			cfg, err := s.CreateSCMConfig(context.Background(), bbServerConfig("ALGO"), map[string]string{"access_token": "t"}, testActor)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					d := Delivery{ConfigID: cfg.ID, RequestID: fmt.Sprint(i), Event: "repo:refs_changed", Result: DeliveryAccepted, Status: 202, Reason: "build"}
+					bd := &Build{ProjectKey: "ALGO", Repository: "repo", Commit: fmt.Sprintf("%040x", i), Actor: "jdoe", PushedAt: time.Now()}
+					if _, err := s.RecordDelivery(context.Background(), d, bd); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+func durabilityStore(b *testing.B, mode string) *Store {
+	s := newTestStore(b)
+	if _, err := s.w.Exec("PRAGMA synchronous = " + mode); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }

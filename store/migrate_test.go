@@ -262,6 +262,8 @@ var poison = map[int]struct {
 	8:  {`CREATE INDEX api_keys_user_id ON users (id)`, []string{"api_keys"}},
 	9:  {`CREATE INDEX oauth_tokens_config_id ON users (id)`, []string{"oauth_states", "oauth_tokens"}},
 	10: {`ALTER TABLE scm_configs ADD COLUMN last_test_warned INTEGER`, []string{"users.disabled", "users.last_sign_in_at"}},
+	11: {`CREATE INDEX builds_commit ON builds (config_id)`, nil},
+	12: {`CREATE TABLE heartbeat (x INTEGER)`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -330,6 +332,10 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP INDEX oauth_tokens_config_id`)
 			case 10:
 				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN last_test_warned`)
+			case 11:
+				_, err = db.Exec(`DROP INDEX builds_commit`)
+			case 12:
+				_, err = db.Exec(`DROP TABLE heartbeat`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -382,13 +382,17 @@ func (s *Store) OpenSecrets(ctx context.Context, configID int64) (map[string]str
 	return secrets, nil
 }
 
-// RecordConnectionTest keeps t as configuration id's last connection test.
+// RecordConnectionTest keeps t as configuration id's last connection test; ErrNotFound when
+// the configuration was deleted meanwhile.
 func (s *Store) RecordConnectionTest(ctx context.Context, id int64, t ConnectionTest) error {
-	_, err := s.exec(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE scm_configs SET last_test_at = ?, last_test_passed = ?, last_test_summary = ?, last_test_warned = ? WHERE id = ?`,
 		t.At.UTC(), t.Passed, t.Summary, t.Warned, id)
 	if err != nil {
 		return fmt.Errorf("store: record connection test of %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: record connection test of %d: %w", id, ErrNotFound)
 	}
 	return nil
 }

@@ -67,6 +67,9 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("store: the database path %q must not contain ? or #", path)
 	}
+	if err := createOwnerOnly(path); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -90,11 +93,19 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 		s.Close()
 		return nil, fmt.Errorf("store: open the change file beside the database: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	// A database that cannot be written reads fine: start-up proves the write path.
+	err = s.migrate(ctx)
+	if err == nil {
+		err = s.Heartbeat(ctx)
+	}
+	if err != nil {
 		s.Close()
+		if cause, ok := Unwritable(err); ok {
+			return nil, fmt.Errorf("store: the database %s cannot be written (%s): %w", path, cause, err)
+		}
 		return nil, err
 	}
-	// The file holds password hashes and sealed secrets: its owner alone reads it.
+	// Made owner-only above; a file made by an older scmadmin or by hand is restricted now.
 	for _, f := range []string{path, path + "-wal", path + "-shm"} {
 		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.Close()
@@ -297,19 +308,4 @@ func isUnique(err error) bool {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
 	return false
-}
-
-// Backup writes a consistent copy of the database to path, which must not exist, while
-// other connections may be writing (VACUUM INTO).
-func (s *Store) Backup(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("store: backup: %s already exists: choose a new file", path)
-	}
-	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", path, err)
-	}
-	return nil
 }

@@ -164,34 +164,11 @@ func (s *Store) SetPassword(ctx context.Context, username, password string, by A
 // records the time as its last sign-in. A disabled account whose password matches is
 // ErrDisabled.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
-	var u User
-	var hash string
-	var last sql.NullTime
-	err := s.queryRow(ctx,
-		`SELECT id, username, is_admin, disabled, created_at, last_sign_in_at, password_hash FROM users WHERE username = ?`, username).
-		Scan(&u.ID, &u.Username, &u.IsAdmin, &u.Disabled, &u.CreatedAt, &last, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		checkPassword(dummyHash, password)
-		return User{}, ErrBadCredentials
-	}
+	l, err := s.LookupLogin(ctx, username)
 	if err != nil {
-		return User{}, fmt.Errorf("store: authenticate: %w", err)
+		return User{}, err
 	}
-	ok, err := checkPassword(hash, password)
-	if err != nil {
-		return User{}, fmt.Errorf("store: authenticate %q: %w", username, err)
-	}
-	if !ok {
-		return User{}, ErrBadCredentials
-	}
-	if u.Disabled {
-		return User{}, ErrDisabled
-	}
-	u.LastSignInAt = s.now()
-	if _, err := s.exec(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, u.LastSignInAt, u.ID); err != nil {
-		return User{}, fmt.Errorf("store: authenticate %q: %w", username, err)
-	}
-	return u, nil
+	return s.SignIn(ctx, l, password)
 }
 
 const userColumns = `id, username, is_admin, disabled, created_at, last_sign_in_at`

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Delivery results.
@@ -23,8 +25,19 @@ const (
 	WebhookGrace          = 24 * time.Hour
 )
 
-// KeptDeliveries is how many of its latest deliveries each configuration keeps.
-const KeptDeliveries = 1000
+// KeptDeliveries is how many of its latest deliveries each configuration keeps; KeptBuilds,
+// how many of its latest builds.
+const (
+	KeptDeliveries = 1000
+	KeptBuilds     = 10_000
+)
+
+// What a push says of itself is kept at most this long: a signed body can still say anything.
+const (
+	maxSlugLen   = 128
+	maxActorLen  = 255
+	maxCommitLen = 64
+)
 
 // Delivery is one webhook delivery that reached a configuration.
 type Delivery struct {
@@ -52,26 +65,20 @@ type Build struct {
 }
 
 // RecordDelivery records d and, when b is not nil, the build it starts and its repository,
-// in one transaction. A build whose request id was seen before is not recorded again: d's
-// result becomes DeliveryDuplicate. It returns d as recorded.
+// in one transaction. A push builds once per (configuration, repository, commit): a build
+// seen before, under this request id or any other, is not recorded again, and d's result
+// becomes DeliveryDuplicate. It returns d as recorded.
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Delivery, error) {
 	now := s.now()
 	d.ReceivedAt = now
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if b != nil {
-			res, err := tx.ExecContext(ctx,
-				`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at)
-				 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.PushedAt.UTC(), now)
+			built, err := recordBuild(ctx, tx, d, *b, now)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				d.Result, d.Reason = DeliveryDuplicate, "already delivered (same X-Request-Id): no second build"
-			} else if _, err := tx.ExecContext(ctx,
-				`INSERT INTO repositories (config_id, slug, created_at) VALUES (?, ?, ?) ON CONFLICT (config_id, slug) DO NOTHING`,
-				d.ConfigID, b.Repository, now); err != nil {
-				return err
+			if !built {
+				d.Result, d.Reason = DeliveryDuplicate, "already built (same commit of this repository, or same X-Request-Id): no second build"
 			}
 		}
 		if err := tx.QueryRowContext(ctx,
@@ -80,18 +87,56 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID); err != nil {
 			return err
 		}
-		// Deliveries can come from anyone (an oversized one is refused before its signature
-		// can be checked): keep a bounded history per configuration.
-		_, err := tx.ExecContext(ctx,
-			`DELETE FROM webhook_deliveries WHERE config_id = ?1 AND id <= (
-			   SELECT id FROM webhook_deliveries WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
-			d.ConfigID, KeptDeliveries)
-		return err
+		// Only signed deliveries are recorded, but a host can still send many: keep a bounded
+		// history per configuration.
+		return prune(ctx, tx, "webhook_deliveries", d.ConfigID, KeptDeliveries)
 	})
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)
 	}
 	return d, nil
+}
+
+// recordBuild records b and its repository unless the same build is already recorded,
+// and reports whether it did.
+func recordBuild(ctx context.Context, tx *sql.Tx, d Delivery, b Build, now time.Time) (bool, error) {
+	b.Repository, b.Actor, b.Commit = clip(b.Repository, maxSlugLen), clip(b.Actor, maxActorLen), clip(b.Commit, maxCommitLen)
+	b.ProjectKey = clip(b.ProjectKey, maxSlugLen)
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.PushedAt.UTC(), now)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO repositories (config_id, slug, created_at) VALUES (?, ?, ?) ON CONFLICT (config_id, slug) DO NOTHING`,
+		d.ConfigID, b.Repository, now); err != nil {
+		return false, err
+	}
+	return true, prune(ctx, tx, "builds", d.ConfigID, KeptBuilds)
+}
+
+// prune deletes a configuration's rows of table (webhook_deliveries or builds) but its
+// latest kept.
+func prune(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE config_id = ?1 AND id <= (
+	   SELECT id FROM `+table+` WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, configID, kept)
+	return err
+}
+
+// clip cuts s to at most n bytes, on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // CountWebhookFailure counts a delivery refused for its signature, which is not recorded:
@@ -115,6 +160,9 @@ func (s *Store) WebhookStatus(ctx context.Context, configID int64) (WebhookStatu
 	var installed sql.NullTime
 	err := s.queryRow(ctx, `SELECT webhook_failures, webhook_installed_at FROM scm_configs WHERE id = ?`, configID).
 		Scan(&ws.Failures, &installed)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return WebhookStatus{}, fmt.Errorf("store: webhook status of %d: %w", configID, err)
 	}

@@ -28,16 +28,18 @@ func (s *server) changePassword(c echo.Context) error {
 	}
 	if len(errs) == 0 {
 		// The current password is a password guess like any sign-in: the same limits apply.
-		if wait, _ := s.signIns.begin(u.Username, c.RealIP()); wait > 0 {
+		wait, _, err := s.signIns.begin(c.Request().Context(), u.Username, c.RealIP())
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 			p := s.page(c, "Change your password")
 			p.Alert = "Too many wrong current passwords. Try again in " + humanDuration(wait) + "."
 			return render(c, http.StatusTooManyRequests, views.PasswordPage(p, nil), nil)
 		}
-		err := s.st.ChangePassword(c.Request().Context(), u.ID, current, password, c.RealIP())
-		if err == nil || errors.Is(err, store.ErrSamePassword) {
-			s.signIns.succeeded(u.Username, c.RealIP())
-		}
+		err = s.st.ChangePassword(c.Request().Context(), u.ID, current, password, c.RealIP())
+		s.endAttempt(u.Username, c.RealIP(), err)
 		switch {
 		case errors.Is(err, store.ErrBadCredentials):
 			if err := s.st.RecordAudit(c.Request().Context(), store.AuditEvent{

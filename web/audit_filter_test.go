@@ -112,9 +112,10 @@ func TestAuditCSVExportsWhatThePageShows(t *testing.T) {
 	if len(all) != 7 || strings.Join(all[0], ",") != "id,time,who,from,action,configuration_id,concerns,changes" {
 		t.Fatalf("CSV = %q", all)
 	}
-	if failed := all[6]; failed[4] != "sign_in_failed" || failed[2] != `'=HYPERLINK("x")` || failed[3] != "127.0.0.1" {
-		t.Errorf("failed sign-in = %q: a typed name must not become a spreadsheet formula", failed)
+	if failed := all[6]; failed[4] != "sign_in_failed" || failed[2] != "unknown account" || failed[3] != "127.0.0.1" {
+		t.Errorf("failed sign-in = %q: a name that is no account's is not recorded", failed)
 	}
+
 	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(all[1][1]) {
 		t.Errorf("time = %q", all[1][1])
 	}

@@ -34,14 +34,14 @@ func newMetrics() *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
 		}, []string{"route"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scmadmin_webhook_deliveries_total", Help: "Webhook deliveries to a configuration, by result (accepted, duplicate, ignored, refused, unauthorized).",
+			Name: "scmadmin_webhook_deliveries_total", Help: "Webhook deliveries to a configuration, by result (accepted, duplicate, ignored, refused; unauthorized: a bad signature; unread: a body refused before its signature could be checked).",
 		}, []string{"result"}),
 		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scmadmin_connection_tests_total", Help: "Connection tests run, by provider and outcome (passed, or the id of the step that failed).",
 		}, []string{"provider", "outcome"}),
 	}
 	// Known series start at zero, so that rates and alerts work before the first event.
-	for _, result := range []string{store.DeliveryAccepted, store.DeliveryDuplicate, store.DeliveryIgnored, store.DeliveryRefused, "unauthorized"} {
+	for _, result := range []string{store.DeliveryAccepted, store.DeliveryDuplicate, store.DeliveryIgnored, store.DeliveryRefused, "unauthorized", "unread"} {
 		m.deliveries.WithLabelValues(result)
 	}
 	for _, p := range provider.Selectable() {
@@ -54,12 +54,12 @@ func newMetrics() *metrics {
 
 // observe counts a request by its route pattern (never its path, whose ids would make a
 // series per configuration).
-func (m *metrics) observe(c echo.Context, took time.Duration) {
+func (m *metrics) observe(c echo.Context, status int, took time.Duration) {
 	route := c.Path()
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status)).Inc()
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 

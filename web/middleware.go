@@ -49,8 +49,8 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		status := c.Response().Status
-		s.metrics.observe(c, time.Since(start))
+		status := decidedStatus(c)
+		s.metrics.observe(c, status, time.Since(start))
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
@@ -65,6 +65,18 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// statusClientLeft is what the log and the metrics say of a request whose client left
+// before it was answered (nginx's name for it): nothing was sent, so no status was.
+const statusClientLeft = 499
+
+// decidedStatus is the status the request was answered with, or statusClientLeft.
+func decidedStatus(c echo.Context) int {
+	if !c.Response().Committed && c.Request().Context().Err() != nil {
+		return statusClientLeft
+	}
+	return c.Response().Status
 }
 
 // contentSecurityPolicy allows only our own scripts and styles: no inline code at all.
@@ -260,8 +272,16 @@ func (s *server) popStatus(c echo.Context) string {
 // handleError turns an error a handler returned into a page: the status and message of an
 // echo.HTTPError, or a logged 500 that shows nothing of the cause.
 func (s *server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
+	if c.Response().Committed || c.Request().Context().Err() != nil {
+		return // answered already, or no one is left to answer
+	}
+	if s.answerUnwritable(c, err) {
 		return
+	}
+	if _, ok := action.AsRefusal(err); !ok && errors.Is(err, store.ErrNotFound) {
+		// What the request named was deleted while it ran, after an action loaded it: a race,
+		// not a fault.
+		err = &action.Refusal{Rule: store.ErrNotFound, Message: "What this request was about no longer exists: it was deleted meanwhile."}
 	}
 	if _, api := err.(*apiError); api || isAPIPath(c.Request().URL.Path) {
 		s.answerAPIError(c, err)
@@ -270,7 +290,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	if r, ok := action.AsRefusal(err); ok {
 		switch {
 		case errors.Is(r, store.ErrNotFound):
-			s.notFound(c, "The page "+c.Request().URL.Path)
+			s.errorPage(c, http.StatusNotFound, "Not found", r.Message)
 		case errors.Is(r, action.ErrBuiltIn), errors.Is(r, action.ErrInvalid):
 			s.errorPage(c, http.StatusBadRequest, http.StatusText(http.StatusBadRequest), r.Message)
 		default:

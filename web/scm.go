@@ -360,5 +360,13 @@ func (s *server) healthz(c echo.Context) error {
 		s.log.Error("health check failed", "err", err)
 		return c.String(http.StatusServiceUnavailable, "database unavailable")
 	}
+	if err := s.heartbeat.check(c.Request().Context(), s.st); err != nil {
+		s.log.Error("health check failed: the database cannot be written", "err", err)
+		cause, ok := store.Unwritable(err)
+		if !ok {
+			cause = "the write failed"
+		}
+		return c.String(http.StatusServiceUnavailable, "the database cannot be written: "+cause)
+	}
 	return c.String(http.StatusOK, "ok")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,8 +51,13 @@ type server struct {
 	metrics     *metrics
 	signIns     *signInLimiter
 	badKeys     *failureWindows // bad API keys per address
-	// receiving bounds the webhook deliveries read at once (each up to 1 MiB).
-	receiving chan struct{}
+	hashing     *hashQueue      // sign-ins' argon2 hashes
+	heartbeat   heartbeat       // /healthz's proof that the database can be written
+	// receiving bounds the webhook deliveries checked and recorded at once; bodies, the
+	// bodies being read (see readDelivery).
+	receiving   chan struct{}
+	bodies      bodyReaders
+	bodyTimeout time.Duration
 }
 
 // New returns the application, every route registered, over st.
@@ -80,6 +86,9 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		versions: &dataVersions{st: st},
 		users:    newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
 		lists:    newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
+
+		bodyTimeout: bodyTimeout,
+		hashing:     newHashQueue(hashPlaces),
 
 		receiving: make(chan struct{}, maxReceiving),
 		st:        st,

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +18,10 @@ const (
 	maxBackoff   = 15 * time.Minute
 	addrFailures = 30
 	addrWindow   = 15 * time.Minute
-	// maxEntries bounds the limiter's memory: past it, stale entries are swept, and if that
-	// is not enough, everything is forgotten.
+	// maxEntries bounds the limiter's memory: past it, the entries that failed least
+	// recently and hold no lock are forgotten. A lock is never forgotten before it ends:
+	// each takes at least freeFailures hashed passwords, so their number is bounded by
+	// how fast the server hashes.
 	maxEntries = 10_000
 	maxKeyLen  = 64
 )
@@ -28,99 +32,187 @@ type signInLimiter struct {
 	accounts map[string]*accountFailures
 	addrs    map[string]*addrFailureWindow
 	now      func() time.Time
+	max      int
+	// changed is closed, and replaced, whenever an attempt ends: sign-ins waiting for the
+	// attempts in flight look again.
+	changed chan struct{}
 }
 
 type accountFailures struct {
 	count        int
 	last, until  time.Time
 	auditedUntil time.Time // the lock whose first refusal was audited
+	pending      int       // attempts whose password is being checked
 }
 
 type addrFailureWindow struct {
-	count   int
-	start   time.Time
-	audited bool
+	count       int
+	start, last time.Time
+	audited     bool
+	pending     int
 }
 
 func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{}, now: time.Now}
+	return &signInLimiter{accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{},
+		now: time.Now, max: maxEntries, changed: make(chan struct{})}
 }
 
 func accountKey(username string) string { return truncate(strings.ToLower(username), maxKeyLen) }
 
-// begin decides whether a sign-in as username from addr may try its password now. If it may,
-// the attempt is counted as a failure at once, so that guesses sent in parallel cannot all
-// pass while the password is hashed; succeeded takes it back. When it may not, wait says for
+// begin decides whether a sign-in as username from addr may try its password now. An
+// attempt is counted as a failure only once its password proved wrong; meanwhile it is
+// pending, and no more attempts run at once than failures remain before a lock, so that
+// guesses sent in parallel cannot all pass while the passwords are hashed: the others wait
+// for the outcome (or their request's end, the error). When it may not try, wait says for
 // how long, and audit whether this is the first refusal of the lock (the one to record).
-func (l *signInLimiter) begin(username, addr string) (wait time.Duration, audit bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.accounts)+len(l.addrs) > maxEntries {
-		l.prune(now)
-	}
+// An attempt begun must end with succeeded, failed or dropped.
+func (l *signInLimiter) begin(ctx context.Context, username, addr string) (wait time.Duration, audit bool, err error) {
 	key := accountKey(username)
+	l.mu.Lock()
+	for {
+		now := l.now()
+		if len(l.accounts)+len(l.addrs) >= l.max {
+			l.prune(now)
+		}
+		a, w := l.current(key, addr, now)
+		if wait, audit = l.locked(a, w, now); wait > 0 {
+			l.mu.Unlock()
+			return wait, audit, nil
+		}
+		if a.pending < max(1, freeFailures-a.count) && w.pending < max(1, addrFailures-w.count) {
+			a.pending++
+			w.pending++
+			l.mu.Unlock()
+			return 0, false, nil
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+		l.mu.Lock()
+	}
+}
+
+// current returns the entries of account key and addr, made if need be, with what has
+// expired forgotten.
+func (l *signInLimiter) current(key, addr string, now time.Time) (*accountFailures, *addrFailureWindow) {
 	a := l.accounts[key]
-	if a != nil && now.Sub(a.last) > maxBackoff {
+	if a == nil {
+		a = &accountFailures{}
+		l.accounts[key] = a
+	} else if now.Sub(a.last) > maxBackoff {
 		a.count = 0
 	}
 	w := l.addrs[addr]
-	if w != nil && now.Sub(w.start) > addrWindow {
-		w = nil
+	if w == nil {
+		w = &addrFailureWindow{start: now}
+		l.addrs[addr] = w
+	} else if now.Sub(w.start) > addrWindow {
+		w.count, w.start, w.audited = 0, now, false
 	}
-	if a != nil && a.until.After(now) {
+	return a, w
+}
+
+// locked says how long a or w still refuses sign-ins, and whether to audit this refusal.
+func (l *signInLimiter) locked(a *accountFailures, w *addrFailureWindow, now time.Time) (wait time.Duration, audit bool) {
+	if a.until.After(now) {
 		wait = a.until.Sub(now)
 		audit = !a.auditedUntil.Equal(a.until)
 		a.auditedUntil = a.until
 	}
-	if w != nil && w.count >= addrFailures {
+	if w.count >= addrFailures {
 		wait = max(wait, w.start.Add(addrWindow).Sub(now))
 		audit = audit || !w.audited
 		w.audited = true
 	}
-	if wait > 0 {
-		return wait, audit
-	}
-	if a == nil {
-		a = &accountFailures{}
-		l.accounts[key] = a
-	}
-	a.count++
-	a.last = now
-	if n := a.count - freeFailures; n >= 0 {
-		a.until = now.Add(min(firstBackoff<<min(n, 10), maxBackoff))
-	}
-	if w == nil {
-		w = &addrFailureWindow{start: now}
-		l.addrs[addr] = w
-	}
-	w.count++
-	return 0, false
+	return wait, audit
 }
 
-// succeeded takes back the attempt begin counted: the password was right.
+// succeeded ends an attempt whose password was right: the account's failures are forgotten.
 func (l *signInLimiter) succeeded(username, addr string) {
+	l.end(username, addr, func(a *accountFailures, _ *addrFailureWindow, _ time.Time) {
+		a.count, a.until = 0, time.Time{}
+	})
+}
+
+// failed ends an attempt whose password was wrong: it counts against the account and the
+// address, and may lock them.
+func (l *signInLimiter) failed(username, addr string) {
+	l.end(username, addr, func(a *accountFailures, w *addrFailureWindow, now time.Time) {
+		a.count++
+		a.last = now
+		if n := a.count - freeFailures; n >= 0 {
+			a.until = now.Add(min(firstBackoff<<min(n, 10), maxBackoff))
+		}
+		w.count++
+		w.last = now
+	})
+}
+
+// dropped ends an attempt whose password was never checked (the server was busy, or the
+// client left): it counts for nothing.
+func (l *signInLimiter) dropped(username, addr string) {
+	l.end(username, addr, func(*accountFailures, *addrFailureWindow, time.Time) {})
+}
+
+func (l *signInLimiter) end(username, addr string, outcome func(*accountFailures, *addrFailureWindow, time.Time)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.accounts, accountKey(username))
-	if w := l.addrs[addr]; w != nil && w.count > 0 {
-		w.count--
+	key := accountKey(username)
+	a, w := l.accounts[key], l.addrs[addr]
+	if a == nil || w == nil {
+		return // cannot happen: entries with attempts pending are never forgotten
 	}
+	a.pending--
+	w.pending--
+	outcome(a, w, l.now())
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
+// prune forgets what has expired and, while there are still too many entries, those that
+// failed least recently among the ones that hold no lock and have no attempt pending.
 func (l *signInLimiter) prune(now time.Time) {
+	type candidate struct {
+		key    string
+		isAddr bool
+		last   time.Time
+	}
+	var idle []candidate
 	for k, a := range l.accounts {
-		if now.Sub(a.last) > maxBackoff && !a.until.After(now) {
+		if a.pending > 0 || a.until.After(now) {
+			continue
+		}
+		if now.Sub(a.last) > maxBackoff {
 			delete(l.accounts, k)
+		} else {
+			idle = append(idle, candidate{key: k, last: a.last})
 		}
 	}
 	for k, w := range l.addrs {
+		if w.pending > 0 || (w.count >= addrFailures && now.Sub(w.start) <= addrWindow) {
+			continue
+		}
 		if now.Sub(w.start) > addrWindow {
 			delete(l.addrs, k)
+		} else {
+			idle = append(idle, candidate{key: k, isAddr: true, last: w.last})
 		}
 	}
-	if len(l.accounts)+len(l.addrs) > maxEntries {
-		// A flood of names or addresses: forgetting is better than growing without bound.
-		l.accounts, l.addrs = map[string]*accountFailures{}, map[string]*addrFailureWindow{}
+	// Down to nine tenths of the bound, so that a flood does not sort at every attempt.
+	excess := len(l.accounts) + len(l.addrs) - l.max*9/10
+	if excess <= 0 {
+		return
+	}
+	sort.Slice(idle, func(i, j int) bool { return idle[i].last.Before(idle[j].last) })
+	for _, c := range idle[:min(excess, len(idle))] {
+		if c.isAddr {
+			delete(l.addrs, c.key)
+		} else {
+			delete(l.accounts, c.key)
+		}
 	}
 }

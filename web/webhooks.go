@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,7 +24,7 @@ import (
 )
 
 // maxDelivery is the largest webhook body accepted (over 1 MiB: 413); maxReceiving
-// is how many deliveries are read at once.
+// is how many deliveries are checked and recorded at once.
 const (
 	maxDelivery  = 1 << 20
 	maxReceiving = 16
@@ -105,11 +104,16 @@ func (s *server) receiveWebhook(c echo.Context) error {
 	h := c.Request().Header
 	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(h.Get(format.DeliveryHeader), 100),
 		Event: truncate(h.Get(format.EventHeader), 100)}
-	body, err := s.readDelivery(c)
-	if errors.Is(err, errDeliveryTooLarge) {
-		return s.answerDelivery(c, d, http.StatusRequestEntityTooLarge, store.DeliveryRefused, "body over 1 MiB", nil)
-	} else if err != nil {
-		return err
+	body, refused := s.readDelivery(c)
+	if refused != nil {
+		return s.refuseUnread(c, cfg.ID, refused)
+	}
+	// Checking and recording: a bounded number at once.
+	select {
+	case s.receiving <- struct{}{}:
+		defer func() { <-s.receiving }()
+	case <-c.Request().Context().Done():
+		return c.Request().Context().Err()
 	}
 	if d.Event == format.PingEvent {
 		return c.String(http.StatusOK, "pong")
@@ -138,29 +142,6 @@ func (s *server) loadHookTarget(c echo.Context) (store.SCMConfig, *provider.Webh
 		return cfg, nil, c.String(http.StatusNotFound, "no webhook for this configuration")
 	}
 	return cfg, p.Webhook, nil
-}
-
-var errDeliveryTooLarge = errors.New("web: delivery over 1 MiB")
-
-// readDelivery reads a delivery's body, at most maxDelivery bytes, a bounded number at once.
-func (s *server) readDelivery(c echo.Context) ([]byte, error) {
-	if c.Request().ContentLength > maxDelivery {
-		return nil, errDeliveryTooLarge
-	}
-	select {
-	case s.receiving <- struct{}{}:
-		defer func() { <-s.receiving }()
-	case <-c.Request().Context().Done():
-		return nil, c.Request().Context().Err()
-	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxDelivery+1))
-	if err != nil {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "the body could not be read")
-	}
-	if len(body) > maxDelivery {
-		return nil, errDeliveryTooLarge
-	}
-	return body, nil
 }
 
 // judgeDelivery decides what a signed delivery to cfg does: a build, or why none.

@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -15,7 +16,7 @@ func Target(p *provider.Provider, cfg store.SCMConfig, secrets map[string]string
 }
 
 // Test tests configuration id's connection and keeps the result as its health, unless the
-// test could not start.
+// test could not run fully (no place, or the caller gave up); a notFound Refusal when the configuration was deleted meanwhile.
 func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.Result, error) {
 	cfg, p, err := a.LoadHosted(ctx, id)
 	if err != nil {
@@ -29,10 +30,14 @@ func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.R
 	if p.OAuth != nil {
 		result.Steps = append(result.Steps, roundTripStep(cfg, secrets))
 	}
-	if step, failed := result.FirstFailure(); !failed || step.ID != "queue" {
-		// Kept even if the caller has gone: the test ran, and the list should say so.
+	if result.Complete() {
+		// Kept even if the caller has gone once the test ran: the list should say so.
 		cfg.LastTest = Health(result)
-		if err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, cfg.LastTest); err != nil {
+		err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, cfg.LastTest)
+		if errors.Is(err, store.ErrNotFound) {
+			return cfg, result, &Refusal{Rule: store.ErrNotFound,
+				Message: "“" + cfg.DisplayName() + "” was deleted while its connection was tested: its result is not kept."}
+		} else if err != nil {
 			return cfg, result, err
 		}
 	}

@@ -45,9 +45,21 @@ type Step struct {
 
 // Result is a whole check.
 type Result struct {
-	At    time.Time
+	At    time.Time // when it got its place and started
 	Steps []Step
+	// Waited is how long it waited for a place, which its time limit does not include.
+	Waited time.Duration
+	// Interrupted is set when the check could not run fully: no place, or the caller gave
+	// up. Its failures may then say nothing of the host.
+	Interrupted bool
 }
+
+// Complete reports whether every step ran as far as the host let it: a result that may be
+// kept as the configuration's health.
+func (r Result) Complete() bool { return !r.Interrupted && len(r.Steps) > 0 }
+
+// waitShown is how long a wait for a place must be to be shown as a step of its own.
+const waitShown = 500 * time.Millisecond
 
 // Passed reports whether no step failed (warnings pass).
 func (r Result) Passed() bool {
@@ -160,23 +172,30 @@ func New(extraCAs []byte) (*Checker, error) {
 	}, nil
 }
 
-// Check runs every step for t, within TotalTimeout. A step after a failed one is skipped.
+// Check runs every step for t, within TotalTimeout from when it gets one of the
+// MaxRunning places: time spent waiting for one is not the host's, and is shown as waiting.
+// A step after a failed one is skipped.
 func (c *Checker) Check(ctx context.Context, t Target) Result {
-	ctx, cancel := context.WithTimeout(ctx, c.totalTimeout)
-	defer cancel()
-	r := Result{At: c.now().UTC()}
-	if ctx.Err() != nil {
-		r.Steps = []Step{{ID: "queue", Title: "A place to run", Status: Failed, Detail: "The test was cancelled before it started."}}
-		return r
-	}
+	queued := c.now()
 	release, ok := c.acquire(ctx)
 	if !ok {
-		r.Steps = []Step{{ID: "queue", Title: "A place to run", Status: Failed,
-			Detail: "Too many connection tests are running at once. Try again in a moment."}}
-		return r
+		detail := "Too many connection tests are running at once. Try again in a moment."
+		if ctx.Err() != nil {
+			detail = "The test was cancelled before it started."
+		}
+		return Result{At: queued.UTC(), Interrupted: true, Steps: []Step{{ID: "queue", Title: "A place to run", Status: Failed, Detail: detail}}}
 	}
 	defer release()
-	run := &run{c: c, ctx: ctx, t: t}
+	r := Result{At: c.now().UTC()}
+	r.Waited = r.At.Sub(queued)
+	if r.Waited >= waitShown {
+		r.Steps = append(r.Steps, Step{ID: "queue", Title: "A place to run", Status: Passed, Detail: fmt.Sprintf(
+			"Waited %s for one of the %d places that connection tests share; the test's own time started after.",
+			r.Waited.Round(100*time.Millisecond), MaxRunning)})
+	}
+	budget, cancel := context.WithTimeout(ctx, c.totalTimeout)
+	defer cancel()
+	run := &run{c: c, ctx: budget, t: t}
 	for _, s := range c.plan(t) {
 		step := Step{ID: s.id, Title: s.title}
 		if run.failed {
@@ -187,15 +206,22 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 		}
 		r.Steps = append(r.Steps, step)
 	}
+	r.Interrupted = ctx.Err() != nil
 	return r
 }
 
-// acquire waits for one of the MaxRunning places that every call to a host shares.
+// acquire waits, as long as a whole check may take, for one of the MaxRunning places that
+// every call to a host shares.
 func (c *Checker) acquire(ctx context.Context) (release func(), ok bool) {
+	if ctx.Err() != nil {
+		return nil, false
+	}
+	wait, cancel := context.WithTimeout(ctx, c.totalTimeout)
+	defer cancel()
 	select {
 	case c.running <- struct{}{}:
 		return func() { <-c.running }, true
-	case <-ctx.Done():
+	case <-wait.Done():
 		return nil, false
 	}
 }
