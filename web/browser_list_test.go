@@ -1,0 +1,81 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/scmadmin/scmadmin/store"
+)
+
+// seedLongValues seeds Bitbucket Server configurations with 100-character URLs and a
+// 128-character project key, one of them disabled, and returns their ids.
+func seedLongValues(t *testing.T, app *testApp) []int64 {
+	t.Helper()
+	host := strings.Repeat("a", 40) + "." + strings.Repeat("b", 39) + ".example.com" // 92 characters
+	var ids []int64
+	for i, key := range []string{"ALGO", "K" + strings.Repeat("EY_LONG", 18) + "_", "TEAM"} {
+		f := validForm("bitbucket_server")
+		h := fmt.Sprintf("%d%s", i, host[1:])
+		f.Set("website_url", "https://"+h)
+		f.Set("api_url", "https://"+h+"/rest/api/1.0")
+		f.Set("ssh_url", "ssh://git@"+h+":7999")
+		f.Set("project_key", key)
+		ids = append(ids, seedBitbucket(t, app, f).ID)
+	}
+	if n := len("https://" + host); n != 100 {
+		t.Fatalf("the long URL has %d characters, want 100", n)
+	}
+	if err := app.st.SetEnabled(context.Background(), ids[2], false, store.Actor{Username: "setup"}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestBrowserListFitsTheScreen measures the list: at 1280 px every row's actions and health
+// are inside the viewport, with nothing to scroll sideways; at 360 px the page is no wider
+// than the screen.
+func TestBrowserListFitsTheScreen(t *testing.T) {
+	app := newTestApp(t)
+	seedLongValues(t, app)
+	b := newBrowser(t, app)
+	b.signIn()
+	b.run(chromedp.EmulateViewport(1280, 900), chromedp.Navigate(b.app.srv.URL+"/admin/scm"), chromedp.WaitVisible("table#scm-configs", chromedp.ByQuery))
+	var outside []string
+	var scrollWidth, viewport, rows int
+	b.run(
+		chromedp.Evaluate(`[...document.querySelectorAll("tr[data-scm-id]")].flatMap(tr =>
+			[...tr.querySelectorAll(".row-buttons button, .row-buttons a, .health")].filter(el => {
+				const r = el.getBoundingClientRect();
+				return r.width === 0 || r.left < 0 || r.right > window.innerWidth;
+			}).map(el => tr.dataset.scmId + ": " + el.textContent.trim()))`, &outside),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
+		chromedp.Evaluate(`window.innerWidth`, &viewport),
+		chromedp.Evaluate(`document.querySelectorAll("tr[data-scm-id] .row-buttons > *").length`, &rows),
+	)
+	if rows < 8 {
+		t.Errorf("only %d row buttons: the seeded rows are missing", rows)
+	}
+	if len(outside) > 0 {
+		t.Errorf("at 1280 px these are outside the viewport: %v", outside)
+	}
+	if scrollWidth > viewport {
+		t.Errorf("at 1280 px the page is %d px wide in a %d px viewport", scrollWidth, viewport)
+	}
+	var wrapScroll int
+	b.run(chromedp.Evaluate(`(w => w.scrollWidth - w.clientWidth)(document.querySelector(".table-wrap"))`, &wrapScroll))
+	if wrapScroll > 0 {
+		t.Errorf("the table scrolls sideways by %d px at 1280 px", wrapScroll)
+	}
+	b.screenshot("list")
+
+	b.run(chromedp.EmulateViewport(360, 800), chromedp.Reload(), chromedp.WaitVisible("table#scm-configs", chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth))
+	if scrollWidth > 360 {
+		t.Errorf("at 360 px the list is %d px wide", scrollWidth)
+	}
+	b.screenshot("phone-list")
+}
