@@ -25,7 +25,9 @@ type ListQuery struct {
 var States = []string{"enabled", "disabled"}
 
 // filtered reports whether q shows only some configurations.
-func (q ListQuery) filtered() bool { return q.Q != "" || q.Provider != "" || q.State != "" || q.Health != "" }
+func (q ListQuery) filtered() bool {
+	return q.Q != "" || q.Provider != "" || q.State != "" || q.Health != ""
+}
 
 // URL is the list's address for q.
 func (q ListQuery) URL() string {
