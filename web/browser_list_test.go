@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/scmadmin/scmadmin/store"
 )
@@ -78,4 +79,53 @@ func TestBrowserListFitsTheScreen(t *testing.T) {
 		t.Errorf("at 360 px the list is %d px wide", scrollWidth)
 	}
 	b.screenshot("phone-list")
+}
+
+// TestBrowserFocusAfterRowActions: after a row's action the focus is in that row of the new
+// table (or on the status message once the row is gone), never on <body>; Escape cancels
+// the in-place delete confirmation.
+func TestBrowserFocusAfterRowActions(t *testing.T) {
+	app := newTestApp(t)
+	ids := seedBitbuckets(t, app, "alpha", "beta")
+	beta := ref(ids[1])
+	b := newBrowser(t, app)
+	b.signIn()
+	focusRow := `(document.activeElement.closest("tr[data-scm-id]") || {dataset: {}}).dataset.scmId || document.activeElement.tagName`
+
+	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%s"] button[aria-label^="Disable"]`, beta), chromedp.ByQuery))
+	b.waitUntil(fmt.Sprintf(`!!document.querySelector('tr[data-scm-id="%s"] .badge-disabled')`, beta), "beta was not disabled in place")
+	var focused, label string
+	b.run(chromedp.Evaluate(focusRow, &focused), chromedp.Evaluate(`document.activeElement.textContent.trim()`, &label))
+	if focused != beta || label != "Enable" {
+		t.Errorf("after Disable the focus is on %q %q, want beta's Enable", focused, label)
+	}
+
+	// Delete asks in place; Escape cancels, and the focus is back on the row's Delete.
+	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%s"] a[aria-label^="Delete"]`, beta), chromedp.ByQuery))
+	b.waitUntil(fmt.Sprintf(`!!document.querySelector('tr.confirm[data-scm-id="%s"]')`, beta), "no in-place confirmation")
+	b.run(chromedp.Evaluate(focusRow, &focused))
+	if focused != beta {
+		t.Errorf("the confirmation does not have the focus: %q", focused)
+	}
+	b.run(chromedp.KeyEvent(kb.Escape))
+	b.waitUntil(fmt.Sprintf(`!document.querySelector('tr.confirm') && !!document.querySelector('tr[data-scm-id="%s"] a[aria-label^="Delete"]')`, beta),
+		"Escape did not cancel the confirmation")
+	b.run(chromedp.Evaluate(focusRow, &focused), chromedp.Evaluate(`document.activeElement.textContent.trim()`, &label))
+	if focused != beta || label != "Delete" {
+		t.Errorf("after Escape the focus is on %q %q, want beta's Delete", focused, label)
+	}
+	if !configExists(t, app, ids[1]) {
+		t.Fatal("Escape deleted beta")
+	}
+
+	// Confirmed: the row is gone, the focus is on the status message.
+	b.run(chromedp.Click(fmt.Sprintf(`tr[data-scm-id="%s"] a[aria-label^="Delete"]`, beta), chromedp.ByQuery))
+	b.waitUntil(`!!document.querySelector('tr.confirm')`, "no in-place confirmation")
+	b.run(chromedp.Click(`tr.confirm button[type=submit]`, chromedp.ByQuery))
+	b.waitUntil(fmt.Sprintf(`!document.querySelector('tr[data-scm-id="%s"]')`, beta), "beta was not deleted")
+	var role string
+	b.run(chromedp.Evaluate(`document.activeElement.getAttribute("role") || document.activeElement.tagName`, &role))
+	if role != "status" {
+		t.Errorf("after the delete the focus is on %q, want the status message", role)
+	}
 }

@@ -41,7 +41,7 @@ document.addEventListener("htmx:afterSettle", function () {
     var buttons = Array.prototype.slice.call(row.querySelectorAll("button, a.button"));
     target = buttons.find(function (b) { return b.textContent.trim() === done.label; }) ||
       (done.label === "Cancel" && row.querySelector("a.danger")) ||
-      row.querySelector(".row-buttons button, .row-buttons a, a");
+      row.querySelector(".row-buttons button, .row-buttons a") || row.querySelector("a");
   } else {
     target = document.querySelector("#messages [role=status], #messages [role=alert]");
   }
