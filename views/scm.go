@@ -107,6 +107,8 @@ type SCMForm struct {
 	Errors      provider.Errors
 	CallbackURL string
 	Test        *probe.Result // a "Test before saving" just run
+	// Clash is the configuration a duplicate clashes with: its error links to it.
+	Clash *store.SCMConfig
 }
 
 func (f SCMForm) editing() bool { return f.Config.ID != 0 }

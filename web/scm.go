@@ -191,7 +191,9 @@ func (s *server) createSCM(c echo.Context) error {
 		if !known || !p.Selectable() {
 			p, vals = provider.Selectable()[0], func(p *provider.Provider, _ url.Values) provider.Values { return defaults(p) }
 		}
-		return s.renderForm(c, http.StatusUnprocessableEntity, addTitle, s.form(p, vals(p, form), r.Fields), store.SCMConfig{}, nil)
+		f := s.form(p, vals(p, form), r.Fields)
+		f.Clash = r.Clash
+		return s.renderForm(c, http.StatusUnprocessableEntity, addTitle, f, store.SCMConfig{}, nil)
 	}
 	if err != nil {
 		return err
@@ -354,6 +356,7 @@ func (s *server) updateSCM(c echo.Context) error {
 			return err
 		}
 		f := s.form(p, typed(p, form), r.Fields)
+		f.Clash = r.Clash
 		return s.renderForm(c, http.StatusUnprocessableEntity, "Edit "+cfg.DisplayName(), f, cfg, nil)
 	}
 	if err != nil {
