@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -243,19 +244,29 @@ func defaults(p *provider.Provider) provider.Values {
 
 // carried is the form of p after a switch from the provider named by fields_for in typed:
 // p's defaults, except where the admin typed something of their own into a field p has too.
-// Secrets are never carried (they are never sent).
+// Once any URL is the admin's own, p's pre-filled public URLs are left out: one host's URLs
+// are never mixed with another's. Secrets are never carried (they are never sent).
 func carried(p *provider.Provider, typed url.Values) provider.Values {
 	v := defaults(p)
 	from, ok := provider.Lookup(typed.Get("fields_for"))
 	if !ok {
 		return v
 	}
+	own := provider.Values{}
 	for _, f := range p.Fields() {
 		old, shared := from.Field(f.Name)
 		if t := strings.TrimSpace(typed.Get(f.Name)); shared && f.Kind != provider.KindSecret && t != "" && t != old.Default {
-			v[f.Name] = truncate(t, f.MaxLen())
+			own[f.Name] = truncate(t, f.MaxLen())
 		}
 	}
+	if slices.ContainsFunc(p.Fields(), func(f provider.Field) bool { return f.IsURL() && own[f.Name] != "" }) {
+		for _, f := range p.Fields() {
+			if f.IsURL() {
+				delete(v, f.Name)
+			}
+		}
+	}
+	maps.Copy(v, own)
 	return v
 }
 
