@@ -31,7 +31,7 @@ func TestProviderHelpSpeaksOfTheChosenProvider(t *testing.T) {
 func TestProviderSwitchNeverMixesHosts(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
-	value := func(r *response, name string) string { return r.doc.Find("#" + name).AttrOr("value", "") }
+	value := func(r *response, name string) string { return r.doc.Find("#"+name).AttrOr("value", "") }
 	// Left as pre-filled: GitHub's URLs give way to GitLab's.
 	r := c.getHTMX("/admin/scm/new?" + url.Values{"provider": {"gitlab"}, "fields_for": {"github"},
 		"website_url": {"https://github.com"}, "api_url": {"https://api.github.com"}, "ssh_url": {"ssh://git@github.com:22"}}.Encode()).
