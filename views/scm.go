@@ -174,6 +174,9 @@ type Webhook struct {
 	Builds      []store.Build
 }
 
+// WebhookSecretURL is the page that shows configuration id's new webhook secret, once.
+func WebhookSecretURL(id string) string { return DetailsURL(id) + "/webhook/secret" }
+
 func editURL(id string) string { return DetailsURL(id) + "/edit" }
 
 func actionURL(id string, action string) string { return DetailsURL(id) + "/" + action }

@@ -38,6 +38,9 @@ type server struct {
 	secure  bool
 	// webhookWarning says why Bitbucket cannot reach the webhook URLs, if the base URL shows it.
 	webhookWarning string
+	// webhookLoopback says why no host can reach the webhook URLs, when they are on loopback:
+	// Install webhook is then refused.
+	webhookLoopback string
 	sessions       *sessionStore
 	users          *cache[int64, store.User]
 	// lists holds the list's rendered views (see renderedList).
@@ -85,7 +88,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
 		secure:    u.Scheme == "https",
 
-		webhookWarning: unreachable(u),
+		webhookWarning:  webhookWarnings(u),
+		webhookLoopback: loopback(u),
 
 		crossOrigin: http.NewCrossOriginProtection(),
 	}

@@ -6,16 +6,37 @@ document.addEventListener("htmx:configRequest", function (event) {
   }
 });
 
-// Copy buttons: <button data-copy="ID"> copies the text of the element with that id.
+// Copy buttons: <button data-copy="ID"> copies the text of the element with that id. Where the
+// clipboard API is missing (a plain-http host), the text is selected and the note beside the
+// button says to press Ctrl+C.
 document.addEventListener("click", function (event) {
   var button = event.target.closest("[data-copy]");
-  if (!button || !navigator.clipboard) {
+  if (!button) {
     return;
   }
   var source = document.getElementById(button.dataset.copy);
+  var note = button.parentNode.querySelector(".copy-note");
+  var say = function (text) {
+    if (note) {
+      note.textContent = text;
+    }
+  };
+  var selectIt = function () {
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    say("Selected: press Ctrl+C (⌘C on a Mac) to copy.");
+  };
+  if (!navigator.clipboard || !window.isSecureContext) {
+    selectIt();
+    return;
+  }
   navigator.clipboard.writeText(source.textContent.trim()).then(function () {
     button.textContent = "Copied";
-  });
+    say("");
+  }, selectIt);
 });
 
 // After a row's action (htmx), the focus returns to the same row of the new table: to the
