@@ -41,8 +41,8 @@ type server struct {
 	// webhookLoopback says why no host can reach the webhook URLs, when they are on loopback:
 	// Install webhook is then refused.
 	webhookLoopback string
-	sessions       *sessionStore
-	users          *cache[int64, store.User]
+	sessions        *sessionStore
+	users           *cache[int64, store.User]
 	// lists holds the list's rendered views (see renderedList).
 	lists *cache[listKey, renderedList]
 	// crossOrigin refuses state changes that browsers say come from another origin.
