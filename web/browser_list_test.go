@@ -71,14 +71,14 @@ func TestBrowserListFitsTheScreen(t *testing.T) {
 	if wrapScroll > 0 {
 		t.Errorf("the table scrolls sideways by %d px at 1280 px", wrapScroll)
 	}
-	b.screenshot("list")
+	b.screenshot("list-long-values")
 
 	b.run(chromedp.EmulateViewport(360, 800), chromedp.Reload(), chromedp.WaitVisible("table#scm-configs", chromedp.ByQuery),
 		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth))
 	if scrollWidth > 360 {
 		t.Errorf("at 360 px the list is %d px wide", scrollWidth)
 	}
-	b.screenshot("phone-list")
+	b.screenshot("phone-list-long-values")
 }
 
 // TestBrowserFocusAfterRowActions: after a row's action the focus is in that row of the new
