@@ -129,3 +129,27 @@ func TestBrowserFocusAfterRowActions(t *testing.T) {
 		t.Errorf("after the delete the focus is on %q, want the status message", role)
 	}
 }
+
+// TestBrowserCopyWithoutClipboardAPI: on a plain-http host the clipboard API is missing; the
+// Copy button then selects the webhook URL and says to press Ctrl+C.
+func TestBrowserCopyWithoutClipboardAPI(t *testing.T) {
+	app := newTestAppWith(t, Config{BaseURL: "http://scm.example.com"})
+	id := seedBitbuckets(t, app, "alpha")[0]
+	b := newBrowser(t, app)
+	b.signIn()
+	var selected, note string
+	b.run(
+		chromedp.Navigate(app.srv.URL+scmPath(id, "")),
+		chromedp.WaitVisible("#webhook-url", chromedp.ByQuery),
+		chromedp.Evaluate(`Object.defineProperty(navigator, "clipboard", {value: undefined, configurable: true})`, nil),
+		chromedp.Click(`button[data-copy="webhook-url"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.getSelection().toString().trim()`, &selected),
+		chromedp.Text(`#webhook-url ~ .copy-note`, &note, chromedp.ByQuery),
+	)
+	if want := "http://scm.example.com/hooks/scm/" + ref(id); selected != want {
+		t.Errorf("selected %q, want the webhook URL %q", selected, want)
+	}
+	if !strings.Contains(note, "Ctrl+C") {
+		t.Errorf("the note beside Copy says %q, want Ctrl+C", note)
+	}
+}
