@@ -152,16 +152,16 @@ func (s *Store) UpdateOAuthToken(ctx context.Context, userID, configID int64, to
 	return nil
 }
 
-const oauthColumns = `t.user_id, t.config_id, c.ref, c.name, c.website_url, t.scm_username, t.scm_orgs, t.created_at, t.updated_at`
+const oauthColumns = `t.user_id, t.config_id, c.ref, c.name, c.website_url, c.client_id, t.scm_username, t.scm_orgs, t.created_at, t.updated_at`
 
 // scanOAuth scans oauthColumns, and extra after them, into c.
 func scanOAuth(row interface{ Scan(...any) error }, c *OAuthConnection, extra ...any) error {
-	var orgs, website string
-	dest := append([]any{&c.UserID, &c.ConfigID, &c.ConfigRef, &c.ConfigName, &website, &c.Username, &orgs, &c.ConnectedAt, &c.UpdatedAt}, extra...)
+	var orgs, website, clientID string
+	dest := append([]any{&c.UserID, &c.ConfigID, &c.ConfigRef, &c.ConfigName, &website, &clientID, &c.Username, &orgs, &c.ConnectedAt, &c.UpdatedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return err
 	}
-	c.ConfigName = SCMConfig{Name: c.ConfigName, WebsiteURL: website}.DisplayName()
+	c.ConfigName = SCMConfig{Name: c.ConfigName, WebsiteURL: website, ClientID: clientID}.DisplayName()
 	return json.Unmarshal([]byte(orgs), &c.Orgs)
 }
 

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,7 +123,9 @@ func (c SCMConfig) Values() map[string]string {
 	return v
 }
 
-// DisplayName is how the configuration is named: its name, else its Website URL.
+// DisplayName is how the configuration is named: its name, else its Website URL's host and
+// its ID column (the project key or the client id), so that two projects on one host read
+// apart: "bitbucket.example.com · ALGO".
 func (c SCMConfig) DisplayName() string {
 	switch {
 	case c.Name != "":
@@ -129,7 +133,14 @@ func (c SCMConfig) DisplayName() string {
 	case c.WebsiteURL == "":
 		return "Built-in"
 	}
-	return c.WebsiteURL
+	host := c.WebsiteURL
+	if u, err := url.Parse(c.WebsiteURL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	if id := cmp.Or(c.ProjectKey, c.ClientID); id != "" {
+		return host + " · " + id
+	}
+	return host
 }
 
 // diff lists what changes from old to c, secrets (by field name) included as "changed".
@@ -417,28 +428,80 @@ type SCMQuery struct {
 	// ProviderOrder is every provider id in the order SortProvider lists them (their labels'
 	// order), which the store cannot know.
 	ProviderOrder []string
-	Sort          SCMSort
-	Desc          bool
-	Limit         int
-	Offset        int
+	// SearchDisabled and SearchDefault: the search also matches the disabled configurations,
+	// the default one (the search is a word of their badge).
+	SearchDisabled, SearchDefault bool
+	// Provider, Enabled and Health filter: only that provider; only enabled (true) or
+	// disabled (false) ones; only those whose last connection test is so.
+	Provider string
+	Enabled  *bool
+	Health   Health
+	Sort     SCMSort
+	Desc     bool
+	Limit    int
+	Offset   int
 }
 
-// ListSCMConfigs returns one page of configurations and how many match in all.
-func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfig, total int, err error) {
-	var where string
+// Health is a configuration's last connection test in a word, for the list's filter.
+type Health string
+
+// The healths the list filters by.
+const (
+	HealthAny      Health = ""
+	HealthPassed   Health = "passed"
+	HealthWarning  Health = "warning"
+	HealthFailing  Health = "failing"
+	HealthUntested Health = "untested"
+)
+
+// healthConds are the SQL conditions of each Health.
+var healthConds = map[Health]string{
+	HealthPassed:   `last_test_at IS NOT NULL AND last_test_passed AND NOT last_test_warned`,
+	HealthWarning:  `last_test_at IS NOT NULL AND last_test_passed AND last_test_warned`,
+	HealthFailing:  `last_test_at IS NOT NULL AND NOT last_test_passed`,
+	HealthUntested: `last_test_at IS NULL`,
+}
+
+// where is q's WHERE clause ("" for every configuration) and its arguments.
+func (q SCMQuery) where() (string, []any) {
+	var conds []string
 	var args []any
 	if q.Search != "" {
 		// The trigram index answers GLOB over the lower-cased text (and LIKE, but not with ESCAPE).
-		conds := []string{`id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`}
+		search := []string{`id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`}
 		args = append(args, "*"+escapeGlob(strings.ToLower(q.Search))+"*")
 		if len(q.Providers) > 0 {
-			conds = append(conds, `provider IN (`+placeholders(len(q.Providers))+`)`)
+			search = append(search, `provider IN (`+placeholders(len(q.Providers))+`)`)
 			for _, p := range q.Providers {
 				args = append(args, p)
 			}
 		}
-		where = " WHERE " + strings.Join(conds, " OR ")
+		if q.SearchDisabled {
+			search = append(search, `NOT enabled`)
+		}
+		if q.SearchDefault {
+			search = append(search, `is_default`)
+		}
+		conds = append(conds, "("+strings.Join(search, " OR ")+")")
 	}
+	if q.Provider != "" {
+		conds, args = append(conds, `provider = ?`), append(args, q.Provider)
+	}
+	if q.Enabled != nil {
+		conds, args = append(conds, `enabled = ?`), append(args, *q.Enabled)
+	}
+	if c, ok := healthConds[q.Health]; ok {
+		conds = append(conds, "("+c+")")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListSCMConfigs returns one page of configurations and how many match in all.
+func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfig, total int, err error) {
+	where, args := q.where()
 	countQuery := `SELECT count(*) FROM scm_configs` + where
 	if where == "" {
 		countQuery = `SELECT n FROM scm_config_count`

@@ -9,20 +9,33 @@ import (
 	"github.com/scmadmin/scmadmin/web/provider"
 )
 
-// ListQuery is the list's view as its URL states it: search, order and page.
+// ListQuery is the list's view as its URL states it: search, filters, order and page.
 type ListQuery struct {
-	Q       string
-	Sort    string // provider, website_url or created
-	Desc    bool
-	Page    int // from 1
-	PerPage int
+	Q        string
+	Provider string // a provider id, or "" for every provider
+	State    string // enabled, disabled, or "" for both
+	Health   string // a store.Health
+	Sort     string // provider, website_url or created
+	Desc     bool
+	Page     int // from 1
+	PerPage  int
+}
+
+// States are the list's enabled/disabled filter values.
+var States = []string{"enabled", "disabled"}
+
+// filtered reports whether q shows only some configurations.
+func (q ListQuery) filtered() bool {
+	return q.Q != "" || q.Provider != "" || q.State != "" || q.Health != ""
 }
 
 // URL is the list's address for q.
 func (q ListQuery) URL() string {
 	v := url.Values{}
-	if q.Q != "" {
-		v.Set("q", q.Q)
+	for k, val := range map[string]string{"q": q.Q, "provider": q.Provider, "state": q.State, "health": q.Health} {
+		if val != "" {
+			v.Set(k, val)
+		}
 	}
 	v.Set("sort", q.Sort)
 	if q.Desc {
@@ -65,6 +78,17 @@ type SCMList struct {
 	Total   int
 }
 
+// fresh reports whether the list is that of a fresh install: the built-in configuration alone.
+func (l SCMList) fresh() bool {
+	return !l.Query.filtered() && l.Total == 1 && len(l.Configs) == 1 && l.Configs[0].ID == store.BuiltInID
+}
+
+// clearFilters is the list without search or filters, in q's order.
+func (q ListQuery) clearFilters() string {
+	q.Q, q.Provider, q.State, q.Health, q.Page = "", "", "", "", 1
+	return q.URL()
+}
+
 func (l SCMList) lastPage() int { return max(1, (l.Total+l.Query.PerPage-1)/l.Query.PerPage) }
 
 func (l SCMList) first() int { return (l.Query.Page-1)*l.Query.PerPage + 1 }
@@ -83,6 +107,8 @@ type SCMForm struct {
 	Errors      provider.Errors
 	CallbackURL string
 	Test        *probe.Result // a "Test before saving" just run
+	// Clash is the configuration a duplicate clashes with: its error links to it.
+	Clash *store.SCMConfig
 }
 
 func (f SCMForm) editing() bool { return f.Config.ID != 0 }
@@ -148,8 +174,28 @@ type Webhook struct {
 	Builds      []store.Build
 }
 
+// WebhookSecretURL is the page that shows configuration id's new webhook secret, once.
+func WebhookSecretURL(id string) string { return DetailsURL(id) + "/webhook/secret" }
+
 func editURL(id string) string { return DetailsURL(id) + "/edit" }
 
 func actionURL(id string, action string) string { return DetailsURL(id) + "/" + action }
 
 var statusLabels = map[probe.Status]string{probe.Passed: "Passed", probe.Failed: "Failed", probe.Warning: "Warning", probe.Skipped: "Skipped"}
+
+// option is one choice of a drop-down.
+type option struct{ Value, Label string }
+
+// providerOptions are the list's provider filter: any, then every provider by label.
+func providerOptions() []option {
+	opts := []option{{"", "Any provider"}}
+	for _, id := range provider.ByLabel() {
+		opts = append(opts, option{id, providerLabel(id)})
+	}
+	return opts
+}
+
+var stateOptions = []option{{"", "Any status"}, {"enabled", "Enabled"}, {"disabled", "Disabled"}}
+
+var healthOptions = []option{{"", "Any health"}, {string(store.HealthPassed), "Passed"}, {string(store.HealthWarning), "Passed with warnings"},
+	{string(store.HealthFailing), "Failing"}, {string(store.HealthUntested), "Not tested"}}

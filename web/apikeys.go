@@ -68,20 +68,24 @@ func (s *server) createAPIKey(c echo.Context) error {
 }
 
 // popNewAPIKey returns (and forgets) the key the previous request made.
-func (s *server) popNewAPIKey(c echo.Context) (string, error) {
+func (s *server) popNewAPIKey(c echo.Context) (string, error) { return s.popFlash(c, newAPIKeyFlash) }
+
+// popFlash returns (and forgets) the last value the previous request left in the session
+// under name: a secret shown once.
+func (s *server) popFlash(c echo.Context, name string) (string, error) {
 	sess, ok := c.Get(sessionKey).(*sessions.Session)
 	if !ok {
 		return "", nil
 	}
-	flashes := sess.Flashes(newAPIKeyFlash)
+	flashes := sess.Flashes(name)
 	if len(flashes) == 0 {
 		return "", nil
 	}
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return "", err
 	}
-	key, _ := flashes[len(flashes)-1].(string)
-	return key, nil
+	v, _ := flashes[len(flashes)-1].(string)
+	return v, nil
 }
 
 // revokeAPIKey ends a key: requests that send it are refused from now on.

@@ -350,7 +350,7 @@ func TestBrowserRefusalSwapsInPlace(t *testing.T) {
 		"no refusal in #messages after the stale Make default: was the 409 response not swapped? (htmxConfig's responseHandling)")
 	var alert string
 	b.run(chromedp.Text("#messages [role=alert]", &alert, chromedp.ByQuery))
-	if !strings.Contains(alert, "https://beta.example.com") {
+	if !strings.Contains(alert, "beta.example.com · ALGO") {
 		t.Errorf("the alert does not name beta: %q", alert)
 	}
 	b.waitUntil(fmt.Sprintf(`!!document.querySelector('tr[data-scm-id="%d"] .badge-disabled')`, beta),
@@ -521,7 +521,7 @@ func TestBrowserRowActionsWithoutJavaScript(t *testing.T) {
 	if row := b.rowText(beta); !strings.Contains(row, "Disabled") {
 		t.Errorf("beta's row %q lacks the Disabled badge", row)
 	}
-	if !strings.Contains(status, "Disabled “https://beta.example.com”") {
+	if !strings.Contains(status, "Disabled “beta.example.com · ALGO”") {
 		t.Errorf("status after disable %q", status)
 	}
 	b.screenshot("no-js-disabled")
@@ -538,7 +538,7 @@ func TestBrowserRowActionsWithoutJavaScript(t *testing.T) {
 	if row := b.rowText(beta); strings.Contains(row, "Disabled") {
 		t.Errorf("beta's row %q still says Disabled", row)
 	}
-	if !strings.Contains(status, "Enabled “https://beta.example.com”") {
+	if !strings.Contains(status, "Enabled “beta.example.com · ALGO”") {
 		t.Errorf("status after enable %q", status)
 	}
 	if cfg, err := app.st.SCMConfig(ctx, beta); err != nil || !cfg.Enabled {

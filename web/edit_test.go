@@ -399,7 +399,7 @@ func TestEditNeverWipesWhatTheFormDoesNotShow(t *testing.T) {
 		f := editForm(t, c.get(scmPath(id, "edit")))
 		f.Set("name", "")
 		c.post(scmPath(id, ""), f).wantRedirect(scmPath(id, ""))
-		if got := c.get(scmPath(id, "")).text("h1"); got != "https://bb3.example.com" {
+		if got := c.get(scmPath(id, "")).text("h1"); got != "bb3.example.com · ALGO" {
 			t.Errorf("h1 %q once the name is cleared", got)
 		}
 	})

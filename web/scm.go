@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -28,6 +30,9 @@ const (
 	maxPage        = 1_000_000 // keeps the offset far from overflowing
 )
 
+// listHealths are the healths the list filters by.
+var listHealths = []store.Health{store.HealthPassed, store.HealthWarning, store.HealthFailing, store.HealthUntested}
+
 // parseListQuery reads the list's view from a URL query; a value out of range falls back to
 // the default rather than failing, so that an edited or old link still shows a list.
 func parseListQuery(v url.Values) views.ListQuery {
@@ -40,6 +45,15 @@ func parseListQuery(v url.Values) views.ListQuery {
 		q.Sort = sort
 	}
 	q.Desc = v.Get("dir") == "desc"
+	if p, ok := provider.Lookup(v.Get("provider")); ok {
+		q.Provider = p.ID
+	}
+	if st := v.Get("state"); slices.Contains(views.States, st) {
+		q.State = st
+	}
+	if h := store.Health(v.Get("health")); slices.Contains(listHealths, h) {
+		q.Health = string(h)
+	}
 	if n, err := strconv.Atoi(v.Get("page")); err == nil && n > 0 {
 		q.Page = min(n, maxPage)
 	}
@@ -94,15 +108,7 @@ const maxCachedLists = 16
 
 // readList reads and renders the view q of the list for user.
 func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
-	sq := store.SCMQuery{Search: q.Q, Sort: store.SCMSort(q.Sort), Desc: q.Desc, Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage,
-		ProviderOrder: provider.ByLabel()}
-	if q.Q != "" {
-		for _, p := range provider.All() {
-			if strings.Contains(strings.ToLower(p.Label), strings.ToLower(q.Q)) {
-				sq.Providers = append(sq.Providers, p.ID)
-			}
-		}
-	}
+	sq := storeQuery(q)
 	configs, total, err := s.st.ListSCMConfigs(ctx, sq)
 	if err != nil {
 		return renderedList{}, err
@@ -123,6 +129,29 @@ func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (
 		return renderedList{}, err
 	}
 	return l, nil
+}
+
+// storeQuery is the store's query for the view q of the list. The search also finds the
+// providers whose label holds it, and the configurations whose badge (Disabled, Default) does.
+func storeQuery(q views.ListQuery) store.SCMQuery {
+	sq := store.SCMQuery{Search: q.Q, Provider: q.Provider, Health: store.Health(q.Health), Sort: store.SCMSort(q.Sort), Desc: q.Desc,
+		Limit: q.PerPage, Offset: (q.Page - 1) * q.PerPage, ProviderOrder: provider.ByLabel()}
+	if q.State != "" {
+		enabled := q.State == "enabled"
+		sq.Enabled = &enabled
+	}
+	search := strings.ToLower(q.Q)
+	if search == "" {
+		return sq
+	}
+	for _, p := range provider.All() {
+		if strings.Contains(strings.ToLower(p.Label), search) {
+			sq.Providers = append(sq.Providers, p.ID)
+		}
+	}
+	sq.SearchDisabled = strings.Contains("disabled", search)
+	sq.SearchDefault = strings.Contains("default", search)
+	return sq
 }
 
 // form returns the Add form for p showing values.
@@ -163,7 +192,9 @@ func (s *server) createSCM(c echo.Context) error {
 		if !known || !p.Selectable() {
 			p, vals = provider.Selectable()[0], func(p *provider.Provider, _ url.Values) provider.Values { return defaults(p) }
 		}
-		return s.renderForm(c, http.StatusUnprocessableEntity, addTitle, s.form(p, vals(p, form), r.Fields), store.SCMConfig{}, nil)
+		f := s.form(p, vals(p, form), r.Fields)
+		f.Clash = r.Clash
+		return s.renderForm(c, http.StatusUnprocessableEntity, addTitle, f, store.SCMConfig{}, nil)
 	}
 	if err != nil {
 		return err
@@ -213,19 +244,29 @@ func defaults(p *provider.Provider) provider.Values {
 
 // carried is the form of p after a switch from the provider named by fields_for in typed:
 // p's defaults, except where the admin typed something of their own into a field p has too.
-// Secrets are never carried (they are never sent).
+// Once any URL is the admin's own, p's pre-filled public URLs are left out: one host's URLs
+// are never mixed with another's. Secrets are never carried (they are never sent).
 func carried(p *provider.Provider, typed url.Values) provider.Values {
 	v := defaults(p)
 	from, ok := provider.Lookup(typed.Get("fields_for"))
 	if !ok {
 		return v
 	}
+	own := provider.Values{}
 	for _, f := range p.Fields() {
 		old, shared := from.Field(f.Name)
 		if t := strings.TrimSpace(typed.Get(f.Name)); shared && f.Kind != provider.KindSecret && t != "" && t != old.Default {
-			v[f.Name] = truncate(t, f.MaxLen())
+			own[f.Name] = truncate(t, f.MaxLen())
 		}
 	}
+	if slices.ContainsFunc(p.Fields(), func(f provider.Field) bool { return f.IsURL() && own[f.Name] != "" }) {
+		for _, f := range p.Fields() {
+			if f.IsURL() {
+				delete(v, f.Name)
+			}
+		}
+	}
+	maps.Copy(v, own)
 	return v
 }
 
@@ -326,6 +367,7 @@ func (s *server) updateSCM(c echo.Context) error {
 			return err
 		}
 		f := s.form(p, typed(p, form), r.Fields)
+		f.Clash = r.Clash
 		return s.renderForm(c, http.StatusUnprocessableEntity, "Edit "+cfg.DisplayName(), f, cfg, nil)
 	}
 	if err != nil {

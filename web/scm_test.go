@@ -268,13 +268,13 @@ func TestDetails(t *testing.T) {
 			t.Errorf("details %s = %q, want %q", field, got, want)
 		}
 	}
-	if got := r.text("h1"); got != "https://bitbucket.example.com" {
-		t.Errorf("h1 = %q (the name defaults to the Website URL)", got)
+	if got := r.text("h1"); got != "bitbucket.example.com · ALGO" {
+		t.Errorf("h1 = %q (without a name: the host and the project key)", got)
 	}
 	if r.has(".badge") {
 		t.Error("badge on an enabled, non-default configuration")
 	}
-	if title := r.text("title"); !strings.Contains(title, "https://bitbucket.example.com") {
+	if title := r.text("title"); !strings.Contains(title, "bitbucket.example.com · ALGO") {
 		t.Errorf("title %q", title)
 	}
 	builtin := c.get("/admin/scm/internal").wantStatus(http.StatusOK)

@@ -39,9 +39,12 @@ type server struct {
 	secure  bool
 	// webhookWarning says why Bitbucket cannot reach the webhook URLs, if the base URL shows it.
 	webhookWarning string
-	sessions       *sessionStore
-	versions       *dataVersions
-	users          *cache[int64, store.User]
+	// webhookLoopback says why no host can reach the webhook URLs, when they are on loopback:
+	// Install webhook is then refused.
+	webhookLoopback string
+	sessions        *sessionStore
+	versions        *dataVersions
+	users           *cache[int64, store.User]
 	// lists holds the list's rendered views (see renderedList).
 	lists *cache[listKey, renderedList]
 	// crossOrigin refuses state changes that browsers say come from another origin.
@@ -96,7 +99,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
 		secure:    u.Scheme == "https",
 
-		webhookWarning: unreachable(u),
+		webhookWarning:  webhookWarnings(u),
+		webhookLoopback: loopback(u),
 
 		crossOrigin: http.NewCrossOriginProtection(),
 	}

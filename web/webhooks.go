@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -194,14 +195,27 @@ func (s *server) validSignature(c echo.Context, configID int64, header string, b
 	return false
 }
 
-// unreachable says why Bitbucket cannot deliver to webhook URLs under base when base is this
-// machine's own loopback name, as it is by default.
-func unreachable(base *url.URL) string {
+// loopback says why no host can deliver to webhook URLs under base when base is this
+// machine's own loopback name, as it is by default; "" otherwise.
+func loopback(base *url.URL) string {
 	if ip := net.ParseIP(base.Hostname()); base.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
 		return "The webhook URL is on " + base.Host + ", which only this machine can reach: Bitbucket cannot deliver " +
 			"to it. Start scmadmin with SCMADMIN_BASE_URL (or --base-url) set to the address Bitbucket reaches it at."
 	}
 	return ""
+}
+
+// webhookWarnings says what is wrong with webhook URLs under base: a loopback host, plain http.
+func webhookWarnings(base *url.URL) string {
+	var warn []string
+	if l := loopback(base); l != "" {
+		warn = append(warn, l)
+	}
+	if base.Scheme == "http" {
+		warn = append(warn, "The webhook URL is plain http: every push, and the host's signature of it, crosses the network "+
+			"unencrypted, and many hosts refuse such URLs. Set SCMADMIN_BASE_URL to the https:// address scmadmin is served at.")
+	}
+	return strings.Join(warn, " ")
 }
 
 // loadWebhookSCM returns the configuration the :id names, if it has a webhook.
@@ -213,7 +227,21 @@ func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Prov
 	return cfg, p, err
 }
 
-// rotateWebhookSecret makes a new secret and shows it, once.
+// confirmRotateWebhookSecret asks before a rotation: the new secret must then reach Bitbucket.
+func (s *server) confirmRotateWebhookSecret(c echo.Context) error {
+	cfg, _, err := s.loadWebhookSCM(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.WebhookRotatePage(s.page(c, "Rotate the webhook secret of "+cfg.DisplayName()), cfg), nil)
+}
+
+// newWebhookSecretFlash is the session flash that carries a new webhook secret to the one
+// page that shows it.
+const newWebhookSecretFlash = "new-webhook-secret"
+
+// rotateWebhookSecret makes a new secret and sends the browser (303) to the page that shows
+// it, once: reloading that page neither rotates again nor shows the secret again.
 func (s *server) rotateWebhookSecret(c echo.Context) error {
 	cfg, _, err := s.loadWebhookSCM(c)
 	if err != nil {
@@ -223,13 +251,55 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 	if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
 		return err
 	}
-	pg := s.page(c, "New webhook secret for "+cfg.DisplayName())
-	pg.Status = "Made a new webhook secret. The old one keeps working for 24 hours."
-	return render(c, http.StatusOK, views.WebhookSecretPage(pg, cfg, s.webhookURL(cfg.Ref), secret), nil)
+	if sess, ok := c.Get(sessionKey).(*sessions.Session); ok {
+		// The session keeps only which secret may be shown (its fingerprint): the secret
+		// itself stays sealed in the store.
+		sess.AddFlash(cfg.Ref+"\n"+store.Fingerprint(secret), newWebhookSecretFlash) // saved with the status below
+	}
+	if err := s.setStatus(c, "Made a new webhook secret. The old one keeps working for 24 hours."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, views.WebhookSecretURL(cfg.Ref))
 }
 
-// installWebhook creates (or updates) the project's webhook on Bitbucket.
+// showWebhookSecret shows the secret the rotation just made, this once (and only while it is
+// still the current one); afterwards it sends the browser to the configuration's page.
+func (s *server) showWebhookSecret(c echo.Context) error {
+	cfg, _, err := s.loadWebhookSCM(c)
+	if err != nil {
+		return err
+	}
+	flash, err := s.popFlash(c, newWebhookSecretFlash)
+	if err != nil {
+		return err
+	}
+	secrets, err := s.st.OpenSecrets(c.Request().Context(), cfg.ID)
+	if err != nil {
+		return err
+	}
+	secret := secrets[store.WebhookSecret]
+	if flash != cfg.Ref+"\n"+store.Fingerprint(secret) {
+		if err := s.setStatus(c, "A new webhook secret is shown only once, right after Rotate webhook secret: rotate it again to see another."); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.Ref))
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return render(c, http.StatusOK, views.WebhookSecretPage(s.page(c, "New webhook secret for "+cfg.DisplayName()), cfg, s.webhookURL(cfg.Ref), secret), nil)
+}
+
+// installWebhook creates (or updates) the project's webhook on Bitbucket; refused (409) while
+// the webhook URL is on loopback, which Bitbucket can never reach.
 func (s *server) installWebhook(c echo.Context) error {
+	if reason := s.webhookLoopback; reason != "" {
+		cfg, p, err := s.loadWebhookSCM(c)
+		if err != nil {
+			return err
+		}
+		pg := s.page(c, cfg.DisplayName())
+		pg.Alert = "Not installed: " + reason
+		return s.renderDetails(c, http.StatusConflict, cfg, p, pg, nil)
+	}
 	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, secrets map[string]string) (string, error) {
 		secret := secrets[store.WebhookSecret]
 		if secret == "" {

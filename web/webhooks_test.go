@@ -688,7 +688,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 	app, c, id := newHookApp(t)
 	original := openSecrets(t, app, id)[store.WebhookSecretPrevious] // made at creation
 
-	r := c.submit(scmPath(id, ""), scmPath(id, "webhook/rotate"), nil).wantStatus(http.StatusOK)
+	r := rotateSecret(t, c, id)
 	secret := r.text("#webhook-secret")
 	if !hex64.MatchString(secret) || secret == hookSecret {
 		t.Fatalf("rotation shows %q, want a new 64-hex secret", secret)
@@ -773,10 +773,13 @@ func TestWebhookDetailsPage(t *testing.T) {
 	if r.has("table#webhook-deliveries") || r.has("table#builds") {
 		t.Error("tables shown before any delivery")
 	}
-	for _, action := range []string{"webhook/install", "webhook/ping", "webhook/rotate"} {
+	for _, action := range []string{"webhook/install", "webhook/ping"} {
 		if r.doc.Find(fmt.Sprintf(`form[action=%q][method=post] input[name=_csrf]`, scmPath(id, action))).Length() != 1 {
 			t.Errorf("no %s form with a CSRF token", action)
 		}
+	}
+	if r.doc.Find(fmt.Sprintf(`a[href=%q]`, scmPath(id, "webhook/rotate"))).Length() != 1 {
+		t.Error("no link to the rotation's confirmation")
 	}
 
 	body, sig := fixture(t)
@@ -970,7 +973,7 @@ func TestWebhookInstall(t *testing.T) {
 	}
 
 	// After a rotation, installing hands Bitbucket the new secret.
-	rotated := c.submit(scmPath(id, ""), scmPath(id, "webhook/rotate"), nil).wantStatus(http.StatusOK).text("#webhook-secret")
+	rotated := rotateSecret(t, c, id).text("#webhook-secret")
 	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
 	for _, call := range f.Calls() {
@@ -1085,7 +1088,7 @@ func TestWebhookConfigurationWithoutSecret(t *testing.T) {
 	}
 
 	// Rotating makes one, and deliveries signed with it are accepted.
-	secret := c.submit(scmPath(id, ""), scmPath(id, "webhook/rotate"), nil).wantStatus(http.StatusOK).text("#webhook-secret")
+	secret := rotateSecret(t, c, id).text("#webhook-secret")
 	if s := openSecrets(t, app, id); s[store.WebhookSecret] != secret {
 		t.Errorf("after the rotation the current secret is not the one shown")
 	}

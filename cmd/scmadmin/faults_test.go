@@ -36,7 +36,9 @@ func TestDatabaseThatCannotBeWritten(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_ADMIN_PASSWORD": safetyPassword}
-	startProcess(t, bin, vars).cmd.Process.Signal(os.Interrupt) // made and migrated
+	first := startProcess(t, bin, vars) // made and migrated
+	first.cmd.Process.Signal(os.Interrupt)
+	first.cmd.Wait() // its last checkpoint done: the next start writes nothing but its own
 
 	out, err := exec.Command(withFileSizeLimit(t, bin, 4096), "serve", "--addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "cannot be written") {

@@ -129,8 +129,8 @@ func (a *Actions) duplicate(ctx context.Context, p *provider.Provider, cfg store
 		r.Fields[p.Identity] = fmt.Sprintf("%s is already registered for %s.", idLabel, cfg.WebsiteURL)
 	} else {
 		r.Clash = &other
-		r.Fields[p.Identity] = fmt.Sprintf("%s is already registered for %s in “%s” (configuration %d). Edit that configuration instead.",
-			idLabel, cfg.WebsiteURL, other.DisplayName(), other.ID)
+		r.Fields[p.Identity] = fmt.Sprintf("%s is already registered for %s in “%s” (configuration %s). Edit that configuration instead.",
+			idLabel, cfg.WebsiteURL, other.DisplayName(), other.Ref)
 	}
 	r.Message = r.Fields[p.Identity]
 	return r

@@ -58,6 +58,8 @@ type Provider struct {
 	ID      string
 	Label   string
 	Trigger string // what starts a build of an algorithm hosted there
+	// About says, on the Add form, what choosing this provider means.
+	About string
 	// Sections in form order: the connection (URLs and name), then the credentials.
 	Sections []Section
 	// Identity is the field shown in the list's ID column and that, with the normalised
@@ -158,6 +160,9 @@ func (p *Provider) Field(name string) (Field, bool) {
 	return Field{}, false
 }
 
+// IsURL reports whether f is one of a host's addresses (Website, API or SSH URL).
+func (f Field) IsURL() bool { return f.Kind == KindHTTPSURL || f.Kind == KindSSHURL }
+
 // MaxLen is the most characters the field accepts.
 func (f Field) MaxLen() int {
 	switch f.Kind {
@@ -209,7 +214,7 @@ func urls(website, api, ssh Field) Section {
 	api.Name, api.Label, api.Kind, api.Required = store.FieldAPIURL, "API URL", KindHTTPSURL, true
 	ssh.Name, ssh.Label, ssh.Kind, ssh.Required = store.FieldSSHURL, "SSH URL", KindSSHURL, true
 	name := Field{Name: store.FieldName, Label: "Display name", Kind: KindText,
-		Placeholder: "Defaults to the Website URL",
+		Placeholder: "Defaults to the host and the ID: host · KEY",
 		Help:        "Optional. How this configuration is named in the list and to people creating algorithms."}
 	return Section{Heading: "Connection", Fields: []Field{website, api, ssh, name}}
 }
@@ -237,9 +242,9 @@ func bitbucketServerCredentials(trigger string) Section {
 	}
 }
 
-func bitbucketServer(id, label, trigger, howBuilt string, webhook *WebhookFormat) *Provider {
+func bitbucketServer(id, label, trigger, about, howBuilt string, webhook *WebhookFormat) *Provider {
 	return &Provider{
-		ID: id, Label: label, Trigger: trigger, Identity: store.FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
+		ID: id, Label: label, Trigger: trigger, About: about, Identity: store.FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
 		APIPath: "/rest/api/1.0", Probe: probe.BitbucketServer, Webhook: webhook,
 		Sections: []Section{
 			urls(
@@ -258,7 +263,8 @@ func bitbucketServer(id, label, trigger, howBuilt string, webhook *WebhookFormat
 var catalog = []*Provider{
 	{ID: Internal, Label: "Built-in (hosted by the platform)", Trigger: "built in"},
 	{
-		ID: "github", Label: "GitHub", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "github",
+		ID: "github", Label: "GitHub", Trigger: "push, via webhook",
+		About: "GitHub.com: repositories are created with the GitHub account each user connects through an OAuth App.", Identity: store.FieldClientID, UniqueScope: "github",
 		Probe: probe.GitHub, OAuth: githubOAuth,
 		Sections: []Section{
 			urls(
@@ -273,7 +279,8 @@ var catalog = []*Provider{
 		},
 	},
 	{
-		ID: "github_enterprise", Label: "GitHub Enterprise", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "github_enterprise",
+		ID: "github_enterprise", Label: "GitHub Enterprise", Trigger: "push, via webhook",
+		About: "Your own GitHub Enterprise Server: repositories are created with the account each user connects through an OAuth App on it.", Identity: store.FieldClientID, UniqueScope: "github_enterprise",
 		Probe: probe.GitHub, OAuth: githubOAuth,
 		Sections: []Section{
 			urls(
@@ -288,7 +295,8 @@ var catalog = []*Provider{
 		},
 	},
 	{
-		ID: "gitlab", Label: "GitLab", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "gitlab",
+		ID: "gitlab", Label: "GitLab", Trigger: "push, via webhook",
+		About: "GitLab.com or a self-managed GitLab: repositories are created with the account each user connects through a GitLab application.", Identity: store.FieldClientID, UniqueScope: "gitlab",
 		Probe: probe.GitLab, OAuth: gitlabOAuth,
 		Sections: []Section{
 			urls(
@@ -303,7 +311,8 @@ var catalog = []*Provider{
 		},
 	},
 	{
-		ID: "bitbucket_cloud", Label: "Bitbucket Cloud", Trigger: "push, via webhook", Identity: store.FieldClientID, UniqueScope: "bitbucket_cloud",
+		ID: "bitbucket_cloud", Label: "Bitbucket Cloud", Trigger: "push, via webhook",
+		About: "Bitbucket.org: repositories are created in a workspace with the account each user connects through an OAuth consumer.", Identity: store.FieldClientID, UniqueScope: "bitbucket_cloud",
 		Probe: probe.BitbucketCloud, OAuth: bitbucketCloudOAuth,
 		Sections: []Section{
 			urls(
@@ -318,7 +327,9 @@ var catalog = []*Provider{
 		},
 	},
 	bitbucketServer("bitbucket_server", "Bitbucket Server (build-on-checkin)", "push to master, via webhook",
+		"Your own Bitbucket Server: repositories are created in one project with a personal access token, and every push to master starts a build.",
 		"Every push to master then starts a build, through a webhook on the project.", bitbucketServerWebhook),
 	bitbucketServer("bitbucket_server_api", "Bitbucket Server (build-via-API)", "an API call per build",
+		"Your own Bitbucket Server: repositories are created in one project with a personal access token, and the platform starts each build by an API call.",
 		"Builds are then started by an API call, not by pushes.", nil),
 }
