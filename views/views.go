@@ -80,6 +80,7 @@ var actionLabels = map[string]string{
 	store.ActionDisable: "Disabled", store.ActionMakeDefault: "Made default", store.ActionDelete: "Deleted",
 	store.ActionRotateWebhookSecret: "Rotated the webhook secret", store.ActionInstallWebhook: "Installed the webhook",
 	store.ActionCreateAPIKey: "Made an API key", store.ActionRevokeAPIKey: "Revoked an API key",
+	store.ActionOAuthConnect: "Connected an account", store.ActionOAuthDisconnect: "Disconnected an account",
 	store.ActionAddUser: "Added an account", store.ActionSetPassword: "Set the password of an account",
 	store.ActionGrantAdmin: "Made a cluster admin", store.ActionRevokeAdmin: "Took cluster admin away",
 	store.ActionDisableUser: "Disabled an account", store.ActionEnableUser: "Enabled an account",
