@@ -6,7 +6,8 @@
 // Each case is driven in several rounds, every round after the baseline's own, and reported
 // by its median round: the machine's background noise then weighs on both sides of a ratio.
 // The list is also driven while signed webhook deliveries arrive at a steady 300/s, and
-// compared round by round with the list alone, driven just before it.
+// compared round by round with the list alone, driven just before it. The JSON API's cases
+// carry API keys the store makes before the server starts.
 //
 //	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-cpuprofile file]
 package main
@@ -53,6 +54,8 @@ const (
 	baselinePath  = "/bench/baseline"
 	sameSizePath  = "/bench/same-size"
 	listPath      = "/admin/scm"
+	apiListPath   = "/v1/scms"
+	apiCreatePath = "/v1/admin/scms"
 	// hookSecret signs the deliveries, hooksPerSecond is their pace.
 	hookSecret     = "scmbench webhook secret"
 	hooksPerSecond = 300
@@ -148,7 +151,7 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	st, hookTo, err := seeded(dir, n, out)
+	st, fx, err := seeded(dir, n, out)
 	if err != nil {
 		return 0, err
 	}
@@ -158,7 +161,7 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer sv.srv.Close()
-	cases := sv.cases(n, hookTo, l.only)
+	cases := sv.cases(n, fx, l.only)
 	rounds, before, err := driveRounds(sv.base, sv.jar, cases, l)
 	if err != nil {
 		return 0, err
@@ -173,30 +176,49 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 	return listP50, nil
 }
 
-// seeded opens a fresh store in dir with the admin and n configurations; it returns the id of
-// the configuration the webhook case delivers to (0 when there is none).
-func seeded(dir string, n int, out io.Writer) (*store.Store, int64, error) {
+// fixture is what the cases need of the seeded database.
+type fixture struct {
+	hookTo int64  // the configuration the webhook case delivers to (0 when there is none)
+	middle string // the id of the configuration in the middle of the seeded ones ("" when none)
+	// API keys acting as the admin, one of each scope.
+	readKey, adminKey string
+}
+
+// seeded opens a fresh store in dir with the admin, its API keys and n configurations.
+func seeded(dir string, n int, out io.Writer) (*store.Store, fixture, error) {
 	ctx := context.Background()
 	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
 	if err != nil {
-		return nil, 0, err
+		return nil, fixture{}, err
 	}
 	st, err := store.Open(ctx, filepath.Join(dir, "scmadmin.db"), keys)
 	if err != nil {
-		return nil, 0, err
+		return nil, fixture{}, err
 	}
-	if _, err := st.CreateFirstAdmin(ctx, "admin", adminPassword); err != nil {
-		st.Close()
-		return nil, 0, err
+	var fx fixture
+	if _, err = st.CreateFirstAdmin(ctx, "admin", adminPassword); err == nil {
+		fx.readKey, fx.adminKey, err = apiKeys(ctx, st)
 	}
 	start := time.Now()
-	hookTo, err := seed(ctx, st, n)
+	if err == nil {
+		fx.hookTo, fx.middle, err = seed(ctx, st, n)
+	}
 	if err != nil {
 		st.Close()
-		return nil, 0, err
+		return nil, fixture{}, err
 	}
 	fmt.Fprintf(out, "\n== %d configurations (seeded in %s)\n", n, time.Since(start).Round(time.Millisecond))
-	return st, hookTo, nil
+	return st, fx, nil
+}
+
+// apiKeys makes a read key and an admin key, both acting as the admin.
+func apiKeys(ctx context.Context, st *store.Store) (read, admin string, err error) {
+	by := store.Actor{Username: "scmbench"}
+	if _, read, err = st.CreateAPIKey(ctx, "scmbench-read", store.ScopeRead, "admin", by); err != nil {
+		return "", "", err
+	}
+	_, admin, err = st.CreateAPIKey(ctx, "scmbench-admin", store.ScopeAdmin, "admin", by)
+	return read, admin, err
 }
 
 // served is the real server on st, in this process on 127.0.0.1, and the admin signed in.
@@ -235,21 +257,26 @@ func serve(st *store.Store) (*served, error) {
 }
 
 // cases are the cases to drive at n configurations, the baseline first, then those only matches.
-func (sv *served) cases(n int, hookTo int64, only *regexp.Regexp) []benchCase {
+func (sv *served) cases(n int, fx fixture, only *regexp.Regexp) []benchCase {
 	lastPage := max(1, (n+1+24)/25)
 	cases := []benchCase{
 		{name: "baseline (trivial handler)", path: baselinePath},
 		{name: "list, first page", path: listPath},
 		// Right after the list alone, to which it is compared round by round.
-		{name: fmt.Sprintf("list, with %d deliveries/s", hooksPerSecond), path: listPath, hooks: hooksPerSecond, hookTo: hookTo},
+		{name: fmt.Sprintf("list, with %d deliveries/s", hooksPerSecond), path: listPath, hooks: hooksPerSecond, hookTo: fx.hookTo},
 		{name: fmt.Sprintf("(trivial, as long: %d kB)", len(sv.sameSize)/1000), path: sameSizePath},
 		{name: "list, search", path: "/admin/scm?q=bb4"},
 		{name: fmt.Sprintf("list, last page (%d)", lastPage), path: fmt.Sprintf("/admin/scm?page=%d", lastPage)},
 		{name: "Add form, Bitbucket Server", path: "/admin/scm/new?provider=bitbucket_server"},
 		{name: "create (form post)", create: true},
+		{name: "API, list first page (25)", path: apiListPath + "?limit=25", apiKey: fx.readKey},
+		{name: "API, one configuration", path: apiListPath + "/" + fx.middle, apiKey: fx.readKey},
+		{name: "API, create (JSON post)", path: apiCreatePath, create: true, apiKey: fx.adminKey},
 	}
 	return slices.DeleteFunc(cases, func(bc benchCase) bool {
-		return bc.path != baselinePath && (!only.MatchString(bc.name) || bc.hooks > 0 && bc.hookTo == 0)
+		return bc.path != baselinePath && (!only.MatchString(bc.name) ||
+			bc.hooks > 0 && bc.hookTo == 0 || // no configuration to deliver to
+			bc.path == apiListPath+"/") // none to ask for
 	})
 }
 
@@ -352,8 +379,8 @@ func serverRSS(bin, dir string, l load) (string, error) {
 
 // seed adds n Bitbucket Server configurations through the store, each with its secrets; the
 // first also gets hookSecret as its webhook secret, as a configuration added on the page gets
-// one, and its id is returned (0 when n is 0).
-func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, err error) {
+// one. It returns the first one's key (0 when n is 0) and the id of the one in the middle.
+func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, middle string, err error) {
 	p, _ := provider.Lookup("bitbucket_server")
 	for i := range n {
 		form := url.Values{
@@ -362,7 +389,7 @@ func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, err error)
 		}
 		vals, errs := p.Validate(form, nil)
 		if len(errs) > 0 {
-			return 0, fmt.Errorf("seed: %v", errs)
+			return 0, "", fmt.Errorf("seed: %v", errs)
 		}
 		cfg, secrets := p.Config(vals)
 		if i == 0 {
@@ -370,13 +397,16 @@ func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, err error)
 		}
 		created, err := st.CreateSCMConfig(ctx, cfg, secrets, store.Actor{Username: "scmbench"})
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if i == 0 {
 			hookTo = created.ID
 		}
+		if i == n/2 {
+			middle = created.Ref
+		}
 	}
-	return hookTo, nil
+	return hookTo, middle, nil
 }
 
 var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -415,9 +445,12 @@ func signIn(base string) (http.CookieJar, error) {
 }
 
 type benchCase struct {
-	name   string
-	path   string
-	create bool // post the Add form with unique values instead of a GET of path
+	name string
+	path string
+	// create posts unique values instead of a GET of path: the Add form, or with apiKey a
+	// JSON body to path.
+	create bool
+	apiKey string // sent as Authorization: Simple apiKey
 	// hooks is how many signed deliveries a second are posted to configuration hookTo's
 	// webhook while the case is driven.
 	hooks  int
@@ -455,7 +488,7 @@ func drive(base string, jar http.CookieJar, bc benchCase, l load) (result, error
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Jar: jar, Transport: transport, CheckRedirect: noRedirect, Timeout: 10 * time.Second}
 	var token string
-	if bc.create {
+	if bc.create && bc.apiKey == "" {
 		var err error
 		if token, err = csrfOf(client, base+"/admin/scm/new"); err != nil {
 			return result{}, err
@@ -622,22 +655,49 @@ func fetch(c *http.Client, u string) ([]byte, error) {
 	return io.ReadAll(res.Body)
 }
 
-// request makes one request of bc and reports whether it got the answer it should.
-func request(client *http.Client, base string, bc benchCase, token string) bool {
-	var res *http.Response
-	var err error
-	want := http.StatusOK
-	if bc.create {
-		want = http.StatusSeeOther
-		res, err = client.PostForm(base+"/admin/scm", url.Values{
+// apiCreateBody is a configuration as README's API section creates one, with its host to fill in.
+const apiCreateBody = `{"provider": "bitbucket_server", "name": "Load", "urls": {"web": "https://%[1]s",` +
+	` "api": "https://%[1]s/rest/api/1.0", "ssh": "ssh://git@%[1]s:7999"},` +
+	` "scm": {"project_key": "LOAD", "access_token": "load-token"}}`
+
+// newRequest returns one request of bc and the status it should be answered with.
+func (bc benchCase) newRequest(base, token string) (*http.Request, int, error) {
+	if !bc.create {
+		req, err := http.NewRequest(http.MethodGet, base+bc.path, nil)
+		return req, http.StatusOK, err
+	}
+	n := creates.Add(1)
+	if bc.apiKey == "" {
+		form := url.Values{
 			"_csrf": {token}, "provider": {"bitbucket_server"},
-			"website_url": {fmt.Sprintf("https://load-%d.example.com", creates.Add(1))},
+			"website_url": {fmt.Sprintf("https://load-%d.example.com", n)},
 			"api_url":     {"https://load.example.com/rest/api/1.0"}, "ssh_url": {"ssh://git@load.example.com:7999"},
 			"project_key": {"LOAD"}, "access_token": {"load-token"},
-		})
-	} else {
-		res, err = client.Get(base + bc.path)
+		}
+		req, err := http.NewRequest(http.MethodPost, base+"/admin/scm", strings.NewReader(form.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		return req, http.StatusSeeOther, err
 	}
+	body := fmt.Sprintf(apiCreateBody, fmt.Sprintf("api-load-%d.example.com", n))
+	req, err := http.NewRequest(http.MethodPost, base+bc.path, strings.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, http.StatusCreated, err
+}
+
+// request makes one request of bc and reports whether it got the answer it should.
+func request(client *http.Client, base string, bc benchCase, token string) bool {
+	req, want, err := bc.newRequest(base, token)
+	if err != nil {
+		return false
+	}
+	if bc.apiKey != "" {
+		req.Header.Set("Authorization", "Simple "+bc.apiKey)
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		return false
 	}
