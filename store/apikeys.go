@@ -57,6 +57,8 @@ const (
 	publicIDLen      = 8
 	secretLen        = 32
 	apiKeyTouchEvery = time.Minute
+	// APIKeyTouchEvery is how often a key's last use is recorded, at most.
+	APIKeyTouchEvery = apiKeyTouchEvery
 )
 
 var keyEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

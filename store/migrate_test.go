@@ -264,6 +264,7 @@ var poison = map[int]struct {
 	10: {`ALTER TABLE scm_configs ADD COLUMN last_test_warned INTEGER`, []string{"users.disabled", "users.last_sign_in_at"}},
 	11: {`CREATE INDEX builds_commit ON builds (config_id)`, nil},
 	12: {`CREATE TABLE heartbeat (x INTEGER)`, nil},
+	13: {`CREATE TRIGGER apikeys_deleted AFTER DELETE ON api_keys BEGIN SELECT 1; END`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -336,6 +337,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP INDEX builds_commit`)
 			case 12:
 				_, err = db.Exec(`DROP TABLE heartbeat`)
+			case 13:
+				_, err = db.Exec(`DROP TRIGGER apikeys_deleted`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -303,7 +303,7 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 		after := mustVersions(t, s)
 		for _, pick := range []func(Versions) uint64{configs, users, sessions} {
 			changed := pick(after) != pick(before)
-			if want := w.changes != nil && pick(Versions{1, 2, 3}) == w.changes(Versions{1, 2, 3}); changed != want {
+			if want := w.changes != nil && pick(Versions{1, 2, 3, 4}) == w.changes(Versions{1, 2, 3, 4}); changed != want {
 				t.Errorf("%s: a version went from %d to %d; want changed=%v (%+v → %+v)", w.name, pick(before), pick(after), want, before, after)
 			}
 		}

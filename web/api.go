@@ -1,7 +1,10 @@
 package web
 
 import (
+	"context"
 	_ "embed"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,29 +24,58 @@ const (
 // List paging of the API: at most 1,000 a page, and all of them by default.
 const maxAPILimit = 1000
 
+// maxCachedAPIAnswers bounds the API's encoded answers kept: pages and single
+// configurations the platform asks for again and again.
+const maxCachedAPIAnswers = 256
+
 // listSCMs is GET /v1/scms: the built-in one first, then by creation, a page at a time.
 func (s *server) listSCMs(c echo.Context) error {
 	limit, after, err := parsePaging(c.QueryParams())
 	if err != nil {
 		return err
 	}
-	configs, err := s.st.SCMConfigsAfter(c.Request().Context(), after, limit+1)
+	key := fmt.Sprintf("list %d %d", limit, after)
+	return s.answerCached(c, key, func(ctx context.Context) (any, error) { return s.readPage(ctx, limit, after) })
+}
+
+// scmPage is a page of GET /v1/scms.
+type scmPage struct {
+	Results  []scmJSON `json:"results"`
+	Marker   string    `json:"marker,omitempty"`
+	NextLink string    `json:"next_link,omitempty"`
+}
+
+// readPage reads the page of at most limit configurations after the one with key after.
+func (s *server) readPage(ctx context.Context, limit int, after int64) (any, error) {
+	configs, err := s.st.SCMConfigsAfter(ctx, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	page := scmPage{Results: make([]scmJSON, 0, min(len(configs), limit))}
+	for _, cfg := range configs[:min(len(configs), limit)] {
+		page.Results = append(page.Results, s.toJSON(cfg))
+	}
+	if len(configs) > limit {
+		page.Marker = strconv.FormatInt(configs[limit-1].ID, 10)
+		page.NextLink = s.baseURL + "/v1/scms?" + url.Values{"limit": {strconv.Itoa(limit)}, "marker": {page.Marker}}.Encode()
+	}
+	return page, nil
+}
+
+// answerCached answers 200 with the JSON of what read returns, encoded once and kept while
+// the configurations are unchanged.
+func (s *server) answerCached(c echo.Context, key string, read func(context.Context) (any, error)) error {
+	body, err := s.apiAnswers.load(c.Request().Context(), s.versions.read, key, func(ctx context.Context) ([]byte, error) {
+		v, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	})
 	if err != nil {
 		return err
 	}
-	answer := struct {
-		Results  []scmJSON `json:"results"`
-		Marker   string    `json:"marker,omitempty"`
-		NextLink string    `json:"next_link,omitempty"`
-	}{Results: make([]scmJSON, 0, min(len(configs), limit))}
-	for _, cfg := range configs[:min(len(configs), limit)] {
-		answer.Results = append(answer.Results, s.toJSON(cfg))
-	}
-	if len(configs) > limit {
-		answer.Marker = strconv.FormatInt(configs[limit-1].ID, 10)
-		answer.NextLink = s.baseURL + "/v1/scms?" + url.Values{"limit": {strconv.Itoa(limit)}, "marker": {answer.Marker}}.Encode()
-	}
-	return c.JSON(http.StatusOK, answer)
+	return c.JSONBlob(http.StatusOK, body)
 }
 
 // parsePaging reads ?limit (1–1000, default 1000) and ?marker (what a page's marker said).
@@ -64,11 +96,10 @@ func parsePaging(q url.Values) (limit int, after int64, err error) {
 
 // showSCMJSON is GET /v1/scms/{id}.
 func (s *server) showSCMJSON(c echo.Context) error {
-	cfg, _, err := s.actions.Load(c.Request().Context(), configID(c))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, s.toJSON(cfg))
+	return s.answerCached(c, "scm "+configID(c), func(ctx context.Context) (any, error) {
+		cfg, _, err := s.actions.Load(ctx, configID(c))
+		return s.toJSON(cfg), err
+	})
 }
 
 // createSCMJSON is POST /v1/admin/scms.

@@ -450,3 +450,25 @@ func TestAPICreateNotes(t *testing.T) {
 		t.Errorf("notes %v, want one about the API's host", r.json["notes"])
 	}
 }
+
+// The API's answers and keys are kept in memory, but never past a change: a rename shows in
+// the next GET, and a key revoked by another process (scmadmin apikey revoke) is refused on
+// its next request.
+func TestAPICachesSeeEveryChange(t *testing.T) {
+	app := newTestApp(t)
+	api := newAPIClient(t, app, adminAPIKey(t, app))
+	id := api.call(http.MethodPost, "/v1/admin/scms", bbJSON("bb.example.com", "ALGO")).want(http.StatusCreated, 0).str("id")
+	api.call(http.MethodGet, "/v1/scms/"+id, "").want(http.StatusOK, 0)
+	api.call(http.MethodGet, "/v1/scms", "").want(http.StatusOK, 0)
+	api.call(http.MethodPatch, "/v1/admin/scms/"+id, `{"name": "Renamed"}`).want(http.StatusOK, 0)
+	if got := api.call(http.MethodGet, "/v1/scms/"+id, "").str("name"); got != "Renamed" {
+		t.Errorf("GET after a rename says name %q", got)
+	}
+	if list := api.call(http.MethodGet, "/v1/scms", "").body; !bytes.Contains(list, []byte(`"Renamed"`)) {
+		t.Errorf("the list after a rename: %s", list)
+	}
+	if err := app.otherProcess().RevokeAPIKey(context.Background(), "tests", store.Actor{Username: "scmadmin apikey revoke"}); err != nil {
+		t.Fatal(err)
+	}
+	api.call(http.MethodGet, "/v1/scms", "").want(http.StatusUnauthorized, http.StatusUnauthorized)
+}

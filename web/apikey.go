@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strconv"
@@ -105,7 +107,7 @@ func (s *server) requireAPIKey(scope string) echo.MiddlewareFunc {
 			if !ok {
 				return unauthorized(c, "No API key: send one in the Authorization header, as Simple KEY, Bearer KEY or KEY.")
 			}
-			k, err := s.st.AuthenticateAPIKey(c.Request().Context(), key)
+			k, err := s.authenticate(c.Request().Context(), key)
 			switch {
 			case errors.Is(err, store.ErrBadAPIKey):
 				s.badKeys.fail(addr)
@@ -161,4 +163,22 @@ func unauthorized(c echo.Context, message string) error {
 	h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="scmadmin"`)
 	h.Add(echo.HeaderWWWAuthenticate, `Simple realm="scmadmin"`)
 	return apiFail(http.StatusUnauthorized, message)
+}
+
+// maxCachedAPIKeys bounds the keys kept checked: far more than the platform's clients.
+const maxCachedAPIKeys = 256
+
+// authenticate checks key, from memory while no API key changed and the key's last use was
+// recorded less than store.APIKeyTouchEvery ago: the store looks a key up, hashes it and
+// compares in constant time, which cost twice a trivial request. The cache is keyed by the
+// key's SHA-256, never by the key.
+func (s *server) authenticate(ctx context.Context, key string) (store.APIKey, error) {
+	sum := sha256.Sum256([]byte(key))
+	k, err := s.apiKeys.load(ctx, s.versions.read, sum, func(ctx context.Context) (store.APIKey, error) {
+		return s.st.AuthenticateAPIKey(ctx, key)
+	})
+	if err == nil && time.Since(k.LastUsedAt) >= store.APIKeyTouchEvery {
+		return s.st.AuthenticateAPIKey(ctx, key) // records the use, which retires the cached key
+	}
+	return k, err
 }

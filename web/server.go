@@ -54,8 +54,10 @@ type server struct {
 	metrics     *metrics
 	signIns     *signInLimiter
 	badKeys     *failureWindows // bad API keys per address
-	hashing     *hashQueue      // sign-ins' argon2 hashes
-	heartbeat   heartbeat       // /healthz's proof that the database can be written
+	apiKeys     *cache[[32]byte, store.APIKey]
+	apiAnswers  *cache[string, []byte] // the encoded answers of the API's GET routes
+	hashing     *hashQueue             // sign-ins' argon2 hashes
+	heartbeat   heartbeat              // /healthz's proof that the database can be written
 	// receiving bounds the webhook deliveries checked and recorded at once; bodies, the
 	// bodies being read (see readDelivery).
 	receiving   chan struct{}
@@ -82,13 +84,15 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		return nil, nil, err
 	}
 	s := &server{
-		checker:  checker,
-		metrics:  newMetrics(),
-		signIns:  newSignInLimiter(),
-		badKeys:  newFailureWindows(badKeysAllowed, badKeyWindow),
-		versions: &dataVersions{st: st},
-		users:    newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
-		lists:    newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
+		checker:    checker,
+		metrics:    newMetrics(),
+		signIns:    newSignInLimiter(),
+		badKeys:    newFailureWindows(badKeysAllowed, badKeyWindow),
+		versions:   &dataVersions{st: st},
+		apiKeys:    newCache[[32]byte, store.APIKey](maxCachedAPIKeys, func(v store.Versions) uint64 { return v.APIKeys }),
+		apiAnswers: newCache[string, []byte](maxCachedAPIAnswers, func(v store.Versions) uint64 { return v.Configs }),
+		users:      newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
+		lists:      newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
 
 		bodyTimeout: bodyTimeout,
 		hashing:     newHashQueue(hashPlaces),
