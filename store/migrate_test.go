@@ -265,6 +265,7 @@ var poison = map[int]struct {
 	11: {`CREATE INDEX builds_commit ON builds (config_id)`, nil},
 	12: {`CREATE TABLE heartbeat (x INTEGER)`, nil},
 	13: {`CREATE TRIGGER apikeys_deleted AFTER DELETE ON api_keys BEGIN SELECT 1; END`, nil},
+	14: {`ALTER TABLE repositories ADD COLUMN created_by TEXT`, []string{"repositories.owner", "repositories.https_url", "repositories.ssh_url"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -339,6 +340,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TABLE heartbeat`)
 			case 13:
 				_, err = db.Exec(`DROP TRIGGER apikeys_deleted`)
+			case 14:
+				_, err = db.Exec(`ALTER TABLE repositories DROP COLUMN created_by`)
 			}
 			if err != nil {
 				t.Fatal(err)
