@@ -25,20 +25,24 @@ type bitbucketWebhook struct {
 	Configuration map[string]string `json:"configuration"`
 }
 
-// hostError says in plain words what went wrong talking to the host and what to do.
-type hostError struct{ msg string }
+// hostError says in plain words what went wrong talking to the host and what to do; taken
+// says the host refused a repository's name as taken.
+type hostError struct {
+	msg   string
+	taken bool
+}
 
 func (e *hostError) Error() string { return e.msg }
 
 func (r *run) failure(what string, res response, err error) error {
 	if err != nil {
-		return &hostError{fmt.Sprintf("Could not %s: Bitbucket did not answer (%s). Run Test connection to see which step fails.", what, plainError(err))}
+		return &hostError{msg: fmt.Sprintf("Could not %s: Bitbucket did not answer (%s). Run Test connection to see which step fails.", what, plainError(err))}
 	}
 	advice := "Run Test connection to see why."
 	if res.status == http.StatusUnauthorized || res.status == http.StatusForbidden {
 		advice = "The token needs Admin permission for projects and repositories, and its user must be admin of the project."
 	}
-	return &hostError{fmt.Sprintf("Could not %s: %s. %s", what, said(res), advice)}
+	return &hostError{msg: fmt.Sprintf("Could not %s: %s. %s", what, said(res), advice)}
 }
 
 // InstallWebhook creates on t's Bitbucket project a webhook for repo:refs_changed that posts
@@ -49,7 +53,7 @@ func (c *Checker) InstallWebhook(ctx context.Context, t Target, hookURL, secret 
 	defer cancel()
 	release, ok := c.acquire(ctx)
 	if !ok {
-		return false, &hostError{"Too many calls to hosts are running at once. Try again in a moment."}
+		return false, &hostError{msg: "Too many calls to hosts are running at once. Try again in a moment."}
 	}
 	defer release()
 	r := &run{c: c, ctx: ctx, t: t}
@@ -62,7 +66,7 @@ func (c *Checker) InstallWebhook(ctx context.Context, t Target, hookURL, secret 
 		Values []bitbucketWebhook `json:"values"`
 	}
 	if err := json.Unmarshal(res.body, &page); err != nil {
-		return false, &hostError{"Could not read the project's webhooks: Bitbucket's answer was not the JSON it documents."}
+		return false, &hostError{msg: "Could not read the project's webhooks: Bitbucket's answer was not the JSON it documents."}
 	}
 	hook := bitbucketWebhook{Name: webhookName, URL: hookURL, Events: []string{"repo:refs_changed"}, Active: true,
 		Configuration: map[string]string{"secret": secret}}
@@ -90,7 +94,7 @@ func (c *Checker) PingWebhook(ctx context.Context, t Target, hookURL string) (st
 	defer cancel()
 	release, ok := c.acquire(ctx)
 	if !ok {
-		return "", &hostError{"Too many calls to hosts are running at once. Try again in a moment."}
+		return "", &hostError{msg: "Too many calls to hosts are running at once. Try again in a moment."}
 	}
 	defer release()
 	r := &run{c: c, ctx: ctx, t: t}
@@ -107,7 +111,7 @@ func (c *Checker) PingWebhook(ctx context.Context, t Target, hookURL string) (st
 		return "Bitbucket sent a test event, but did not say what scmadmin answered.", nil
 	}
 	if answer.Response.StatusCode/100 != 2 {
-		return "", &hostError{fmt.Sprintf("Bitbucket sent a test event to %s and got %d back. Check that Bitbucket can reach "+
+		return "", &hostError{msg: fmt.Sprintf("Bitbucket sent a test event to %s and got %d back. Check that Bitbucket can reach "+
 			"that address (SCMADMIN_BASE_URL must be the address Bitbucket sees).", hookURL, answer.Response.StatusCode)}
 	}
 	return fmt.Sprintf("Bitbucket delivered a test event to %s and got %d back: it can reach scmadmin.", hookURL, answer.Response.StatusCode), nil
