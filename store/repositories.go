@@ -72,9 +72,11 @@ func (s *Store) RegisterRepository(ctx context.Context, r Repository, by Actor) 
 	return r, nil
 }
 
-// Repositories returns the repositories configuration configID hosts, oldest first.
-func (s *Store) Repositories(ctx context.Context, configID int64) ([]Repository, error) {
-	rows, err := s.query(ctx, `SELECT `+repositoryColumns+` FROM repositories WHERE config_id = ? ORDER BY id`, configID)
+// Repositories returns up to limit of the repositories configuration configID hosts, oldest
+// first, from the one after the repository whose ID is after (0: from the first).
+func (s *Store) Repositories(ctx context.Context, configID, after int64, limit int) ([]Repository, error) {
+	rows, err := s.query(ctx, `SELECT `+repositoryColumns+` FROM repositories WHERE config_id = ? AND id > ? ORDER BY id LIMIT ?`,
+		configID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: repositories of %d: %w", configID, err)
 	}

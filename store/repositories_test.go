@@ -32,9 +32,12 @@ func TestRepositoriesAreRegisteredListedAndForgotten(t *testing.T) {
 	if cfg, _ := s.SCMConfig(ctx, c.ID); cfg.Repositories != 1 {
 		t.Errorf("the configuration counts %d repositories, want 1", cfg.Repositories)
 	}
-	list, err := s.Repositories(ctx, c.ID)
+	list, err := s.Repositories(ctx, c.ID, 0, 10)
 	if err != nil || len(list) != 1 || !sameRepository(list[0], got) {
 		t.Errorf("Repositories = %+v %v, want [%+v]", list, err, got)
+	}
+	if after, err := s.Repositories(ctx, c.ID, got.ID, 10); err != nil || len(after) != 0 {
+		t.Errorf("Repositories after the last one = %+v %v, want none", after, err)
 	}
 	if r, err := s.RepositoryByName(ctx, c.ID, "sorting"); err != nil || !sameRepository(r, got) {
 		t.Errorf("RepositoryByName = %+v %v", r, err)

@@ -221,6 +221,34 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 	return nil
 }
 
+// EnsureWebhookSecret gives configuration configID secret as its webhook secret unless it has
+// one (a configuration from before every one had one), and returns the one it has: of two
+// callers at once, both get the same.
+func (s *Store) EnsureWebhookSecret(ctx context.Context, configID int64, secret string, by Actor) (string, error) {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.scmConfig(ctx, tx, configID)
+		if err != nil {
+			return err
+		}
+		keyID, sealed := s.keys.Seal([]byte(secret), secretAD(configID, WebhookSecret))
+		res, err := tx.ExecContext(ctx, `INSERT INTO scm_secrets (config_id, name, key_id, ciphertext, fingerprint, set_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (config_id, name) DO NOTHING`,
+			configID, WebhookSecret, keyID, sealed, Fingerprint(secret), s.now())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.audit(ctx, tx, configEvent(by, ActionRotateWebhookSecret, c, []Change{{Field: WebhookSecret, To: SecretChanged}}))
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: ensure webhook secret of %d: %w", configID, err)
+	}
+	secrets, err := s.OpenSecrets(ctx, configID)
+	return secrets[WebhookSecret], err
+}
+
 // Deliveries returns a configuration's latest deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, configID int64, limit int) ([]Delivery, error) {
 	rows, err := s.query(ctx,

@@ -161,6 +161,8 @@ type SCMDetails struct {
 	Test         *probe.Result // a connection test just run
 	Webhook      Webhook       // for providers whose builds start from webhooks
 	OAuth        *OAuth        // for OAuth providers
+	// Repositories are the first of the algorithm repositories it hosts.
+	Repositories []store.Repository
 }
 
 // Webhook is what the details page shows of a configuration's build-on-checkin webhook.

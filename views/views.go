@@ -84,6 +84,8 @@ var actionLabels = map[string]string{
 	store.ActionAddUser: "Added an account", store.ActionSetPassword: "Set the password of an account",
 	store.ActionGrantAdmin: "Made a cluster admin", store.ActionRevokeAdmin: "Took cluster admin away",
 	store.ActionDisableUser: "Disabled an account", store.ActionEnableUser: "Enabled an account",
+	store.ActionCreateRepository: "Created a repository", store.ActionForgetRepository: "Forgot a repository",
+	store.ActionPurgeRepository: "Deleted a repository on the host",
 }
 
 func actionLabel(action string) string {
@@ -96,8 +98,11 @@ func actionLabel(action string) string {
 // fieldLabel names a field of a provider's form, or a secret scmadmin keeps itself, in the
 // audit trail.
 func fieldLabel(providerID, name string) string {
-	if name == store.WebhookSecret {
+	switch name {
+	case store.WebhookSecret:
 		return "Webhook secret"
+	case store.FieldRepository:
+		return "Repository"
 	}
 	if p, ok := provider.Lookup(providerID); ok {
 		if f, ok := p.Field(name); ok {

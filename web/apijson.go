@@ -211,6 +211,9 @@ var refusalCodes = []struct {
 	{action.ErrNotOAuth, http.StatusConflict, http.StatusConflict},
 	{action.ErrNotConnected, http.StatusConflict, http.StatusConflict},
 	{action.ErrDisabled, http.StatusConflict, http.StatusConflict},
+	{action.ErrNoRepository, http.StatusNotFound, 4010},
+	{action.ErrRepositoryExists, http.StatusConflict, 4046},
+	{action.ErrHost, http.StatusBadGateway, http.StatusBadGateway},
 }
 
 // apiRefusal is r as the API answers it; invalidCode is the code of a validation failure.

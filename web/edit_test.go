@@ -344,8 +344,8 @@ func TestEditNeverWipesWhatTheFormDoesNotShow(t *testing.T) {
 		if cfg.ProjectKey != "" || cfg.ClientID != "client-gitlab" || cfg.Name != "GitLab.com" {
 			t.Errorf("stored %+v", cfg)
 		}
-		secrets := secretsOf(t, app, id)
-		if _, ok := secrets["access_token"]; ok || len(secrets) != 1 {
+		secrets := secretsOf(t, app, id) // the client secret, and the webhook secret made at creation
+		if _, ok := secrets["access_token"]; ok || len(secrets) != 2 {
 			t.Errorf("secrets %v", secrets)
 		}
 		if secrets["client_secret"].Fingerprint != store.Fingerprint(canarySecret) {

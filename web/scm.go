@@ -319,6 +319,9 @@ func (s *server) redirectOldID(c echo.Context, notFound error) error {
 	return c.Redirect(http.StatusPermanentRedirect, views.DetailsURL(store.BuiltInRef))
 }
 
+// repositoriesOnDetails is how many repositories the details page lists.
+const repositoriesOnDetails = 100
+
 // renderDetails renders cfg's details page, with the checklist of a connection test just run.
 func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, p *provider.Provider, pg views.Page, test *probe.Result) error {
 	ctx := c.Request().Context()
@@ -331,6 +334,9 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 		return err
 	}
 	d := views.SCMDetails{Config: cfg, Provider: p, Secrets: secrets, History: history, HistoryTotal: total, Test: test}
+	if d.Repositories, err = s.st.Repositories(ctx, cfg.ID, 0, repositoriesOnDetails); err != nil {
+		return err
+	}
 	if p.Webhook != nil {
 		if d.Webhook, err = s.webhookDetails(c, cfg); err != nil {
 			return err

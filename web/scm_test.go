@@ -66,7 +66,7 @@ func TestCreateEveryProvider(t *testing.T) {
 			}
 			secrets, err := app.st.SCMSecrets(context.Background(), cfg.ID)
 			want := 1 // the credential
-			if p.Webhook != nil {
+			if p.PushHooks() {
 				want++ // and the webhook's secret, made at creation
 			}
 			if err != nil || len(secrets) != want {

@@ -108,7 +108,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
-	s.actions = action.New(st, checker, cfg.Logger, s.countTest)
+	s.actions = action.New(st, checker, cfg.Logger, s.countTest, s.webhookURL)
 	s.sessions = newSessionStore(st, s.versions, s.secure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -1,7 +1,7 @@
 // Package action is the one operation of each action on a configuration: create, update,
-// make default, enable, disable, delete and test. The pages and the JSON API both parse their
-// input into an Input, call the operation, and render its result or its Refusal: a rule is
-// decided here, never by a front end.
+// make default, enable, disable, delete, test, connect, and create or forget a repository.
+// The pages and the JSON API both parse their input into an Input, call the operation, and
+// render its result or its Refusal: a rule is decided here, never by a front end.
 package action
 
 import (
@@ -25,11 +25,15 @@ type Actions struct {
 	log     *slog.Logger
 	// tested is told of every connection test run, for the metrics.
 	tested func(providerID string, r probe.Result)
+	// hookURL is the address of configuration ref's webhook, BASE_URL/hooks/scm/{ref}.
+	hookURL func(ref string) string
 }
 
-// New returns the operations over st, testing connections with checker.
-func New(st *store.Store, checker *probe.Checker, log *slog.Logger, tested func(providerID string, r probe.Result)) *Actions {
-	return &Actions{st: st, checker: checker, log: log, tested: tested}
+// New returns the operations over st, testing connections with checker; hosts deliver pushes
+// to hookURL(ref).
+func New(st *store.Store, checker *probe.Checker, log *slog.Logger, tested func(providerID string, r probe.Result),
+	hookURL func(ref string) string) *Actions {
+	return &Actions{st: st, checker: checker, log: log, tested: tested, hookURL: hookURL}
 }
 
 // Input is a configuration's values as a front end received them, by form field name. On

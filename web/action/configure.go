@@ -22,7 +22,7 @@ type Saved struct {
 }
 
 // Create validates in and stores a new configuration of in.Provider, enabled unless in says
-// otherwise. A provider whose builds start from pushes gets its webhook secret.
+// otherwise. A provider whose pushes reach scmadmin's webhook gets its webhook secret.
 func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (Saved, error) {
 	p, ok := provider.Lookup(in.Provider)
 	if !ok || !p.Selectable() {
@@ -37,7 +37,7 @@ func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (Saved, 
 	}
 	cfg, secrets := p.Config(vals)
 	cfg.Ref = in.ID
-	if p.Webhook != nil {
+	if p.PushHooks() {
 		secrets[store.WebhookSecret] = NewWebhookSecret()
 	}
 	created, err := a.st.CreateSCMConfig(ctx, cfg, secrets, by)

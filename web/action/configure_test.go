@@ -25,7 +25,7 @@ func newTestActions(t *testing.T) *Actions {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(st, nil, slog.New(slog.DiscardHandler), nil)
+	return New(st, nil, slog.New(slog.DiscardHandler), nil, nil)
 }
 
 // The notes about what was saved come from the operation, so that the pages and the JSON API

@@ -176,6 +176,11 @@ func (f Field) MaxLen() int {
 	return MaxNameLen
 }
 
+// PushHooks reports whether the host delivers pushes to scmadmin's webhook, signed with the
+// configuration's webhook secret: through the project's webhook (Webhook), or through one on
+// each repository scmadmin creates with a connected account (the OAuth providers).
+func (p *Provider) PushHooks() bool { return p.Webhook != nil || p.OAuth != nil }
+
 // Selectable reports whether admins can add configurations of this provider.
 func (p *Provider) Selectable() bool { return p.ID != Internal }
 

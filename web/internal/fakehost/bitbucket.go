@@ -1,5 +1,5 @@
 // Package fakehost is the tests' fake Bitbucket Server: the REST API (/rest/api/1.0) the
-// connection test and the webhook installation call, answering as Bitbucket Server's
+// connection test, the webhook installation and the repositories call, answering as Bitbucket Server's
 // documentation shows, over TLS on 127.0.0.1. Only tests import it.
 package fakehost
 
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ type Bitbucket struct {
 	projects    map[string]string       // key → name
 	users       map[string]user         // bearer token → its user
 	hooks       map[string][]webhook    // project key → its webhooks
+	repos       map[string][]string     // project key → its repositories' slugs, oldest first
 	override    map[string]http.Handler // path → what answers it instead
 	refusal     *refusal                // when set, what every call is answered
 	pingStatus  int                     // scmadmin's answer to a test delivery, as Bitbucket reports it
@@ -67,6 +69,7 @@ func NewBitbucket() *Bitbucket {
 		projects:   map[string]string{"ALGO": "Algorithms"},
 		users:      map[string]user{},
 		hooks:      map[string][]webhook{},
+		repos:      map[string][]string{},
 		override:   map[string]http.Handler{},
 		pingStatus: http.StatusOK,
 		nextHookID: 10,
@@ -81,6 +84,8 @@ func NewBitbucket() *Bitbucket {
 	m.HandleFunc("POST "+api+"/projects/{key}/webhooks", f.authed(f.inProject(f.createHook)))
 	m.HandleFunc("PUT "+api+"/projects/{key}/webhooks/{id}", f.authed(f.inProject(f.updateHook)))
 	m.HandleFunc("POST "+api+"/projects/{key}/webhooks/test", f.authed(f.inProject(f.pingHook)))
+	m.HandleFunc("POST "+api+"/projects/{key}/repos", f.authed(f.inProject(f.createRepo)))
+	m.HandleFunc("DELETE "+api+"/projects/{key}/repos/{slug}", f.authed(f.inProject(f.deleteRepo)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, noSuchResource)
 	})
@@ -128,6 +133,18 @@ func (f *Bitbucket) SetWebhooks(key string, hooks ...map[string]any) {
 func (f *Bitbucket) Webhooks(key string) []map[string]any {
 	var out []map[string]any
 	f.locked(func() { out = append(out, f.hooks[key]...) })
+	return out
+}
+
+// AddRepo makes project key hold a repository called slug.
+func (f *Bitbucket) AddRepo(key, slug string) {
+	f.locked(func() { f.repos[key] = append(f.repos[key], slug) })
+}
+
+// Repos returns the slugs of project key's repositories, oldest first.
+func (f *Bitbucket) Repos(key string) []string {
+	var out []string
+	f.locked(func() { out = append(out, f.repos[key]...) })
 	return out
 }
 
@@ -309,6 +326,54 @@ func readHook(w http.ResponseWriter, r *http.Request) (webhook, bool) {
 func (f *Bitbucket) pingHook(w http.ResponseWriter, r *http.Request, _ user) {
 	writeJSON(w, http.StatusOK, fmt.Sprintf(`{"request":{"url":%q,"method":"POST"},"response":{"statusCode":%d,"body":"pong"}}`,
 		r.URL.Query().Get("url"), f.pingStatus))
+}
+
+// createRepo makes a repository as Bitbucket does: only for a project admin, its slug the
+// name lower-cased, a taken slug refused (409); the answer holds its clone links.
+func (f *Bitbucket) createRepo(w http.ResponseWriter, r *http.Request, u user) {
+	key := r.PathValue("key")
+	if !u.projectAdmin {
+		writeJSON(w, http.StatusUnauthorized, fmt.Sprintf(`{"errors":[{"context":null,"message":"You are not permitted to create `+
+			`repositories in project %s","exceptionName":"com.atlassian.bitbucket.AuthorisationException"}]}`, key))
+		return
+	}
+	var req struct{ Name, ScmID string }
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Name == "" || req.ScmID != "git" {
+		writeJSON(w, http.StatusBadRequest, `{"errors":[{"context":"name","message":"A name and the scmId git are required.","exceptionName":null}]}`)
+		return
+	}
+	slug := strings.ReplaceAll(strings.ToLower(req.Name), " ", "-")
+	if slices.Contains(f.repos[key], slug) {
+		writeJSON(w, http.StatusConflict, fmt.Sprintf(`{"errors":[{"context":"name","message":"This repository URL is already taken by '%s' `+
+			`in '%s'","exceptionName":"com.atlassian.bitbucket.repository.DuplicateRepositoryNameException"}]}`, slug, f.projects[key]))
+		return
+	}
+	f.repos[key] = append(f.repos[key], slug)
+	host, _, _ := strings.Cut(r.Host, ":")
+	path := strings.ToLower(key) + "/" + slug + ".git"
+	b, _ := json.Marshal(map[string]any{"slug": slug, "id": len(f.repos[key]), "name": req.Name, "scmId": "git", "state": "AVAILABLE",
+		"project": map[string]any{"key": key, "name": f.projects[key]},
+		"links": map[string]any{"clone": []map[string]string{
+			{"href": "ssh://git@" + host + ":7999/" + path, "name": "ssh"},
+			{"href": "https://" + r.Host + "/scm/" + path, "name": "http"}}}})
+	writeJSON(w, http.StatusCreated, string(b))
+}
+
+// deleteRepo schedules a repository's deletion, as Bitbucket does (202).
+func (f *Bitbucket) deleteRepo(w http.ResponseWriter, r *http.Request, u user) {
+	key, slug := r.PathValue("key"), r.PathValue("slug")
+	if !u.projectAdmin {
+		writeJSON(w, http.StatusUnauthorized, NotPermitted)
+		return
+	}
+	i := slices.Index(f.repos[key], slug)
+	if i < 0 {
+		writeJSON(w, http.StatusNotFound, fmt.Sprintf(`{"errors":[{"context":null,"message":"Repository %s/%s does not exist.",`+
+			`"exceptionName":"com.atlassian.bitbucket.repository.NoSuchRepositoryException"}]}`, key, slug))
+		return
+	}
+	f.repos[key] = slices.Delete(f.repos[key], i, i+1)
+	writeJSON(w, http.StatusAccepted, `{"context":null,"message":"Repository scheduled for deletion.","exceptionName":null}`)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body string) {
