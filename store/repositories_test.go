@@ -76,3 +76,23 @@ func sameRepository(a, b Repository) bool {
 	a.CreatedAt, b.CreatedAt = at.UTC(), at.UTC()
 	return a == b && at.Equal(bt)
 }
+
+// A configuration from before every one had a webhook secret gets one once: of two callers,
+// the second gets the first one's.
+func TestEnsureWebhookSecret(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	c := mustCreateSCM(t, s, SCMConfig{Provider: "github", WebsiteURL: "https://github.com", APIURL: "https://api.github.com",
+		SSHURL: "ssh://git@github.com:22", ClientID: "abc", UniqueKey: "github https://github.com abc"}, map[string]string{FieldClientSecret: "s"})
+	first, err := s.EnsureWebhookSecret(ctx, c.ID, "first-secret", testActor)
+	if err != nil || first != "first-secret" {
+		t.Fatalf("EnsureWebhookSecret = %q %v", first, err)
+	}
+	if again, err := s.EnsureWebhookSecret(ctx, c.ID, "second-secret", testActor); err != nil || again != "first-secret" {
+		t.Errorf("a second EnsureWebhookSecret = %q %v, want the first one's", again, err)
+	}
+	evs, _, err := s.ListAudit(ctx, AuditQuery{ConfigID: c.ID, Action: ActionRotateWebhookSecret, Limit: 10})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("%d audit entries of the secret made (%v), want 1", len(evs), err)
+	}
+}

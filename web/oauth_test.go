@@ -65,15 +65,15 @@ type oauthHost struct {
 	expiresIn     int
 	refuseRefresh bool
 
-	grants   map[string]oauthGrant   // authorization codes given, by code
-	used     map[string]bool         // codes exchanged
-	tokens   map[string]time.Time    // live access tokens and their expiry (zero: none)
-	refresh  map[string]bool         // live refresh tokens
-	requests []oauthRequest          // every request, in order
-	issued   []string                // access tokens given, in order
-	states   map[string]oauthGrant   // grants by the state they came back with
-	revoked  []string                // access tokens revoked
-	extra    map[string]http.Handler // more routes, by "METHOD path"
+	grants   map[string]oauthGrant // authorization codes given, by code
+	used     map[string]bool       // codes exchanged
+	tokens   map[string]time.Time  // live access tokens and their expiry (zero: none)
+	refresh  map[string]bool       // live refresh tokens
+	requests []oauthRequest        // every request, in order
+	issued   []string              // access tokens given, in order
+	states   map[string]oauthGrant // grants by the state they came back with
+	revoked  []string              // access tokens revoked
+	extra    *http.ServeMux        // more routes, tried first: repositories_test.go's repository API
 }
 
 // oauthGrant is what the authorize page was asked for when it gave a code.
@@ -99,7 +99,7 @@ func newOAuthHost(t *testing.T, provider string) *oauthHost {
 	f := &oauthHost{t: t, provider: provider, fam: fam, clientID: "client-" + provider, secret: "secret-" + provider + "-0123456789",
 		login: "octo-" + provider, orgs: []string{"algo-org", "ml-team"},
 		grants: map[string]oauthGrant{}, used: map[string]bool{}, tokens: map[string]time.Time{}, refresh: map[string]bool{},
-		states: map[string]oauthGrant{}, extra: map[string]http.Handler{}}
+		states: map[string]oauthGrant{}, extra: http.NewServeMux()}
 	if provider == "gitlab" || provider == "bitbucket_cloud" {
 		f.expiresIn = 7200
 	}
@@ -166,6 +166,7 @@ func (f *oauthHost) writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (f *oauthHost) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(strings.NewReader(string(body))) // for the extra routes
 	req := oauthRequest{method: r.Method, path: r.URL.Path, query: r.URL.Query(), body: string(body)}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		req.form, _ = url.ParseQuery(string(body))
@@ -175,8 +176,8 @@ func (f *oauthHost) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, req)
-	if h, ok := f.extra[r.Method+" "+r.URL.Path]; ok {
-		h.ServeHTTP(w, r)
+	if _, pattern := f.extra.Handler(r); pattern != "" {
+		f.extra.ServeHTTP(w, r) // which gives the handler the path's values
 		return
 	}
 	api, isAPI := strings.CutPrefix(r.URL.Path, f.fam.apiPrefix)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -177,4 +178,98 @@ func TestRepositoryRefusals(t *testing.T) {
 	if got := f.Repos("ALGO"); !slices.Equal(got, []string{"taken", "first"}) {
 		t.Errorf("the refusals left the project with %v", got)
 	}
+}
+
+// GitHub, GitHub Enterprise, GitLab and Bitbucket Cloud: the key's admin's connected account
+// creates the repository under owner (by default itself), which gets a push webhook to
+// scmadmin signed with the configuration's webhook secret.
+func TestRepositoriesWithAConnectedAccount(t *testing.T) {
+	for _, provider := range []string{"github", "github_enterprise", "gitlab", "bitbucket_cloud"} {
+		t.Run(provider, func(t *testing.T) {
+			a := newOAuthApp(t, provider)
+			h := newHostRepos(a.host)
+			path := reposPath(a.cfg.Ref)
+			r := a.api.call(http.MethodPost, path, `{"name": "sentiment-analysis"}`).want(http.StatusConflict, http.StatusConflict)
+			if !strings.Contains(string(r.body), "Connect your account") {
+				t.Errorf("refused without a connected account: %s", r.body)
+			}
+			a.connect(a.adminClient()).wantRedirect(scmPath(a.cfg.ID, ""))
+			token, login := a.host.lastToken(), a.host.login
+
+			r = a.api.call(http.MethodPost, path, `{"name": "sentiment-analysis", "description": "Finds the mood"}`).want(http.StatusCreated, 0)
+			if r.str("repository_owner") != login || r.str("repository_name") != "sentiment-analysis" ||
+				r.str("repository_https_url") != a.host.web+"/"+login+"/sentiment-analysis.git" ||
+				!strings.HasSuffix(r.str("repository_ssh_url"), ":"+login+"/sentiment-analysis.git") {
+				t.Errorf("created %s", r.body)
+			}
+			secret := openSecrets(t, a.testApp, a.cfg.ID)[store.WebhookSecret]
+			if !hex64.MatchString(secret) {
+				t.Fatalf("the configuration's webhook secret %q: it was not made for the configuration from before", secret)
+			}
+			checkPushHook(t, a, h, login+"/sentiment-analysis", secret)
+			a.host.set(func(*oauthHost) {
+				if len(h.bearers) == 0 || slices.ContainsFunc(h.bearers, func(b string) bool { return b != token }) {
+					t.Errorf("the repository API was sent the tokens %v, want the connected account's", h.bearers)
+				}
+			})
+
+			a.api.call(http.MethodPost, path, `{"name": "fraud", "owner": "algo-org"}`).want(http.StatusCreated, 0)
+			checkPushHook(t, a, h, "algo-org/fraud", secret)
+			a.host.set(func(*oauthHost) { h.repos["algo-org/taken"] = true })
+			a.api.call(http.MethodPost, path, `{"name": "taken", "owner": "algo-org"}`).want(http.StatusConflict, 4046)
+			r = a.api.call(http.MethodPost, path, `{"name": "x", "owner": "`+readOnlyOrg+`"}`).want(http.StatusBadGateway, http.StatusBadGateway)
+			if perm := map[string]string{"gitlab": "api scope", "bitbucket_cloud": "repository:admin scope"}[provider]; !strings.Contains(string(r.body), cmp.Or(perm, "repo scope")) {
+				t.Errorf("a refusal for want of permission does not name it: %s", r.body)
+			}
+
+			// A repository the host will not give a webhook is deleted again, and not registered.
+			a.host.set(func(*oauthHost) { h.refuseHooks = true })
+			r = a.api.call(http.MethodPost, path, `{"name": "hookless"}`).want(http.StatusBadGateway, http.StatusBadGateway)
+			a.host.set(func(*oauthHost) { h.refuseHooks = false })
+			if !strings.Contains(string(r.body), "admin:repo_hook") && !strings.Contains(string(r.body), "webhook scope") &&
+				!strings.Contains(string(r.body), "Maintainer") || !strings.Contains(string(r.body), "deleted again") {
+				t.Errorf("a refused webhook: %s", r.body)
+			}
+			if hostHas(a, h, login+"/hookless") {
+				t.Error("the repository without its webhook is left on the host")
+			}
+
+			list := a.api.call(http.MethodGet, path, "").want(http.StatusOK, 0)
+			if results, _ := list.json["results"].([]any); len(results) != 2 {
+				t.Errorf("list %s, want sentiment-analysis and fraud", list.body)
+			}
+			a.host.set(func(*oauthHost) { h.refuseDeletes = true })
+			a.api.call(http.MethodDelete, path+"/fraud?purge=true", "").want(http.StatusBadGateway, http.StatusBadGateway)
+			a.host.set(func(*oauthHost) { h.refuseDeletes = false })
+			a.api.call(http.MethodDelete, path+"/fraud?purge=true", "").want(http.StatusNoContent, 0)
+			a.api.call(http.MethodDelete, path+"/sentiment-analysis", "").want(http.StatusNoContent, 0)
+			if hostHas(a, h, "algo-org/fraud") || !hostHas(a, h, login+"/sentiment-analysis") {
+				t.Error("purge did not delete on the host, or forgetting did")
+			}
+			if acts := auditActions(t, a.testApp, a.cfg.ID); !contains(acts, store.ActionForgetRepository) || !contains(acts, store.ActionPurgeRepository) {
+				t.Errorf("audit %v", acts)
+			}
+		})
+	}
+}
+
+// checkPushHook checks repo got one webhook, to the configuration's webhook URL, for pushes,
+// with the configuration's secret.
+func checkPushHook(t *testing.T, a *oauthApp, h *hostRepos, repo, secret string) {
+	t.Helper()
+	var hook map[string]any
+	a.host.set(func(*oauthHost) { hook = h.hooks[repo] })
+	if hook == nil {
+		t.Fatalf("%s has no webhook", repo)
+	}
+	to, sent, pushes := hookSent(a.host.provider, hook)
+	if to != a.srv.URL+"/hooks/scm/"+a.cfg.Ref || sent != secret || !pushes {
+		t.Errorf("%s's webhook %v, want pushes to %s with the configuration's secret", repo, hook, a.srv.URL+"/hooks/scm/"+a.cfg.Ref)
+	}
+}
+
+func hostHas(a *oauthApp, h *hostRepos, repo string) bool {
+	var has bool
+	a.host.set(func(*oauthHost) { has = h.repos[repo] })
+	return has
 }
