@@ -38,7 +38,7 @@ func TestDatabaseThatCannotBeWritten(t *testing.T) {
 	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_ADMIN_PASSWORD": safetyPassword}
 	first := startProcess(t, bin, vars) // made and migrated
 	first.cmd.Process.Signal(os.Interrupt)
-	first.cmd.Wait() // its last checkpoint done: the next start writes nothing but its own
+	<-first.exited // its last checkpoint done: the next start writes nothing but its own
 
 	out, err := exec.Command(withFileSizeLimit(t, bin, 4096), "serve", "--addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "cannot be written") {
