@@ -109,6 +109,26 @@ type SCMForm struct {
 	Test        *probe.Result // a "Test before saving" just run
 	// Clash is the configuration a duplicate clashes with: its error links to it.
 	Clash *store.SCMConfig
+	// Summary heads the error summary: what was not done and how many fields to correct.
+	Summary string
+}
+
+// fault is a field at fault and its message.
+type fault struct{ Field, Message string }
+
+// faults are the fields at fault in form order, the provider drop-down first (on Add): the
+// error summary's lines.
+func (f SCMForm) faults() []fault {
+	var out []fault
+	if m := f.Errors["provider"]; m != "" && !f.editing() {
+		out = append(out, fault{"provider", m})
+	}
+	for _, fl := range f.Provider.Fields() {
+		if m := f.Errors[fl.Name]; m != "" {
+			out = append(out, fault{fl.Name, m})
+		}
+	}
+	return out
 }
 
 func (f SCMForm) editing() bool { return f.Config.ID != 0 }

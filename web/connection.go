@@ -49,7 +49,12 @@ func (s *server) testForm(c echo.Context) error {
 		return err
 	}
 	if isHTMX(c) {
-		return render(c, http.StatusOK, views.ConnectionTest(t.Result), nil)
+		// The checklist, and out of band the error summary, from which app.js marks the
+		// fields at fault and clears the others without touching what was typed.
+		f := s.form(t.Provider, nil, t.Errors)
+		f.Config = t.Stored
+		summarize(&f, "The connection was not tested")
+		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(t.Result), views.ErrorSummary(f, true)), nil)
 	}
 	title := addTitle
 	if t.Stored.ID != 0 {

@@ -174,7 +174,8 @@ func (s *server) newSCM(c echo.Context) error {
 	f := s.form(p, carried(p, c.QueryParams()), nil)
 	// htmx sends what was typed along; the address bar shows only the provider.
 	c.Response().Header().Set("HX-Push-Url", "/admin/scm/new?provider="+p.ID)
-	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, addTitle), f), views.ProviderFields(f))
+	// With htmx, the new fields come with an empty error summary: the last one spoke of others.
+	return render(c, http.StatusOK, views.SCMFormPage(s.page(c, addTitle), f), templ.Join(views.ProviderFields(f), views.ErrorSummary(f, true)))
 }
 
 func (s *server) createSCM(c echo.Context) error {
@@ -396,11 +397,20 @@ func (s *server) renderForm(c echo.Context, status int, title string, f views.SC
 			return err
 		}
 	}
-	pg := s.page(c, title)
+	// The error summary at the top of the form is the page's one alert.
 	if status == http.StatusUnprocessableEntity {
-		pg.Alert = fmt.Sprintf("The configuration was not saved: %s below.", countFields(len(f.Errors)))
+		summarize(&f, "The configuration was not saved")
+	} else if test != nil {
+		summarize(&f, "The connection was not tested")
 	}
-	return render(c, status, views.SCMFormPage(pg, f), nil)
+	return render(c, status, views.SCMFormPage(s.page(c, title), f), nil)
+}
+
+// summarize heads f's error summary, if any field is at fault, with what was not done.
+func summarize(f *views.SCMForm, notDone string) {
+	if len(f.Errors) > 0 {
+		f.Summary = fmt.Sprintf("%s: %s below.", notDone, countFields(len(f.Errors)))
+	}
 }
 
 func (s *server) healthz(c echo.Context) error {

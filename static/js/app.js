@@ -83,3 +83,71 @@ document.addEventListener("keydown", function (event) {
     cancel.click();
   }
 });
+
+// The error summary's links move the focus to their field (a plain fragment link scrolls to it
+// but leaves the focus where it was), its label in view.
+document.addEventListener("click", function (event) {
+  var link = event.target.closest && event.target.closest(".error-summary a[data-field]");
+  var control = link && document.getElementById(link.dataset.field);
+  if (!control) {
+    return;
+  }
+  event.preventDefault();
+  var label = document.querySelector('label[for="' + CSS.escape(control.id) + '"]');
+  (label || control).scrollIntoView({ block: "center" });
+  control.focus({ preventScroll: true });
+});
+
+// markField marks a form control at fault as the server-rendered page does (aria-invalid, its
+// message as #ID-error, described by it), or clears those marks when message is "".
+function markField(control, message) {
+  var errorID = control.id + "-error";
+  var error = document.getElementById(errorID);
+  var described = (control.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (t) {
+    return t && t !== errorID;
+  });
+  if (message) {
+    if (!error) {
+      error = document.createElement("p");
+      error.id = errorID;
+      error.className = "error";
+      control.insertAdjacentElement("afterend", error);
+    }
+    error.textContent = message;
+    control.setAttribute("aria-invalid", "true");
+    described.unshift(errorID);
+  } else {
+    if (error) {
+      error.remove();
+    }
+    control.removeAttribute("aria-invalid");
+  }
+  control.setAttribute("aria-describedby", described.join(" "));
+  var field = control.closest(".field");
+  if (field) {
+    field.classList.toggle("has-error", !!message);
+  }
+}
+
+// After "Test before saving" (or a provider switch) with htmx, the error summary swapped in
+// out of band (data-apply) says which fields are at fault: mark those, clear the others. The
+// inputs themselves are never swapped, so the secrets typed stay. With faults, the focus goes
+// to the summary, whose links lead to each field.
+document.addEventListener("htmx:afterSettle", function () {
+  var summary = document.querySelector("#error-summary[data-apply]");
+  var form = document.getElementById("scm-form");
+  if (!summary || !form) {
+    return;
+  }
+  summary.removeAttribute("data-apply");
+  var faults = {};
+  summary.querySelectorAll("a[data-field]").forEach(function (a) {
+    faults[a.dataset.field] = a.textContent.trim();
+  });
+  form.querySelectorAll("input[id]:not([type=hidden]), select[id]").forEach(function (control) {
+    markField(control, faults[control.id] || "");
+  });
+  if (!summary.hidden) {
+    summary.focus();
+  }
+});
