@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 func TestPostgres(t *testing.T) {
 	switch {
 	case os.Getenv(postgresEnv) != "":
+	case os.Getenv("SCMADMIN_E2E") == "1":
+		t.Fatalf("%s is not set: with SCMADMIN_E2E=1 (as in CI, whose .ci/run starts a cluster) the store's tests "+
+			"must run on PostgreSQL too", postgresEnv)
 	default:
 		t.Skipf("the store's tests ran on SQLite only: set %s=postgres://… (a server where they may "+
 			"create databases) to run them on PostgreSQL too", postgresEnv)
