@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -146,5 +147,18 @@ func TestOpenTogetherMigratesOnce(t *testing.T) {
 	s := openTestStore(t, dsn, keys)
 	if n := countRows(t, s, "scm_configs"); n != 1 {
 		t.Errorf("%d configurations after opening together, want the built-in one alone", n)
+	}
+}
+
+// A migration left in migrations/ itself (where they were before PostgreSQL came, and where a
+// branch from then still adds them) is embedded by neither engine: it would be skipped in
+// silence.
+func TestNoMigrationOutsideAnEngine(t *testing.T) {
+	stray, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range stray {
+		t.Errorf("%s: move it to migrations/sqlite/ and write its PostgreSQL twin in migrations/postgres/", f)
 	}
 }
