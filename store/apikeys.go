@@ -137,7 +137,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, name, scope, madeBy string, by
 		}
 		err = tx.QueryRowContext(ctx, `INSERT INTO api_keys (name, public_id, key_hash, scope, user_id, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, name, publicID, apiKeyHash(key), scope, k.UserID, k.CreatedAt).Scan(&k.ID)
-		if isUnique(err) && strings.Contains(err.Error(), "api_keys.name") {
+		if isUniqueOn(err, "api_keys", "name") {
 			return fmt.Errorf("a key called %q exists: %w", name, ErrDuplicate)
 		}
 		if err != nil {

@@ -47,10 +47,12 @@ func TestCreateAPIKeyIsRandomAndStoredOnlyAsHash(t *testing.T) {
 	if publicID != key[4:12] || !bytes.Equal(hash, apiKeyHash(key)) {
 		t.Errorf("row has public id %q and hash %x", publicID, hash)
 	}
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM api_keys WHERE instr(CAST(key_hash AS TEXT), ?) OR instr(public_id || name, ?)`,
-		key[13:], key[13:]).Scan(&n); err != nil || n != 0 {
-		t.Errorf("the secret part is stored (%d rows, %v)", n, err)
+	var name string
+	if err := s.db.QueryRow(`SELECT name FROM api_keys`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if secret := key[13:]; strings.Contains(publicID+name, secret) || bytes.Contains(hash, []byte(secret)) {
+		t.Errorf("the secret part is stored (public id %q, name %q, hash %x)", publicID, name, hash)
 	}
 }
 
@@ -164,8 +166,10 @@ func TestAPIKeyLastUsedAtMostOnceAMinute(t *testing.T) {
 	token := s.ChangeToken()
 	now = now.Add(59 * time.Second)
 	use()
-	if got := lastUsed(); !got.Equal(first) || s.ChangeToken() != token {
-		t.Errorf("within the minute: last used = %v, written = %v; want %v and no write", got, s.ChangeToken() != token, first)
+	// On PostgreSQL no change token matches another (see ChangeToken): only SQLite's tells of a write.
+	written := testEngine == &sqliteDialect && s.ChangeToken() != token
+	if got := lastUsed(); !got.Equal(first) || written {
+		t.Errorf("within the minute: last used = %v, written = %v; want %v and no write", got, written, first)
 	}
 	now = now.Add(time.Second)
 	use()

@@ -121,7 +121,7 @@ type AuditQuery struct {
 }
 
 // where is the query's WHERE clause, with its arguments.
-func (q AuditQuery) where() (string, []any) {
+func (q AuditQuery) where(d *dialect) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -134,13 +134,13 @@ func (q AuditQuery) where() (string, []any) {
 		add("config_ref = ?", q.ConfigRef)
 	}
 	if q.Actor != "" {
-		add("actor = ? COLLATE NOCASE", q.Actor)
+		add("lower(actor) = lower(?)", q.Actor) // as COLLATE NOCASE on SQLite, whose lower() folds ASCII alone
 	}
 	if q.Action != "" {
 		add("action = ?", q.Action)
 	}
 	if q.Target != "" {
-		add(`target LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(q.Target)+"%")
+		add(`target `+d.like+` ? ESCAPE '\'`, "%"+likeEscaper.Replace(q.Target)+"%")
 	}
 	if q.BeforeID != 0 {
 		add("id < ?", q.BeforeID)
@@ -155,7 +155,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // ListAudit returns one page of the audit trail, newest first, and how many events match.
 func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int, error) {
-	where, args := q.where()
+	where, args := q.where(s.d)
 	var total int
 	if err := s.queryRow(ctx, `SELECT count(*) FROM audit_events`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count audit: %w", err)

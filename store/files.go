@@ -29,8 +29,11 @@ func createOwnerOnly(path string) error {
 // Backup writes a consistent copy of the database to path, which must not exist, while
 // other connections may be writing (VACUUM INTO). SQLite creates the copy under the umask,
 // so it is made in a directory only the owner can enter, restricted, and only then given
-// its name.
+// its name. It copies SQLite files only.
 func (s *Store) Backup(ctx context.Context, path string) error {
+	if s.d != &sqliteDialect {
+		return errors.New("store: backup copies a SQLite file: back a PostgreSQL database up with pg_dump (and keep the key file with it)")
+	}
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("store: backup: %s already exists: choose a new file", path)
 	}

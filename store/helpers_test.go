@@ -59,33 +59,45 @@ func openTestStore(t testing.TB, path string, keys *keyring.Keyring) *Store {
 	return s
 }
 
-// newTestStore returns a fresh, migrated store in t.TempDir().
+// newTestStore returns a fresh, migrated store on the engine under test: a file in
+// t.TempDir(), or a new PostgreSQL database.
 func newTestStore(t testing.TB) *Store {
 	t.Helper()
-	dir := t.TempDir()
-	return openTestStore(t, filepath.Join(dir, "scmadmin.db"), newTestKeyring(t, dir))
+	s, _ := newTestStoreDSN(t)
+	return s
 }
 
-// newTestStorePath is newTestStore that also says where the database file is.
-func newTestStorePath(t *testing.T) (*Store, string) {
+// newTestStoreDSN is newTestStore that also says where the database is (a file's path or a
+// URL), for a test that opens it again.
+func newTestStoreDSN(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "scmadmin.db")
-	return openTestStore(t, path, newTestKeyring(t, dir)), path
+	dsn := testDSN(t, dir)
+	return openTestStore(t, dsn, newTestKeyring(t, dir)), dsn
+}
+
+// testDSN names a new database on the engine under test: a file in dir, or a new PostgreSQL
+// database.
+func testDSN(t testing.TB, dir string) string {
+	t.Helper()
+	if testEngine == &postgresDialect {
+		return newTestDatabase(t)
+	}
+	return filepath.Join(dir, "scmadmin.db")
 }
 
 func userVersion(t *testing.T, s *Store) int {
 	t.Helper()
 	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
-		t.Fatalf("PRAGMA user_version: %v", err)
+	if err := s.db.QueryRow(s.d.schemaVersion).Scan(&v); err != nil {
+		t.Fatalf("schema version: %v", err)
 	}
 	return v
 }
 
 func latestMigration(t *testing.T) int {
 	t.Helper()
-	ms, err := migrations()
+	ms, err := migrations(testEngine.migrations)
 	if err != nil {
 		t.Fatal(err)
 	}

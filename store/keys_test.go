@@ -21,7 +21,7 @@ func TestCheckKeysTriesEveryKeyInUse(t *testing.T) {
 		return base64.StdEncoding.EncodeToString(k)
 	}
 	one, two := "1 "+key(), "2 "+key()
-	path := filepath.Join(t.TempDir(), "scmadmin.db")
+	path := testDSN(t, t.TempDir())
 	open := func(keys string) *Store {
 		t.Helper()
 		file := filepath.Join(t.TempDir(), "scmadmin.key")

@@ -456,20 +456,19 @@ const (
 
 // healthConds are the SQL conditions of each Health.
 var healthConds = map[Health]string{
-	HealthPassed:   `last_test_at IS NOT NULL AND last_test_passed AND NOT last_test_warned`,
-	HealthWarning:  `last_test_at IS NOT NULL AND last_test_passed AND last_test_warned`,
-	HealthFailing:  `last_test_at IS NOT NULL AND NOT last_test_passed`,
+	HealthPassed:   `last_test_at IS NOT NULL AND last_test_passed = 1 AND last_test_warned = 0`,
+	HealthWarning:  `last_test_at IS NOT NULL AND last_test_passed = 1 AND last_test_warned = 1`,
+	HealthFailing:  `last_test_at IS NOT NULL AND last_test_passed = 0`,
 	HealthUntested: `last_test_at IS NULL`,
 }
 
 // where is q's WHERE clause ("" for every configuration) and its arguments.
-func (q SCMQuery) where() (string, []any) {
+func (q SCMQuery) where(d *dialect) (string, []any) {
 	var conds []string
 	var args []any
 	if q.Search != "" {
-		// The trigram index answers GLOB over the lower-cased text (and LIKE, but not with ESCAPE).
-		search := []string{`id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`}
-		args = append(args, "*"+escapeGlob(strings.ToLower(q.Search))+"*")
+		search := []string{d.search}
+		args = append(args, d.searchPattern(strings.ToLower(q.Search)))
 		if len(q.Providers) > 0 {
 			search = append(search, `provider IN (`+placeholders(len(q.Providers))+`)`)
 			for _, p := range q.Providers {
@@ -477,10 +476,10 @@ func (q SCMQuery) where() (string, []any) {
 			}
 		}
 		if q.SearchDisabled {
-			search = append(search, `NOT enabled`)
+			search = append(search, `enabled = 0`)
 		}
 		if q.SearchDefault {
-			search = append(search, `is_default`)
+			search = append(search, `is_default = 1`)
 		}
 		conds = append(conds, "("+strings.Join(search, " OR ")+")")
 	}
@@ -501,7 +500,7 @@ func (q SCMQuery) where() (string, []any) {
 
 // ListSCMConfigs returns one page of configurations and how many match in all.
 func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfig, total int, err error) {
-	where, args := q.where()
+	where, args := q.where(s.d)
 	countQuery := `SELECT count(*) FROM scm_configs` + where
 	if where == "" {
 		countQuery = `SELECT n FROM scm_config_count`
@@ -509,7 +508,7 @@ func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfi
 	if err := s.queryRow(ctx, countQuery, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count scm configs: %w", err)
 	}
-	order, orderArgs := q.orderBy()
+	order, orderArgs := q.orderBy(s.d)
 	// The page's ids come from the sort order's index alone; only those rows are read whole,
 	// so a late page does not decode every row before it.
 	args = append(append(append(args, orderArgs...), q.Limit, q.Offset), orderArgs...)
@@ -555,7 +554,7 @@ func (s *Store) SCMConfigsAfter(ctx context.Context, after int64, limit int) ([]
 }
 
 // orderBy is the ORDER BY clause of q's sort, with its arguments.
-func (q SCMQuery) orderBy() (string, []any) {
+func (q SCMQuery) orderBy(d *dialect) (string, []any) {
 	dir := " ASC"
 	if q.Desc {
 		dir = " DESC"
@@ -564,16 +563,11 @@ func (q SCMQuery) orderBy() (string, []any) {
 	case q.Sort == SortProvider && len(q.ProviderOrder) > 0:
 		// The labels' order, which the store cannot know: where the provider stands in
 		// " id1 id2 … ", a position that grows with its place in ProviderOrder.
-		return "instr(?, ' ' || provider || ' ')" + dir + ", id" + dir, []any{" " + strings.Join(q.ProviderOrder, " ") + " "}
+		return d.position + dir + ", id" + dir, []any{" " + strings.Join(q.ProviderOrder, " ") + " "}
 	case q.Sort == SortProvider:
 		return "provider" + dir + ", id" + dir, nil
 	case q.Sort == SortWebsiteURL:
 		return "website_url" + dir + ", id" + dir, nil
 	}
 	return "id" + dir, nil
-}
-
-// escapeGlob makes s match itself literally inside a GLOB pattern.
-func escapeGlob(s string) string {
-	return strings.NewReplacer(`*`, `[*]`, `?`, `[?]`, `[`, `[[]`).Replace(s)
 }

@@ -200,6 +200,7 @@ func TestFingerprint(t *testing.T) {
 }
 
 func TestSecretNotStoredInPlaintext(t *testing.T) {
+	sqliteOnly(t, "reads the database's files")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "scmadmin.db")
 	keys := newTestKeyring(t, dir)

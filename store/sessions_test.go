@@ -33,7 +33,7 @@ func TestCreateSessionRoundTrip(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	u := sessionUser(t, s, "alice")
-	now := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	now := time.Date(2030, 5, 6, 7, 8, 9, 123456000, time.UTC) // PostgreSQL keeps microseconds
 	data := []byte("\x00gob-encoded\xffsession data")
 	if err := s.CreateSession(ctx, tokenHash("tok-1"), u.ID, data, now); err != nil {
 		t.Fatalf("CreateSession: %v", err)

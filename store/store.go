@@ -1,5 +1,5 @@
-// Package store keeps scmadmin's state in SQLite: users, sessions and SCM configurations,
-// with every secret encrypted under the keyring before it reaches the file.
+// Package store keeps scmadmin's state in SQLite or PostgreSQL: users, sessions and SCM
+// configurations, with every secret encrypted under the keyring before it reaches the database.
 package store
 
 import (
@@ -20,9 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/scmadmin/scmadmin/store/keyring"
 )
 
@@ -35,7 +32,7 @@ var (
 	ErrIDTaken = errors.New("id taken")
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 // Store is the database. It is safe for concurrent use. Reads share a pool of connections;
@@ -44,20 +41,30 @@ var migrationFS embed.FS
 type Store struct {
 	db   *sql.DB // readers
 	w    *sql.DB // the one writer
+	d    *dialect
 	keys *keyring.Keyring
 	now  func() time.Time
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
-	// changes is the database's change file (see ChangeToken); local counts this process's
-	// commits, which change the token even when the file cannot be written.
+	// changes is the database's change file (see ChangeToken), nil on PostgreSQL; local
+	// counts this process's commits, which change the token even when the file cannot be written.
 	changes *os.File
 	local   atomic.Uint64
 }
 
-// Open opens (creating if needed) the SQLite database at path and migrates it to the
-// latest schema. Secrets are sealed and opened with keys.
-func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, error) {
+// Open opens the database at dsn, a SQLite file's path (created if needed) or a
+// postgres:// (postgresql://) URL, and migrates it to the latest schema. Secrets are sealed
+// and opened with keys.
+func Open(ctx context.Context, dsn string, keys *keyring.Keyring) (*Store, error) {
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn, keys)
+	}
+	return openSQLite(ctx, dsn, keys)
+}
+
+// openSQLite opens (creating if needed) the SQLite database at path.
+func openSQLite(ctx context.Context, path string, keys *keyring.Keyring) (*Store, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(5000)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
@@ -88,7 +95,7 @@ func Open(ctx context.Context, path string, keys *keyring.Keyring) (*Store, erro
 	readers := max(4, 2*runtime.NumCPU())
 	db.SetMaxOpenConns(readers)
 	db.SetMaxIdleConns(readers) // the default of 2 would reopen connections under load
-	s := &Store{db: db, w: w, keys: keys, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, w: w, d: &sqliteDialect, keys: keys, now: func() time.Time { return time.Now().UTC() }}
 	if s.changes, err = os.OpenFile(path+"-changes", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: open the change file beside the database: %w", err)
@@ -179,8 +186,9 @@ type migration struct {
 	sql     string
 }
 
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+// migrations are the migrations in dir, in the order of their versions.
+func migrations(dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +199,7 @@ func migrations() ([]migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %q: name must start with NNN_", e.Name())
 		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
+		body, err := migrationFS.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -201,19 +209,24 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies, each in its own transaction, the migrations newer than PRAGMA user_version.
-// The version is read inside the write transaction, so that two processes opening a new
-// database at once do not both apply a migration.
+// migrate applies, each in its own transaction, the migrations newer than the schema version.
+// The version is read inside the write transaction, after the dialect's lock, so that two
+// processes opening a new database at once do not both apply a migration.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(s.d.migrations)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
 	latest := ms[len(ms)-1].version
 	for _, m := range ms {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			if s.d.lockSchema != "" {
+				if _, err := tx.ExecContext(ctx, s.d.lockSchema); err != nil {
+					return err
+				}
+			}
 			var current int
-			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+			if err := tx.QueryRowContext(ctx, s.d.schemaVersion).Scan(&current); err != nil {
 				return err
 			}
 			if current > latest {
@@ -225,7 +238,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
+			_, err := tx.ExecContext(ctx, fmt.Sprintf(s.d.setSchemaVersion, m.version))
 			return err
 		})
 		if err != nil {
@@ -265,8 +278,17 @@ type ChangeToken struct {
 }
 
 // ChangeToken returns the current change token.
+//
+// PostgreSQL has no file beside the database: there, for now, no token matches another, so
+// caches read the data versions on every request (correct, one query slower). LISTEN/NOTIFY
+// is to tell of other servers' commits instead.
 func (s *Store) ChangeToken() ChangeToken {
 	t := ChangeToken{local: s.local.Load()}
+	if s.changes == nil {
+		t.local = 0
+		rand.Read(t.file[:])
+		return t
+	}
 	if _, err := s.changes.ReadAt(t.file[:], 0); err != nil {
 		t.local, t.file = 0, [8]byte{} // unreadable: no token ever matches this one
 		rand.Read(t.file[:])
@@ -277,6 +299,9 @@ func (s *Store) ChangeToken() ChangeToken {
 // changed marks a commit: after it, ChangeToken differs in every process.
 func (s *Store) changed() {
 	s.local.Add(1)
+	if s.changes == nil {
+		return
+	}
 	var b [8]byte
 	rand.Read(b[:])
 	s.changes.WriteAt(b[:], 0) // a failure leaves other processes to expire nothing: local still moves
@@ -300,13 +325,4 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// isUnique reports whether err is SQLite refusing a write for a UNIQUE or PRIMARY KEY constraint.
-func isUnique(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	return false
 }

@@ -76,13 +76,12 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, admin
 	u := User{Username: username, IsAdmin: admin, CreatedAt: s.now()}
 	hash := hashPassword(password)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO users (username, password_hash, is_admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			username, hash, admin, u.CreatedAt, u.CreatedAt)
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO users (username, password_hash, is_admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			username, hash, admin, u.CreatedAt, u.CreatedAt).Scan(&u.ID)
 		if err != nil {
 			return err
 		}
-		u.ID, _ = res.LastInsertId()
 		changes := []Change{{Field: "is_admin", To: strconv.FormatBool(admin)}}
 		return s.audit(ctx, tx, AuditEvent{Actor: by, Action: ActionAddUser, Target: username, Changes: changes})
 	})
@@ -195,7 +194,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 
 // Users returns every account, by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username COLLATE NOCASE`)
+	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users ORDER BY lower(username)`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}

@@ -327,7 +327,7 @@ func TestWebhookFailuresAndInstallation(t *testing.T) {
 }
 
 func TestRotateWebhookSecret(t *testing.T) {
-	s, path := newTestStorePath(t)
+	s, path := newTestStoreDSN(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	clk := withClock(s, t0)

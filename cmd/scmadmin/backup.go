@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // backup runs `scmadmin backup FILE`: a consistent copy of the database, taken while a
@@ -17,6 +19,10 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if err != nil || len(pos) != 1 {
 		return fmt.Errorf("backup: give the file to write\n%s", usage)
+	}
+	if store.IsPostgres(cfg.DB) {
+		// The URL is not repeated: it may hold a password.
+		return fmt.Errorf("backup: SCMADMIN_DB is a PostgreSQL database: back it up with pg_dump, and keep the key file %s with the dump", cfg.keyFile())
 	}
 	st, err := cfg.openExistingStore(ctx)
 	if err != nil {

@@ -232,6 +232,14 @@ func TestCommandsOnAMissingDatabaseCreateNothing(t *testing.T) {
 	}
 }
 
+func TestBackupOnPostgresNamesPgDump(t *testing.T) {
+	vars := map[string]string{"SCMADMIN_DB": "postgres://scm:s3cret@db.invalid/scm", "SCMADMIN_KEY_FILE": filepath.Join(t.TempDir(), "k")}
+	err := run(context.Background(), []string{"backup", filepath.Join(t.TempDir(), "out.db")}, env(vars), strings.NewReader(""), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("backup on PostgreSQL: %v; want a refusal naming pg_dump, without the URL's password", err)
+	}
+}
+
 func TestDatabaseFileIsOwnerOnly(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_ADMIN_PASSWORD": "file mode test 1"}

@@ -1,0 +1,4 @@
+-- SQLite's 012: a push builds once per (configuration, repository, commit), whatever its
+-- delivery id. Builds already recorded twice keep their first.
+DELETE FROM builds WHERE id NOT IN (SELECT min(id) FROM builds GROUP BY config_id, repository, commit_id);
+CREATE UNIQUE INDEX builds_commit ON builds (config_id, repository, commit_id);
