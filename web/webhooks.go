@@ -300,14 +300,11 @@ func (s *server) installWebhook(c echo.Context) error {
 		pg.Alert = "Not installed: " + reason
 		return s.renderDetails(c, http.StatusConflict, cfg, p, pg, nil)
 	}
-	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, secrets map[string]string) (string, error) {
-		secret := secrets[store.WebhookSecret]
-		if secret == "" {
-			// A configuration from before webhooks existed: give it its secret now.
-			secret = action.NewWebhookSecret()
-			if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
-				return "", err
-			}
+	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target) (string, error) {
+		// A configuration from before webhooks existed gets its secret now, once however many ask.
+		secret, err := s.st.EnsureWebhookSecret(c.Request().Context(), cfg.ID, action.NewWebhookSecret(), actor(c))
+		if err != nil {
+			return "", err
 		}
 		updated, err := s.checker.InstallWebhook(c.Request().Context(), t, s.webhookURL(cfg.Ref), secret)
 		if err != nil {
@@ -326,14 +323,14 @@ func (s *server) installWebhook(c echo.Context) error {
 
 // pingWebhook asks Bitbucket to deliver a test event.
 func (s *server) pingWebhook(c echo.Context) error {
-	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target, _ map[string]string) (string, error) {
+	return s.webhookCall(c, func(cfg store.SCMConfig, t probe.Target) (string, error) {
 		return s.checker.PingWebhook(c.Request().Context(), t, s.webhookURL(cfg.Ref))
 	})
 }
 
 // webhookCall runs call against the configuration's Bitbucket: 303 back to the details page
 // with what happened, or the page with the failure in plain words (502).
-func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Target, map[string]string) (string, error)) error {
+func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Target) (string, error)) error {
 	cfg, p, err := s.loadWebhookSCM(c)
 	if err != nil {
 		return err
@@ -342,7 +339,7 @@ func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Ta
 	if err != nil {
 		return err
 	}
-	done, err := call(cfg, action.Target(p, cfg, secrets), secrets)
+	done, err := call(cfg, action.Target(p, cfg, secrets))
 	if msg, ok := probe.HostMessage(err); ok {
 		pg := s.page(c, cfg.DisplayName())
 		pg.Alert = msg
