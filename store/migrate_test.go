@@ -267,6 +267,7 @@ var poison = map[int]struct {
 	12: {`CREATE TABLE heartbeat (x INTEGER)`, nil},
 	13: {`CREATE TRIGGER apikeys_deleted AFTER DELETE ON api_keys BEGIN SELECT 1; END`, nil},
 	14: {`ALTER TABLE repositories ADD COLUMN created_by TEXT`, []string{"repositories.owner", "repositories.https_url", "repositories.ssh_url"}},
+	15: {`ALTER TABLE builds ADD COLUMN via TEXT`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -344,6 +345,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TRIGGER apikeys_deleted`)
 			case 14:
 				_, err = db.Exec(`ALTER TABLE repositories DROP COLUMN created_by`)
+			case 15:
+				_, err = db.Exec(`ALTER TABLE builds DROP COLUMN via`)
 			}
 			if err != nil {
 				t.Fatal(err)

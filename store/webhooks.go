@@ -51,7 +51,13 @@ type Delivery struct {
 	ReceivedAt time.Time
 }
 
-// Build is one build a push started.
+// What starts a build (Build.Trigger).
+const (
+	TriggerPush = "push"
+	TriggerAPI  = "api"
+)
+
+// Build is one build a push or an API call started.
 type Build struct {
 	ID         int64
 	ConfigID   int64
@@ -60,6 +66,7 @@ type Build struct {
 	Repository string
 	Commit     string
 	Actor      string
+	Trigger    string // TriggerPush (the default) or TriggerAPI
 	PushedAt   time.Time
 	CreatedAt  time.Time
 }
@@ -102,10 +109,13 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 func recordBuild(ctx context.Context, tx *sql.Tx, d Delivery, b Build, now time.Time) (bool, error) {
 	b.Repository, b.Actor, b.Commit = clip(b.Repository, maxSlugLen), clip(b.Actor, maxActorLen), clip(b.Commit, maxCommitLen)
 	b.ProjectKey = clip(b.ProjectKey, maxSlugLen)
+	if b.Trigger == "" {
+		b.Trigger = TriggerPush
+	}
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.PushedAt.UTC(), now)
+		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt.UTC(), now)
 	if err != nil {
 		return false, err
 	}
@@ -272,7 +282,7 @@ func (s *Store) Deliveries(ctx context.Context, configID int64, limit int) ([]De
 // Builds returns a configuration's latest builds, newest first.
 func (s *Store) Builds(ctx context.Context, configID int64, limit int) ([]Build, error) {
 	rows, err := s.query(ctx,
-		`SELECT id, config_id, request_id, project_key, repository, commit_id, actor, pushed_at, created_at FROM builds
+		`SELECT id, config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at FROM builds
 		 WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: builds of %d: %w", configID, err)
@@ -281,7 +291,7 @@ func (s *Store) Builds(ctx context.Context, configID int64, limit int) ([]Build,
 	var bs []Build
 	for rows.Next() {
 		var b Build
-		if err := rows.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.PushedAt, &b.CreatedAt); err != nil {
+		if err := rows.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.Trigger, &b.PushedAt, &b.CreatedAt); err != nil {
 			return nil, fmt.Errorf("store: builds of %d: %w", configID, err)
 		}
 		bs = append(bs, b)

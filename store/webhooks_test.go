@@ -114,7 +114,7 @@ func TestRecordDeliveryWithBuild(t *testing.T) {
 	}
 	gb := bs[0]
 	if gb.ID == 0 || gb.ConfigID != c.ID || gb.RequestID != "req-1" || gb.ProjectKey != "ALGO" || gb.Repository != "sentiment-analysis" ||
-		gb.Commit != b.Commit || gb.Actor != "jdoe" || !gb.PushedAt.Equal(b.PushedAt) || !gb.CreatedAt.Equal(at) {
+		gb.Commit != b.Commit || gb.Actor != "jdoe" || gb.Trigger != TriggerPush || !gb.PushedAt.Equal(b.PushedAt) || !gb.CreatedAt.Equal(at) {
 		t.Errorf("build %+v, want %+v created at %s", gb, *b, at)
 	}
 	if n := mustRepos(t, s, c.ID); n != 1 {
