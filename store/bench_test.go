@@ -66,6 +66,9 @@ func BenchmarkDurability(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if _, err := s.RegisterRepository(context.Background(), Repository{ConfigID: cfg.ID, Owner: "ALGO", Name: "repo"}, testActor); err != nil {
+				b.Fatal(err)
+			}
 			var n atomic.Int64
 			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {

@@ -33,6 +33,10 @@ type dialect struct {
 	position string
 	// like is LIKE folding ASCII case, as SQLite's does.
 	like string
+	// shareLock ends a SELECT in a write transaction that a concurrent DELETE of the rows it
+	// read must wait for. SQLite needs none: its writer transaction holds the database's
+	// write lock from its start.
+	shareLock string
 }
 
 var sqliteDialect = dialect{
@@ -63,6 +67,7 @@ var postgresDialect = dialect{
 	searchPattern: func(s string) string { return "%" + likeEscaper.Replace(s) + "%" },
 	position:      `strpos(?, ' ' || provider || ' ')`,
 	like:          `ILIKE`,
+	shareLock:     ` FOR SHARE`,
 }
 
 // globEscaper makes text match itself literally inside a GLOB pattern.

@@ -225,6 +225,15 @@ func TestMigrateFromEveryEarlierVersion(t *testing.T) {
 				if c, err := s.SCMConfig(ctx, seeded.configID); err != nil || c.Repositories != 1 {
 					t.Errorf("repositories: %d %v", c.Repositories, err)
 				}
+				// The repository a push registered is a registered one, in the project, and
+				// pushes to it keep building.
+				if r, err := s.RepositoryByName(ctx, seeded.configID, "old-repo"); err != nil || r.Owner != "OLD" || r.CreatedBy != "push before upgrade" {
+					t.Errorf("old repository after migrating: %+v %v, want owner OLD, created by push before upgrade", r, err)
+				}
+				if _, built, err := s.StartBuild(ctx, Build{ConfigID: seeded.configID, ProjectKey: "OLD", Repository: "old-repo",
+					Commit: strings.Repeat("a", 40)}); err != nil || !built {
+					t.Errorf("build of the old repository after migrating: %v %v, want built", built, err)
+				}
 				evs, _, err := s.ListAudit(ctx, AuditQuery{ConfigID: seeded.configID, Limit: 10})
 				if err != nil || len(evs) != 1 {
 					t.Errorf("audit events: %v %v", evs, err)
@@ -268,6 +277,7 @@ var poison = map[int]struct {
 	13: {`CREATE TRIGGER apikeys_deleted AFTER DELETE ON api_keys BEGIN SELECT 1; END`, nil},
 	14: {`ALTER TABLE repositories ADD COLUMN created_by TEXT`, []string{"repositories.owner", "repositories.https_url", "repositories.ssh_url"}},
 	15: {`ALTER TABLE builds ADD COLUMN via TEXT`, nil},
+	16: {`CREATE TRIGGER repositories_poison BEFORE UPDATE ON repositories BEGIN SELECT RAISE(ABORT, 'poisoned'); END`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -347,6 +357,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`ALTER TABLE repositories DROP COLUMN created_by`)
 			case 15:
 				_, err = db.Exec(`ALTER TABLE builds DROP COLUMN via`)
+			case 16:
+				_, err = db.Exec(`DROP TRIGGER repositories_poison`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -57,11 +58,13 @@ const (
 	TriggerAPI  = "api"
 )
 
-// Build is one build a push or an API call started.
+// Build is one build a push or an API call started, of a registered repository.
 type Build struct {
-	ID         int64
-	ConfigID   int64
-	RequestID  string
+	ID        int64
+	ConfigID  int64
+	RequestID string // the delivery's id; "" for a build the platform asked for
+	// ProjectKey holds the repository on the host, as its Owner (the Bitbucket project key,
+	// or the account, organisation, group or workspace); Repository is its name.
 	ProjectKey string
 	Repository string
 	Commit     string
@@ -71,21 +74,30 @@ type Build struct {
 	CreatedAt  time.Time
 }
 
-// RecordDelivery records d and, when b is not nil, the build it starts and its repository,
-// in one transaction. A push builds once per (configuration, repository, commit): a build
-// seen before, under this request id or any other, is not recorded again, and d's result
-// becomes DeliveryDuplicate. It returns d as recorded.
+// ErrNotRegistered refuses a build of a repository that is not one of the configuration's
+// registered algorithm repositories.
+var ErrNotRegistered = errors.New("not an algorithm repository")
+
+// RecordDelivery records d and, when b is not nil, the build it starts, in one transaction.
+// A push builds once per (configuration, repository, commit): a build seen before, under this
+// request id or any other, is not recorded again, and d's result becomes DeliveryDuplicate.
+// A push to a repository that is not registered for the configuration starts none, and d's
+// result becomes DeliveryIgnored. It returns d as recorded.
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Delivery, error) {
 	now := s.now()
 	d.ReceivedAt = now
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if b != nil {
-			built, err := recordBuild(ctx, tx, d, *b, now)
-			if err != nil {
+			b.ConfigID, b.RequestID = d.ConfigID, d.RequestID
+			_, built, err := s.recordBuild(ctx, tx, *b, now)
+			switch {
+			case errors.Is(err, ErrNotRegistered):
+				d.Result, d.Reason = DeliveryIgnored, b.FullName()+" is "+ErrNotRegistered.Error()+
+					" of this configuration (none was created through scmadmin): no build"
+			case err != nil:
 				return err
-			}
-			if !built {
-				d.Result, d.Reason = DeliveryDuplicate, "already built (same commit of this repository, or same X-Request-Id): no second build"
+			case !built:
+				d.Result, d.Reason = DeliveryDuplicate, "already built (same commit of this repository, or same delivery id): no second build"
 			}
 		}
 		if err := tx.QueryRowContext(ctx,
@@ -104,30 +116,61 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	return d, nil
 }
 
-// recordBuild records b and its repository unless the same build is already recorded,
-// and reports whether it did.
-func recordBuild(ctx context.Context, tx *sql.Tx, d Delivery, b Build, now time.Time) (bool, error) {
+// StartBuild records b, a build the platform asked for, unless the same commit of the same
+// repository is built already; it returns the build recorded, or the one that was, and
+// whether it is new. ErrNotRegistered when b's repository is not registered.
+func (s *Store) StartBuild(ctx context.Context, b Build) (Build, bool, error) {
+	var built bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		now := s.now()
+		b, built, err = s.recordBuild(ctx, tx, b, now)
+		if err != nil || built {
+			return err
+		}
+		b, err = scanBuild(tx.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds
+			WHERE config_id = ? AND repository = ? AND commit_id = ?`, b.ConfigID, b.Repository, b.Commit))
+		return err
+	})
+	if err != nil {
+		return b, false, fmt.Errorf("store: start build of %s in %d: %w", b.Repository, b.ConfigID, err)
+	}
+	return b, built, nil
+}
+
+// FullName is the build's repository as OWNER/NAME.
+func (b Build) FullName() string { return b.ProjectKey + "/" + b.Repository }
+
+// recordBuild records b unless the same build is already recorded, and reports whether it
+// did; ErrNotRegistered, with nothing written, when b.ProjectKey/b.Repository is not one of
+// the configuration's registered repositories. The repository's row stays locked until the
+// transaction ends, so that it cannot be forgotten while its build is being recorded.
+func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.Time) (Build, bool, error) {
 	b.Repository, b.Actor, b.Commit = clip(b.Repository, maxSlugLen), clip(b.Actor, maxActorLen), clip(b.Commit, maxCommitLen)
 	b.ProjectKey = clip(b.ProjectKey, maxSlugLen)
-	if b.Trigger == "" {
-		b.Trigger = TriggerPush
+	b.Trigger = cmp.Or(b.Trigger, TriggerPush)
+	if b.PushedAt.IsZero() {
+		b.PushedAt = now
 	}
-	res, err := tx.ExecContext(ctx,
+	b.PushedAt, b.CreatedAt = b.PushedAt.UTC(), now
+	var repoID int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE config_id = ? AND slug = ? AND lower(owner) = lower(?)`+s.d.shareLock,
+		b.ConfigID, b.Repository, b.ProjectKey).Scan(&repoID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, false, ErrNotRegistered
+	} else if err != nil {
+		return b, false, err
+	}
+	err = tx.QueryRowContext(ctx,
 		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt.UTC(), now)
-	if err != nil {
-		return false, err
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+		b.ConfigID, b.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt, now).Scan(&b.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, false, nil
+	} else if err != nil {
+		return b, false, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO repositories (config_id, slug, created_at) VALUES (?, ?, ?) ON CONFLICT (config_id, slug) DO NOTHING`,
-		d.ConfigID, b.Repository, now); err != nil {
-		return false, err
-	}
-	return true, prune(ctx, tx, "builds", d.ConfigID, KeptBuilds)
+	return b, true, prune(ctx, tx, "builds", b.ConfigID, KeptBuilds)
 }
 
 // prune deletes a configuration's rows of table (webhook_deliveries or builds) but its
@@ -281,20 +324,26 @@ func (s *Store) Deliveries(ctx context.Context, configID int64, limit int) ([]De
 
 // Builds returns a configuration's latest builds, newest first.
 func (s *Store) Builds(ctx context.Context, configID int64, limit int) ([]Build, error) {
-	rows, err := s.query(ctx,
-		`SELECT id, config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at FROM builds
-		 WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
+	rows, err := s.query(ctx, `SELECT `+buildColumns+` FROM builds WHERE config_id = ? ORDER BY id DESC LIMIT ?`, configID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: builds of %d: %w", configID, err)
 	}
 	defer rows.Close()
 	var bs []Build
 	for rows.Next() {
-		var b Build
-		if err := rows.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.Trigger, &b.PushedAt, &b.CreatedAt); err != nil {
+		b, err := scanBuild(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: builds of %d: %w", configID, err)
 		}
 		bs = append(bs, b)
 	}
 	return bs, rows.Err()
+}
+
+const buildColumns = `id, config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at`
+
+func scanBuild(row interface{ Scan(...any) error }) (Build, error) {
+	var b Build
+	err := row.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.Trigger, &b.PushedAt, &b.CreatedAt)
+	return b, err
 }

@@ -42,6 +42,14 @@ func testBuild(repo, commit string) *Build {
 		PushedAt: time.Date(2026, 11, 20, 14, 3, 11, 0, time.UTC)}
 }
 
+// mustRegister registers OWNER/name in configuration configID, as the platform does.
+func mustRegister(t *testing.T, s *Store, configID int64, owner, name string) {
+	t.Helper()
+	if _, err := s.RegisterRepository(context.Background(), Repository{ConfigID: configID, Owner: owner, Name: name}, testActor); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustRecord(t *testing.T, s *Store, d Delivery, b *Build) Delivery {
 	t.Helper()
 	got, err := s.RecordDelivery(context.Background(), d, b)
@@ -83,6 +91,7 @@ func TestRecordDeliveryWithBuild(t *testing.T) {
 	at := time.Date(2026, 11, 20, 14, 3, 30, 0, time.UTC)
 	withClock(s, at)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), map[string]string{"access_token": "tok", WebhookSecret: "whsec"})
+	mustRegister(t, s, c.ID, "ALGO", "sentiment-analysis")
 
 	b := testBuild("sentiment-analysis", "9e4d2c1b0a8f7e6d5c4b3a29181716151413121f")
 	// A push time in another zone is the same instant.
@@ -125,6 +134,7 @@ func TestRecordDeliveryWithBuild(t *testing.T) {
 func TestRecordDeliverySameRequestIDIsADuplicate(t *testing.T) {
 	s := newTestStore(t)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "repo")
 	d := Delivery{ConfigID: c.ID, RequestID: "req-1", Event: "repo:refs_changed", Result: DeliveryAccepted, Status: 202, Reason: "build"}
 	mustRecord(t, s, d, testBuild("repo", strings.Repeat("a", 40)))
 	// Even if the second delivery's body differed, the request id decides.
@@ -151,6 +161,7 @@ func TestRecordDeliverySameRequestIDIsADuplicate(t *testing.T) {
 
 	// The same request id at another configuration is another delivery.
 	other := mustCreateSCM(t, s, bbServerConfig("OTHER"), nil)
+	mustRegister(t, s, other.ID, "ALGO", "repo")
 	d.ConfigID, d.RequestID = other.ID, "req-1"
 	if got := mustRecord(t, s, d, testBuild("repo", strings.Repeat("e", 40))); got.Result != DeliveryAccepted {
 		t.Errorf("req-1 at configuration %d recorded as %s, want accepted", other.ID, got.Result)
@@ -193,6 +204,9 @@ func TestDeliveriesAndBuildsNewestFirst(t *testing.T) {
 	clk := withClock(s, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
 	b := mustCreateSCM(t, s, bbServerConfig("OTHER"), nil)
+	for i := range 3 {
+		mustRegister(t, s, a.ID, "ALGO", fmt.Sprintf("repo-%d", i))
+	}
 	for i := range 15 {
 		clk.set(time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC))
 		mustRecord(t, s, Delivery{ConfigID: a.ID, RequestID: fmt.Sprintf("a-%02d", i), Result: DeliveryAccepted, Status: 202, Reason: "build"},
@@ -235,6 +249,7 @@ func TestDeliveriesAndBuildsNewestFirst(t *testing.T) {
 func TestRecordDeliveryConcurrently(t *testing.T) {
 	s := newTestStore(t)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "repo")
 	const n = 40
 	var wg sync.WaitGroup
 	results := make(chan string, 2*n)
@@ -449,13 +464,106 @@ func TestDeletingAConfigurationDeletesItsDeliveries(t *testing.T) {
 		t.Errorf("%d deliveries left, want the other configuration's 1", n)
 	}
 
-	// A configuration a build recorded a repository in cannot be deleted.
+	// A push registers no repository: one to a repository that is not registered does not
+	// stop a delete; one that built a registered repository does, for the repository.
 	mustRecord(t, s, Delivery{ConfigID: keep.ID, RequestID: "r2", Result: DeliveryAccepted, Status: 202, Reason: "build"},
 		testBuild("sentiment-analysis", strings.Repeat("a", 40)))
+	if n := mustRepos(t, s, keep.ID); n != 0 {
+		t.Fatalf("a push registered %d repositories", n)
+	}
 	if err := s.SetEnabled(ctx, keep.ID, false, testActor); err != nil {
 		t.Fatal(err)
 	}
+	mustRegister(t, s, keep.ID, "ALGO", "registered")
 	if err := s.DeleteSCMConfig(ctx, keep.ID, testActor); !errors.Is(err, ErrHostsRepositories) {
-		t.Errorf("deleting a configuration with a built repository: %v, want ErrHostsRepositories", err)
+		t.Errorf("deleting a configuration with a registered repository: %v, want ErrHostsRepositories", err)
+	}
+	if err := s.ForgetRepository(ctx, keep.ID, "registered", false, testActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSCMConfig(ctx, keep.ID, testActor); err != nil {
+		t.Errorf("deleting a configuration only pushes reached: %v", err)
+	}
+}
+
+func TestPushToUnregisteredRepositoryStartsNoBuild(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "registered")
+	accepted := Delivery{ConfigID: c.ID, Event: "repo:refs_changed", Result: DeliveryAccepted, Status: 202, Reason: "build"}
+	for i, b := range []*Build{
+		testBuild("unknown", strings.Repeat("1", 40)),
+		{ProjectKey: "OTHER", Repository: "registered", Commit: strings.Repeat("2", 40)}, // same name, another owner
+	} {
+		accepted.RequestID = fmt.Sprint("unregistered-", i)
+		d := mustRecord(t, s, accepted, b)
+		if d.Result != DeliveryIgnored || d.Status != 202 || !strings.Contains(d.Reason, "not an algorithm repository") ||
+			!strings.Contains(d.Reason, b.FullName()) {
+			t.Errorf("push to %s recorded as %+v, want ignored (202), not an algorithm repository", b.FullName(), d)
+		}
+	}
+	if bs := mustBuilds(t, s, c.ID, 10); len(bs) != 0 {
+		t.Errorf("builds of unregistered repositories: %+v", bs)
+	}
+	if n := mustRepos(t, s, c.ID); n != 1 {
+		t.Errorf("%d repositories, want the registered one", n)
+	}
+	// The owner compares without case, as Bitbucket and GitHub do.
+	accepted.RequestID = "registered-1"
+	b := testBuild("registered", strings.Repeat("3", 40))
+	b.ProjectKey = "algo"
+	if d := mustRecord(t, s, accepted, b); d.Result != DeliveryAccepted {
+		t.Errorf("push to algo/registered recorded as %+v, want accepted", d)
+	}
+	// Forgotten, it builds no more.
+	if err := s.ForgetRepository(ctx, c.ID, "registered", false, testActor); err != nil {
+		t.Fatal(err)
+	}
+	accepted.RequestID = "forgotten-1"
+	if d := mustRecord(t, s, accepted, testBuild("registered", strings.Repeat("4", 40))); d.Result != DeliveryIgnored {
+		t.Errorf("push to a forgotten repository recorded as %+v, want ignored", d)
+	}
+	if n := len(mustBuilds(t, s, c.ID, 10)); n != 1 {
+		t.Errorf("%d builds, want 1", n)
+	}
+}
+
+func TestStartBuild(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	withClock(s, at)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "sentiment-analysis")
+	want := Build{ConfigID: c.ID, ProjectKey: "ALGO", Repository: "sentiment-analysis", Commit: strings.Repeat("ab", 20),
+		Actor: "admin", Trigger: TriggerAPI}
+	b, built, err := s.StartBuild(ctx, want)
+	if err != nil || !built || b.ID == 0 {
+		t.Fatalf("StartBuild: %+v %v %v, want a new build", b, built, err)
+	}
+	got := mustBuilds(t, s, c.ID, 10)
+	if len(got) != 1 || got[0].ID != b.ID || got[0].Trigger != TriggerAPI || got[0].Actor != "admin" || got[0].RequestID != "" ||
+		!got[0].CreatedAt.Equal(at) || !got[0].PushedAt.Equal(at) || got[0].Commit != want.Commit {
+		t.Errorf("builds %+v, want one api build by admin at %s", got, at)
+	}
+	// The same commit again: the build that exists, nothing new, whoever asks.
+	want.Actor = "someone else"
+	again, built, err := s.StartBuild(ctx, want)
+	if err != nil || built || again.ID != b.ID || again.Actor != "admin" {
+		t.Errorf("StartBuild again: %+v %v %v, want build %d as it was", again, built, err, b.ID)
+	}
+	// A push of that commit finds it built.
+	d := mustRecord(t, s, Delivery{ConfigID: c.ID, RequestID: "r1", Result: DeliveryAccepted, Status: 202, Reason: "build"},
+		&Build{ProjectKey: "ALGO", Repository: "sentiment-analysis", Commit: want.Commit})
+	if d.Result != DeliveryDuplicate {
+		t.Errorf("push of a commit the API built recorded as %+v, want duplicate", d)
+	}
+	want.Repository = "unregistered"
+	if _, _, err := s.StartBuild(ctx, want); !errors.Is(err, ErrNotRegistered) {
+		t.Errorf("StartBuild of an unregistered repository: %v, want ErrNotRegistered", err)
+	}
+	if n := len(mustBuilds(t, s, c.ID, 10)); n != 1 {
+		t.Errorf("%d builds, want 1", n)
 	}
 }
