@@ -89,10 +89,10 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if b != nil {
 			b.ConfigID, b.RequestID = d.ConfigID, d.RequestID
-			_, built, err := s.recordBuild(ctx, tx, *b, now)
+			rec, built, err := s.recordBuild(ctx, tx, *b, now)
 			switch {
 			case errors.Is(err, ErrNotRegistered):
-				d.Result, d.Reason = DeliveryIgnored, b.FullName()+" is "+ErrNotRegistered.Error()+
+				d.Result, d.Reason = DeliveryIgnored, rec.FullName()+" is "+ErrNotRegistered.Error()+
 					" of this configuration (none was created through scmadmin): no build"
 			case err != nil:
 				return err

@@ -183,12 +183,16 @@ type SCMDetails struct {
 	OAuth        *OAuth        // for OAuth providers
 	// Repositories are the first of the algorithm repositories it hosts.
 	Repositories []store.Repository
+	// Builds are the latest builds of a configuration whose builds start by API calls.
+	Builds []store.Build
 }
 
-// Webhook is what the details page shows of a configuration's build-on-checkin webhook.
+// Webhook is what the details page shows of a configuration's webhook.
 type Webhook struct {
 	ConfigID string
 	URL      string
+	// ProjectHook: scmadmin installs it on the project (Bitbucket Server build-on-checkin).
+	ProjectHook bool
 	// Unreachable says why Bitbucket cannot reach URL, when the base URL shows it cannot.
 	Unreachable string
 	Status      store.WebhookStatus

@@ -56,8 +56,15 @@ func TestWebhookReplayBuildsOnce(t *testing.T) {
 // TestWebhookBuildFieldsBounded: what a signed push says of itself is kept bounded.
 func TestWebhookBuildFieldsBounded(t *testing.T) {
 	app, _, id := newHookApp(t)
+	// A repository name no registered one has: ignored, with a bounded reason.
 	p := masterPush(strings.Repeat("f", 5000))
-	p.actor, p.slug = strings.Repeat("é", 5000), strings.Repeat("s", 5000)
+	p.slug = strings.Repeat("s", 5000)
+	push(t, app, id, "huge-slug", hookSecret, pushBody(p), http.StatusAccepted)
+	if d := deliveriesOf(t, app, id)[0]; d.Result != store.DeliveryIgnored || len(d.Reason) > 500 {
+		t.Errorf("push of a 5,000-character repository recorded as %s with a reason of %d bytes", d.Result, len(d.Reason))
+	}
+	p = masterPush(strings.Repeat("f", 5000))
+	p.actor = strings.Repeat("é", 5000)
 	push(t, app, id, "huge", hookSecret, pushBody(p), http.StatusAccepted)
 	bs := buildsOf(t, app, id)
 	if len(bs) != 1 {

@@ -338,8 +338,13 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	if d.Repositories, err = s.st.Repositories(ctx, cfg.ID, 0, repositoriesOnDetails); err != nil {
 		return err
 	}
-	if p.Webhook != nil {
-		if d.Webhook, err = s.webhookDetails(c, cfg); err != nil {
+	if p.PushHooks() {
+		if d.Webhook, err = s.webhookDetails(c, cfg, p); err != nil {
+			return err
+		}
+	}
+	if p.APIBuilds {
+		if d.Builds, err = s.st.Builds(ctx, cfg.ID, recentOnDetails); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,6 @@
 package web
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -35,68 +31,9 @@ func (s *server) webhookURL(id string) string {
 	return s.baseURL + "/hooks/scm/" + id
 }
 
-// signedBy reports whether header (X-Hub-Signature: sha256=HEX) is body's HMAC-SHA256 under
-// secret, compared in constant time.
-func signedBy(header string, body []byte, secret string) bool {
-	sig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok || secret == "" {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal([]byte(strings.ToLower(sig)), []byte(hex.EncodeToString(mac.Sum(nil))))
-}
-
-// pushEvent is the part of Bitbucket Server's repo:refs_changed payload a build needs.
-type pushEvent struct {
-	Date  string `json:"date"`
-	Actor struct {
-		Name string `json:"name"`
-	} `json:"actor"`
-	Repository struct {
-		Slug    string `json:"slug"`
-		Project struct {
-			Key string `json:"key"`
-		} `json:"project"`
-	} `json:"repository"`
-	Changes []struct {
-		Ref struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		} `json:"ref"`
-		ToHash string `json:"toHash"`
-		Type   string `json:"type"`
-	} `json:"changes"`
-}
-
-const masterRef = "refs/heads/master"
-
-// build returns the build ev starts for a configuration of project, or why it starts none.
-func (ev pushEvent) build(project string) (*store.Build, string) {
-	repo := ev.Repository.Project.Key + "/" + ev.Repository.Slug
-	if !strings.EqualFold(ev.Repository.Project.Key, project) {
-		return nil, fmt.Sprintf("repository %s is outside project %s", repo, project)
-	}
-	var seen []string
-	for _, ch := range ev.Changes {
-		if ch.Ref.ID == masterRef && (ch.Type == "ADD" || ch.Type == "UPDATE") {
-			pushed, err := time.Parse("2006-01-02T15:04:05-0700", ev.Date)
-			if err != nil {
-				pushed = time.Now()
-			}
-			return &store.Build{ProjectKey: ev.Repository.Project.Key, Repository: ev.Repository.Slug,
-				Commit: ch.ToHash, Actor: ev.Actor.Name, PushedAt: pushed}, ""
-		}
-		seen = append(seen, ch.Ref.ID+" "+ch.Type)
-	}
-	if len(seen) == 0 {
-		return nil, "the push changed no ref"
-	}
-	return nil, "no push to master: " + truncate(strings.Join(seen, ", "), 200)
-}
-
-// receiveWebhook takes a host's deliveries (the specification's "Build-on-checkin
-// webhooks"). It needs no session: the signature authenticates. It never logs a body.
+// receiveWebhook takes a host's deliveries (the specification's "Build-on-checkin webhooks"
+// and "Algorithm repositories and builds"), in the format the catalog gives its provider. It
+// needs no session: the signature authenticates. It never logs a body.
 func (s *server) receiveWebhook(c echo.Context) error {
 	cfg, format, err := s.loadHookTarget(c)
 	if err != nil || format == nil {
@@ -116,10 +53,10 @@ func (s *server) receiveWebhook(c echo.Context) error {
 	case <-c.Request().Context().Done():
 		return c.Request().Context().Err()
 	}
-	if d.Event == format.PingEvent {
+	if format.PingEvent != "" && d.Event == format.PingEvent {
 		return c.String(http.StatusOK, "pong")
 	}
-	if !s.validSignature(c, cfg.ID, h.Get(format.SignatureHeader), body) {
+	if !s.validSignature(c, cfg.ID, format, h.Get(format.SignatureHeader), body) {
 		s.metrics.deliveries.WithLabelValues("unauthorized").Inc()
 		if err := s.st.CountWebhookFailure(c.Request().Context(), cfg.ID); err != nil {
 			return err
@@ -145,7 +82,8 @@ func (s *server) loadHookTarget(c echo.Context) (store.SCMConfig, *provider.Webh
 	return cfg, p.Webhook, nil
 }
 
-// judgeDelivery decides what a signed delivery to cfg does: a build, or why none.
+// judgeDelivery decides what a signed delivery to cfg does: a build, or why none. Whether
+// the repository is one of cfg's registered ones the store decides, as it records the build.
 func judgeDelivery(cfg store.SCMConfig, format *provider.WebhookFormat, event string, body []byte) (status int, result, reason string, b *store.Build) {
 	if !cfg.Enabled {
 		return http.StatusConflict, store.DeliveryRefused, "the configuration is disabled", nil
@@ -153,16 +91,18 @@ func judgeDelivery(cfg store.SCMConfig, format *provider.WebhookFormat, event st
 	if event != format.PushEvent {
 		return http.StatusAccepted, store.DeliveryIgnored, "event " + strconv.Quote(event) + " starts no build", nil
 	}
-	var ev pushEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
+	push, err := format.Parse(body)
+	if err != nil {
 		return http.StatusBadRequest, store.DeliveryRefused, "malformed JSON", nil
 	}
-	b, why := ev.build(cfg.ProjectKey)
-	if b == nil {
-		return http.StatusAccepted, store.DeliveryIgnored, why, nil
+	switch {
+	case push.Commit == "":
+		return http.StatusAccepted, store.DeliveryIgnored, truncate(push.Skip, 300), nil
+	case cfg.ProjectKey != "" && !strings.EqualFold(push.Owner, cfg.ProjectKey):
+		return http.StatusAccepted, store.DeliveryIgnored, truncate(fmt.Sprintf("repository %s is outside project %s", push.FullName(), cfg.ProjectKey), 300), nil
 	}
-	return http.StatusAccepted, store.DeliveryAccepted,
-		fmt.Sprintf("build of %s/%s at %s", b.ProjectKey, b.Repository, truncate(b.Commit, 12)), b
+	b = &store.Build{ProjectKey: push.Owner, Repository: push.Repository, Commit: push.Commit, Actor: push.Actor, PushedAt: push.At}
+	return http.StatusAccepted, store.DeliveryAccepted, truncate(fmt.Sprintf("build of %s at %s", b.FullName(), truncate(b.Commit, 12)), 300), b
 }
 
 // answerDelivery records d with its outcome (and the build it starts) and answers it.
@@ -177,18 +117,18 @@ func (s *server) answerDelivery(c echo.Context, d store.Delivery, status int, re
 }
 
 // validSignature checks body against the webhook secret, or the previous one within the
-// grace period after a rotation.
-func (s *server) validSignature(c echo.Context, configID int64, header string, body []byte) bool {
+// grace period after a rotation, as format says.
+func (s *server) validSignature(c echo.Context, configID int64, format *provider.WebhookFormat, header string, body []byte) bool {
 	ctx := c.Request().Context()
 	secrets, err := s.st.OpenSecrets(ctx, configID)
 	if err != nil {
 		s.log.Error("open webhook secret", "config", configID, "err", err)
 		return false
 	}
-	if signedBy(header, body, secrets[store.WebhookSecret]) {
+	if format.Authentic(header, body, secrets[store.WebhookSecret]) {
 		return true
 	}
-	if prev, ok := secrets[store.WebhookSecretPrevious]; ok && signedBy(header, body, prev) {
+	if prev, ok := secrets[store.WebhookSecretPrevious]; ok && format.Authentic(header, body, prev) {
 		infos, err := s.st.SCMSecrets(ctx, configID)
 		return err == nil && time.Since(infos[store.WebhookSecretPrevious].SetAt) < store.WebhookGrace
 	}
@@ -218,18 +158,30 @@ func webhookWarnings(base *url.URL) string {
 	return strings.Join(warn, " ")
 }
 
-// loadWebhookSCM returns the configuration the :id names, if it has a webhook.
+// loadWebhookSCM returns the configuration the :id names, if its host delivers pushes.
 func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
 	cfg, p, err := s.loadHostedSCM(c)
-	if err == nil && p.Webhook == nil {
-		err = echo.NewHTTPError(http.StatusBadRequest, "Only Bitbucket Server (build-on-checkin) configurations have a webhook.")
+	if err == nil && !p.PushHooks() {
+		err = echo.NewHTTPError(http.StatusBadRequest, "“"+cfg.DisplayName()+"” takes no pushes: its builds start by an API call.")
+	}
+	return cfg, p, err
+}
+
+// loadProjectHookSCM returns the configuration the :id names, if scmadmin installs its
+// project's webhook: only then can the webhook be installed, pinged or given a new secret
+// here (the other hosts' webhooks sit on each repository, made with the secret).
+func (s *server) loadProjectHookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
+	cfg, p, err := s.loadHostedSCM(c)
+	if err == nil && !p.ProjectHook() {
+		err = echo.NewHTTPError(http.StatusBadRequest, "Only Bitbucket Server (build-on-checkin) configurations have a project webhook "+
+			"to install, ping or give a new secret.")
 	}
 	return cfg, p, err
 }
 
 // confirmRotateWebhookSecret asks before a rotation: the new secret must then reach Bitbucket.
 func (s *server) confirmRotateWebhookSecret(c echo.Context) error {
-	cfg, _, err := s.loadWebhookSCM(c)
+	cfg, _, err := s.loadProjectHookSCM(c)
 	if err != nil {
 		return err
 	}
@@ -243,7 +195,7 @@ const newWebhookSecretFlash = "new-webhook-secret"
 // rotateWebhookSecret makes a new secret and sends the browser (303) to the page that shows
 // it, once: reloading that page neither rotates again nor shows the secret again.
 func (s *server) rotateWebhookSecret(c echo.Context) error {
-	cfg, _, err := s.loadWebhookSCM(c)
+	cfg, _, err := s.loadProjectHookSCM(c)
 	if err != nil {
 		return err
 	}
@@ -265,7 +217,7 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 // showWebhookSecret shows the secret the rotation just made, this once (and only while it is
 // still the current one); afterwards it sends the browser to the configuration's page.
 func (s *server) showWebhookSecret(c echo.Context) error {
-	cfg, _, err := s.loadWebhookSCM(c)
+	cfg, _, err := s.loadProjectHookSCM(c)
 	if err != nil {
 		return err
 	}
@@ -292,7 +244,7 @@ func (s *server) showWebhookSecret(c echo.Context) error {
 // the webhook URL is on loopback, which Bitbucket can never reach.
 func (s *server) installWebhook(c echo.Context) error {
 	if reason := s.webhookLoopback; reason != "" {
-		cfg, p, err := s.loadWebhookSCM(c)
+		cfg, p, err := s.loadProjectHookSCM(c)
 		if err != nil {
 			return err
 		}
@@ -331,7 +283,7 @@ func (s *server) pingWebhook(c echo.Context) error {
 // webhookCall runs call against the configuration's Bitbucket: 303 back to the details page
 // with what happened, or the page with the failure in plain words (502).
 func (s *server) webhookCall(c echo.Context, call func(store.SCMConfig, probe.Target) (string, error)) error {
-	cfg, p, err := s.loadWebhookSCM(c)
+	cfg, p, err := s.loadProjectHookSCM(c)
 	if err != nil {
 		return err
 	}
@@ -359,20 +311,20 @@ const recentOnDetails = 10
 // webhookActivity is the details page's deliveries and builds; htmx refreshes it while the
 // page is open.
 func (s *server) webhookActivity(c echo.Context) error {
-	cfg, _, err := s.loadWebhookSCM(c)
+	cfg, p, err := s.loadWebhookSCM(c)
 	if err != nil {
 		return err
 	}
-	w, err := s.webhookDetails(c, cfg)
+	w, err := s.webhookDetails(c, cfg, p)
 	if err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, views.WebhookActivity(w), nil)
 }
 
-func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig) (views.Webhook, error) {
+func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig, p *provider.Provider) (views.Webhook, error) {
 	ctx := c.Request().Context()
-	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), Unreachable: s.webhookWarning}
+	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), ProjectHook: p.ProjectHook(), Unreachable: s.webhookWarning}
 	var err error
 	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
 		return w, err

@@ -161,14 +161,25 @@ func setHookSecret(t *testing.T, app *testApp, id int64, secret string) {
 }
 
 // newHookApp is an app with a Bitbucket Server (build-on-checkin) configuration of project
-// ALGO created through the Add form, whose webhook secret is hookSecret.
+// ALGO created through the Add form, whose webhook secret is hookSecret, and whose registered
+// repository is ALGO/sentiment-analysis, the fixture's.
 func newHookApp(t *testing.T) (*testApp, *client, int64) {
 	t.Helper()
 	app := newTestAppWith(t, Config{BaseURL: hookBaseURL})
 	c := app.adminClient()
 	id := addConfig(t, c, validForm("bitbucket_server"))
 	setHookSecret(t, app, id, hookSecret)
+	registerRepo(t, app, id, "ALGO", "sentiment-analysis")
 	return app, c, id
+}
+
+// registerRepo registers OWNER/name in configuration id, as creating it through the API does.
+func registerRepo(t *testing.T, app *testApp, id int64, owner, name string) {
+	t.Helper()
+	if _, err := app.st.RegisterRepository(context.Background(), store.Repository{ConfigID: id, Owner: owner, Name: name},
+		store.Actor{Username: "api key platform"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // auditActions lists the actions of configuration id's audit events.
@@ -320,6 +331,7 @@ func TestWebhookPushesThatStartNoBuild(t *testing.T) {
 		{"a tag", func(p *pushSpec) { p.ref, p.refType, p.change = "refs/tags/v1", "TAG", "ADD" }, "refs/tags/v1"},
 		{"master deleted", func(p *pushSpec) { p.change, p.toHash = "DELETE", strings.Repeat("0", 40) }, "DELETE"},
 		{"a repository of another project", func(p *pushSpec) { p.project = "OTHER" }, "OTHER"},
+		{"a repository that is not registered", func(p *pushSpec) { p.slug = "pushed-not-created" }, "ALGO/pushed-not-created is not an algorithm repository"},
 		{"a branch whose name ends in master", func(p *pushSpec) { p.ref = "refs/heads/feature/master" }, "refs/heads/feature/master"},
 	}
 	for i, tc := range cases {
@@ -341,8 +353,8 @@ func TestWebhookPushesThatStartNoBuild(t *testing.T) {
 	if bs := buildsOf(t, app, id); len(bs) != 0 {
 		t.Errorf("builds recorded for ignored pushes: %+v", bs)
 	}
-	if n := repoCount(t, app, id); n != 0 {
-		t.Errorf("RepositoryCount = %d after ignored pushes, want 0", n)
+	if n := repoCount(t, app, id); n != 1 {
+		t.Errorf("RepositoryCount = %d after ignored pushes, want 1 (the registered one)", n)
 	}
 	if n := len(deliveriesOf(t, app, id)); n != len(cases) {
 		t.Errorf("%d deliveries, want %d", n, len(cases))
@@ -471,12 +483,11 @@ func TestWebhookSignatureRefused(t *testing.T) {
 
 func TestWebhookUnknownConfiguration(t *testing.T) {
 	app, c, id := newHookApp(t)
-	gh := addConfig(t, c, validForm("github"))
 	api := bbForm("bitbucket-api.example.com", "ALGO")
 	api.Set("provider", "bitbucket_server_api")
 	apiID := addConfig(t, c, api)
 	body, sig := fixture(t)
-	for _, target := range []string{"999", "abc", "1", strconv.FormatInt(gh, 10), strconv.FormatInt(apiID, 10), "-1", "2x", strconv.FormatInt(id, 10) + ".0"} {
+	for _, target := range []string{"999", "abc", "1", strconv.FormatInt(apiID, 10), "-1", "2x", strconv.FormatInt(id, 10) + ".0"} {
 		status, answer, err := app.send(target, hookRequest{event: "repo:refs_changed", requestID: "r-" + target, sig: sig, body: bytes.NewReader(body)})
 		if err != nil {
 			t.Fatal(err)
@@ -485,7 +496,7 @@ func TestWebhookUnknownConfiguration(t *testing.T) {
 			t.Errorf("POST /hooks/scm/%s: %d %q, want 404", target, status, answer)
 		}
 	}
-	for _, other := range []int64{1, gh, apiID, id} {
+	for _, other := range []int64{1, apiID, id} {
 		if ds := deliveriesOf(t, app, other); len(ds) != 0 {
 			t.Errorf("configuration %d recorded %+v", other, ds)
 		}
@@ -834,7 +845,6 @@ func TestNoWebhookForOtherProviders(t *testing.T) {
 	api.Set("provider", "bitbucket_server_api")
 	ids := map[string]int64{
 		"bitbucket_server_api": addConfig(t, c, api),
-		"github":               addConfig(t, c, validForm("github")),
 		"built-in":             1,
 	}
 	for name, id := range ids {
@@ -850,10 +860,8 @@ func TestNoWebhookForOtherProviders(t *testing.T) {
 			if acts := auditActions(t, app, id); contains(acts, store.ActionRotateWebhookSecret) || contains(acts, store.ActionInstallWebhook) {
 				t.Errorf("audit %v", acts)
 			}
-			// GitHub's secret signs the push webhooks of the repositories created in it, which
-			// need no section of the page.
-			if _, ok := openSecrets(t, app, id)[store.WebhookSecret]; ok != (name == "github") {
-				t.Errorf("a webhook secret made: %v", ok)
+			if _, ok := openSecrets(t, app, id)[store.WebhookSecret]; ok {
+				t.Error("a webhook secret made")
 			}
 		})
 	}
@@ -862,6 +870,41 @@ func TestNoWebhookForOtherProviders(t *testing.T) {
 	}
 	c.get(scmPath(999, "webhook/activity")).wantStatus(http.StatusNotFound)
 }
+
+// The OAuth providers' pushes come through the webhook of each repository made with a
+// connected account: their page shows the URL, the refused signatures and the deliveries, but
+// there is no project webhook to install, ping or rotate.
+func TestOAuthProvidersHavePushWebhooks(t *testing.T) {
+	app := newTestAppWith(t, Config{BaseURL: hookBaseURL})
+	c := app.adminClient()
+	for _, prov := range []string{"github", "github_enterprise", "gitlab", "bitbucket_cloud"} {
+		t.Run(prov, func(t *testing.T) {
+			id := addConfig(t, c, validForm(prov))
+			r := c.get(scmPath(id, "")).wantStatus(http.StatusOK)
+			if got := r.text("#webhook-url"); got != s2(hookBaseURL, "/hooks/scm/", id) {
+				t.Errorf("#webhook-url = %q", got)
+			}
+			if !r.has("#webhook-activity") || !r.has("#webhook-failures") || r.has("#webhook-installed") {
+				t.Error("the page lacks the deliveries or the refused signatures, or offers an installation")
+			}
+			if !strings.Contains(r.text("section.webhook"), "default branch") {
+				t.Errorf("the webhook section does not say which pushes build: %q", r.text("section.webhook"))
+			}
+			for _, action := range []string{"webhook/rotate", "webhook/install", "webhook/ping"} {
+				if r.has(fmt.Sprintf(`form[action="%s"], a[href="%s"]`, scmPath(id, action), scmPath(id, action))) {
+					t.Errorf("the page offers %s", action)
+				}
+				c.submit(scmPath(id, ""), scmPath(id, action), nil).wantStatus(http.StatusBadRequest)
+			}
+			c.get(scmPath(id, "webhook/activity")).wantStatus(http.StatusOK)
+			if _, ok := openSecrets(t, app, id)[store.WebhookSecret]; !ok {
+				t.Error("no webhook secret made at creation")
+			}
+		})
+	}
+}
+
+func s2(base, path string, id int64) string { return base + path + strconv.FormatInt(id, 10) }
 
 func TestWebhookActionsNeedAdminAndCSRF(t *testing.T) {
 	app, c, id := newHookApp(t)

@@ -95,7 +95,7 @@ func (a *Actions) createOnHost(ctx context.Context, by store.Actor, p *provider.
 			return probe.Repository{}, err
 		}
 	}
-	if p.Webhook != nil {
+	if p.ProjectHook() {
 		if _, err := a.checker.InstallWebhook(ctx, acc.target, a.hookURL(cfg.Ref), secret); err != nil {
 			return probe.Repository{}, hostRefusal(err)
 		}

@@ -76,16 +76,12 @@ type Provider struct {
 	// Webhook is how the host delivers pushes to scmadmin's webhook receiver, when builds
 	// start from them; nil otherwise.
 	Webhook *WebhookFormat
+	// APIBuilds says the platform starts each build by an API call (POST /v1/scms/{id}/builds)
+	// instead of pushes.
+	APIBuilds bool
 	// OAuth is where the host's OAuth endpoints are, for the providers whose credentials are
 	// an OAuth application; nil otherwise.
 	OAuth *OAuthEndpoints
-}
-
-// WebhookFormat is how a host delivers its events: the headers that name the event, sign the
-// body and identify the delivery, and the events that mean a push and a ping.
-type WebhookFormat struct {
-	EventHeader, SignatureHeader, DeliveryHeader string
-	PushEvent, PingEvent                         string
 }
 
 // OAuthEndpoints are a host's OAuth endpoints: Authorize, Token and RevokeToken under the
@@ -127,9 +123,19 @@ func (o *OAuthEndpoints) AuthorizeURL(cfg store.SCMConfig, redirectURI, state, c
 	return strings.TrimRight(cfg.WebsiteURL, "/") + o.Authorize + "?" + q.Encode()
 }
 
-// bitbucketServerWebhook is Bitbucket Server's project webhook.
-var bitbucketServerWebhook = &WebhookFormat{EventHeader: "X-Event-Key", SignatureHeader: "X-Hub-Signature",
-	DeliveryHeader: "X-Request-Id", PushEvent: "repo:refs_changed", PingEvent: "diagnostics:ping"}
+// How each host delivers pushes: Bitbucket Server through the project's webhook, the others
+// through the webhook scmadmin gives each repository it creates.
+var (
+	bitbucketServerWebhook = &WebhookFormat{EventHeader: "X-Event-Key", SignatureHeader: "X-Hub-Signature",
+		DeliveryHeader: "X-Request-Id", PushEvent: "repo:refs_changed", PingEvent: "diagnostics:ping",
+		Signature: SignedHMAC, Parse: bitbucketServerPush, ProjectHook: true}
+	githubWebhook = &WebhookFormat{EventHeader: "X-GitHub-Event", SignatureHeader: "X-Hub-Signature-256",
+		DeliveryHeader: "X-GitHub-Delivery", PushEvent: "push", PingEvent: "ping", Signature: SignedHMAC, Parse: githubPush}
+	gitlabWebhook = &WebhookFormat{EventHeader: "X-Gitlab-Event", SignatureHeader: "X-Gitlab-Token",
+		DeliveryHeader: "X-Gitlab-Event-UUID", PushEvent: "Push Hook", Signature: SignedToken, Parse: gitlabPush}
+	bitbucketCloudWebhook = &WebhookFormat{EventHeader: "X-Event-Key", SignatureHeader: "X-Hub-Signature",
+		DeliveryHeader: "X-Request-UUID", PushEvent: "repo:push", Signature: SignedHMAC, Parse: bitbucketCloudPush}
+)
 
 var (
 	githubOAuth = &OAuthEndpoints{Authorize: "/login/oauth/authorize", Token: "/login/oauth/access_token",
@@ -177,9 +183,12 @@ func (f Field) MaxLen() int {
 }
 
 // PushHooks reports whether the host delivers pushes to scmadmin's webhook, signed with the
-// configuration's webhook secret: through the project's webhook (Webhook), or through one on
-// each repository scmadmin creates with a connected account (the OAuth providers).
-func (p *Provider) PushHooks() bool { return p.Webhook != nil || p.OAuth != nil }
+// configuration's webhook secret: through the project's webhook, or through one on each
+// repository scmadmin creates with a connected account (the OAuth providers).
+func (p *Provider) PushHooks() bool { return p.Webhook != nil }
+
+// ProjectHook reports whether scmadmin installs the host's project webhook (Bitbucket Server).
+func (p *Provider) ProjectHook() bool { return p.Webhook != nil && p.Webhook.ProjectHook }
 
 // Selectable reports whether admins can add configurations of this provider.
 func (p *Provider) Selectable() bool { return p.ID != Internal }
@@ -250,7 +259,7 @@ func bitbucketServerCredentials(trigger string) Section {
 func bitbucketServer(id, label, trigger, about, howBuilt string, webhook *WebhookFormat) *Provider {
 	return &Provider{
 		ID: id, Label: label, Trigger: trigger, About: about, Identity: store.FieldProjectKey, UniqueScope: "bitbucket_server", SSHPortRequired: true,
-		APIPath: "/rest/api/1.0", Probe: probe.BitbucketServer, Webhook: webhook,
+		APIPath: "/rest/api/1.0", Probe: probe.BitbucketServer, Webhook: webhook, APIBuilds: webhook == nil,
 		Sections: []Section{
 			urls(
 				Field{Placeholder: "https://bitbucket.example.com",
@@ -270,7 +279,7 @@ var catalog = []*Provider{
 	{
 		ID: "github", Label: "GitHub", Trigger: "push, via webhook",
 		About: "GitHub.com: repositories are created with the GitHub account each user connects through an OAuth App.", Identity: store.FieldClientID, UniqueScope: "github",
-		Probe: probe.GitHub, OAuth: githubOAuth,
+		Probe: probe.GitHub, OAuth: githubOAuth, Webhook: githubWebhook,
 		Sections: []Section{
 			urls(
 				Field{Default: "https://github.com", Help: "Keep https://github.com for GitHub.com."},
@@ -286,7 +295,7 @@ var catalog = []*Provider{
 	{
 		ID: "github_enterprise", Label: "GitHub Enterprise", Trigger: "push, via webhook",
 		About: "Your own GitHub Enterprise Server: repositories are created with the account each user connects through an OAuth App on it.", Identity: store.FieldClientID, UniqueScope: "github_enterprise",
-		Probe: probe.GitHub, OAuth: githubOAuth,
+		Probe: probe.GitHub, OAuth: githubOAuth, Webhook: githubWebhook,
 		Sections: []Section{
 			urls(
 				Field{Placeholder: "https://github.example.com", Help: "Your GitHub Enterprise Server as people open it in a browser."},
@@ -302,7 +311,7 @@ var catalog = []*Provider{
 	{
 		ID: "gitlab", Label: "GitLab", Trigger: "push, via webhook",
 		About: "GitLab.com or a self-managed GitLab: repositories are created with the account each user connects through a GitLab application.", Identity: store.FieldClientID, UniqueScope: "gitlab",
-		Probe: probe.GitLab, OAuth: gitlabOAuth,
+		Probe: probe.GitLab, OAuth: gitlabOAuth, Webhook: gitlabWebhook,
 		Sections: []Section{
 			urls(
 				Field{Default: "https://gitlab.com", Help: "Keep https://gitlab.com for GitLab.com, or enter your self-managed GitLab's address."},
@@ -318,7 +327,7 @@ var catalog = []*Provider{
 	{
 		ID: "bitbucket_cloud", Label: "Bitbucket Cloud", Trigger: "push, via webhook",
 		About: "Bitbucket.org: repositories are created in a workspace with the account each user connects through an OAuth consumer.", Identity: store.FieldClientID, UniqueScope: "bitbucket_cloud",
-		Probe: probe.BitbucketCloud, OAuth: bitbucketCloudOAuth,
+		Probe: probe.BitbucketCloud, OAuth: bitbucketCloudOAuth, Webhook: bitbucketCloudWebhook,
 		Sections: []Section{
 			urls(
 				Field{Default: "https://bitbucket.org", Help: "Keep https://bitbucket.org for Bitbucket Cloud."},
