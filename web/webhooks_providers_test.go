@@ -73,7 +73,9 @@ var hostPushes = []hostPush{
 		owner: "algorithms/nlp", repo: "sentiment-analysis", commit: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", actor: "jsmith",
 		pushedAt:    time.Date(2026, 11, 20, 14, 3, 11, 0, time.UTC),
 		otherBranch: func(m map[string]any) { m["ref"] = "refs/heads/dev" },
-		tag:         func(m map[string]any) { m["object_kind"], m["event_name"], m["ref"] = "tag_push", "tag_push", "refs/tags/v1.0" },
+		tag: func(m map[string]any) {
+			m["object_kind"], m["event_name"], m["ref"] = "tag_push", "tag_push", "refs/tags/v1.0"
+		},
 		deleteBranch: func(m map[string]any) {
 			m["after"], m["checkout_sha"], m["commits"], m["total_commits_count"] = strings.Repeat("0", 40), nil, []any{}, 0
 		},
@@ -290,7 +292,9 @@ func TestBitbucketCloudMainBranch(t *testing.T) {
 	hp := hostPushes[3]
 	app, _, id := newProviderHookApp(t, hp)
 	withMain := func(name string) func(map[string]any) {
-		return func(m map[string]any) { obj(m, "repository")["mainbranch"] = map[string]any{"type": "branch", "name": name} }
+		return func(m map[string]any) {
+			obj(m, "repository")["mainbranch"] = map[string]any{"type": "branch", "name": name}
+		}
 	}
 	onBranch := func(name, hash string) func(map[string]any) {
 		return func(m map[string]any) {
