@@ -410,7 +410,7 @@ func TestAPIRoutesNeedTheirKey(t *testing.T) {
 		{http.MethodGet, "/v1/scms", false}, {http.MethodGet, "/v1/scms/internal", false},
 		{http.MethodPost, "/v1/admin/scms", true}, {http.MethodPatch, "/v1/admin/scms/internal", true},
 		{http.MethodDelete, "/v1/admin/scms/internal", true}, {http.MethodPost, "/v1/admin/scms/internal/default", true},
-		{http.MethodPost, "/v1/admin/scms/internal/test", true},
+		{http.MethodPost, "/v1/admin/scms/internal/test", true}, {http.MethodPost, "/v1/scms/internal/builds", true},
 	}
 	// Each route meets one kind of bad key (in turn), so that the address's bad keys stay
 	// under the limit.

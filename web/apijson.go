@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,24 @@ func (s *server) toJSON(cfg store.SCMConfig) scmJSON {
 		j.WebhookURL = s.webhookURL(cfg.Ref)
 	}
 	return j
+}
+
+// buildJSON is a build as the API shows it: the answer of POST /v1/scms/{id}/builds and an
+// entry of the builds feed.
+type buildJSON struct {
+	ID         string    `json:"id"`     // the build's number, in decimal
+	SCMID      string    `json:"scm_id"` // its configuration's id, as scmJSON's
+	Repository string    `json:"repository"`
+	Commit     string    `json:"commit"`
+	Actor      string    `json:"actor"`
+	Trigger    string    `json:"trigger"` // store.TriggerPush or store.TriggerAPI
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// toBuildJSON is b, a build of configuration scmID, as the API shows it.
+func toBuildJSON(scmID string, b store.Build) buildJSON {
+	return buildJSON{ID: strconv.FormatInt(b.ID, 10), SCMID: scmID, Repository: b.Repository, Commit: b.Commit, Actor: b.Actor,
+		Trigger: b.Trigger, CreatedAt: b.CreatedAt.UTC()}
 }
 
 // scmRequest is the body of a create (every member) or an update (enabled, name, urls and
@@ -211,6 +230,7 @@ var refusalCodes = []struct {
 	{action.ErrNotOAuth, http.StatusConflict, http.StatusConflict},
 	{action.ErrNotConnected, http.StatusConflict, http.StatusConflict},
 	{action.ErrDisabled, http.StatusConflict, http.StatusConflict},
+	{action.ErrBuildsFromPushes, http.StatusConflict, http.StatusConflict},
 	{action.ErrNoRepository, http.StatusNotFound, 4010},
 	{action.ErrRepositoryExists, http.StatusConflict, 4046},
 	{action.ErrHost, http.StatusBadGateway, http.StatusBadGateway},

@@ -99,3 +99,33 @@ func (s *server) forgetRepositoryJSON(c echo.Context) error {
 	}
 	return c.NoContent(http.StatusNoContent)
 }
+
+// codeBuildInvalid is the envelope's code of a build request that fails validation: a
+// repository that is not registered, a commit that is not 40 hex digits.
+const codeBuildInvalid = 4023
+
+// buildRequest is the body of POST /v1/scms/{id}/builds.
+type buildRequest struct {
+	Repository string `json:"repository"`
+	Commit     string `json:"commit"`
+}
+
+// startBuildJSON is POST /v1/scms/{id}/builds (build-via-API): 202 with the build started, or
+// 200 with the one an earlier call started for the same commit of the same repository.
+func (s *server) startBuildJSON(c echo.Context) error {
+	var req buildRequest
+	if err := decodeJSON(c, codeBuildInvalid, &req); err != nil {
+		return err
+	}
+	started, err := s.actions.StartBuild(c.Request().Context(), s.caller(c), configID(c), action.BuildInput(req))
+	if r, ok := action.AsRefusal(err); ok {
+		return apiRefusal(r, codeBuildInvalid)
+	} else if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if started.New {
+		status = http.StatusAccepted
+	}
+	return c.JSON(status, toBuildJSON(started.Config.Ref, started.Build))
+}

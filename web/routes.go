@@ -95,6 +95,7 @@ func (s *server) apiRoutes(e *echo.Echo) {
 	v1.GET("/scms/:id/repositories", s.listRepositoriesJSON)
 	e.POST("/v1/scms/:id/repositories", s.createRepositoryJSON, s.requireAPIKey(store.ScopeAdmin))
 	e.DELETE("/v1/scms/:id/repositories/:name", s.forgetRepositoryJSON, s.requireAPIKey(store.ScopeAdmin))
+	e.POST("/v1/scms/:id/builds", s.startBuildJSON, s.requireAPIKey(store.ScopeAdmin))
 	v1admin := e.Group("/v1/admin", s.requireAPIKey(store.ScopeAdmin))
 	v1admin.POST("/scms", s.createSCMJSON)
 	v1admin.PATCH("/scms/:id", s.updateSCMJSON)
