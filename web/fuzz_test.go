@@ -102,6 +102,12 @@ func FuzzWebhookBody(f *testing.F) {
 	if err := app.st.RotateWebhookSecret(ctx, cfg.ID, fuzzHookSecret, store.Actor{Username: "fuzz"}); err != nil {
 		f.Fatal(err)
 	}
+	// Only registered repositories build: the fixture's, and the one pushed at the bounds.
+	for _, name := range []string{"sentiment-analysis", strings.Repeat("s", 127)} {
+		if _, err := app.st.RegisterRepository(ctx, store.Repository{ConfigID: cfg.ID, Owner: "ALGO", Name: name}, store.Actor{Username: "fuzz"}); err != nil {
+			f.Fatal(err)
+		}
+	}
 	handler := app.srv.Config.Handler
 	path := "/hooks/scm/" + strconv.FormatInt(cfg.ID, 10)
 	// send posts body as a delivery claiming length bytes of body, and returns the answer.

@@ -111,7 +111,7 @@ func bitbucketServerPush(body []byte) (Push, error) {
 	p.At, _ = time.Parse("2006-01-02T15:04:05-0700", ev.Date)
 	var seen []string
 	for _, ch := range ev.Changes {
-		if ch.Ref.ID == masterRef && (ch.Type == "ADD" || ch.Type == "UPDATE") {
+		if ch.Ref.ID == masterRef && (ch.Type == "ADD" || ch.Type == "UPDATE") && ch.ToHash != "" {
 			p.Commit = ch.ToHash
 			return p, nil
 		}
