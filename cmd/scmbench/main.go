@@ -379,7 +379,7 @@ func serverRSS(bin, dir string, l load) (string, error) {
 
 // seed adds n Bitbucket Server configurations through the store, each with its secrets; the
 // first also gets hookSecret as its webhook secret, as a configuration added on the page gets
-// one. It returns the first one's key (0 when n is 0) and the id of the one in the middle.
+// one, and the registered repository ALGO/scmbench the deliveries push to. It returns the first one's key (0 when n is 0) and the id of the one in the middle.
 func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, middle string, err error) {
 	p, _ := provider.Lookup("bitbucket_server")
 	for i := range n {
@@ -401,6 +401,10 @@ func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, middle str
 		}
 		if i == 0 {
 			hookTo = created.ID
+			if _, err := st.RegisterRepository(ctx, store.Repository{ConfigID: created.ID, Owner: "ALGO", Name: "scmbench"},
+				store.Actor{Username: "scmbench"}); err != nil {
+				return 0, "", err
+			}
 		}
 		if i == n/2 {
 			middle = created.Ref
