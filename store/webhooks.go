@@ -69,6 +69,10 @@ type Build struct {
 	Trigger    string // TriggerPush (the default) or TriggerAPI
 	PushedAt   time.Time
 	CreatedAt  time.Time
+	// Seq is the build's place in the builds feed (BuildsAfter); ConfigRef its
+	// configuration's id as the pages and the API name it (filled by BuildsAfter).
+	Seq       int64
+	ConfigRef string
 }
 
 // RecordDelivery records d and, when b is not nil, the build it starts and its repository,
@@ -78,10 +82,11 @@ type Build struct {
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Delivery, error) {
 	now := s.now()
 	d.ReceivedAt = now
+	built := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if b != nil {
-			built, err := recordBuild(ctx, tx, d, *b, now)
-			if err != nil {
+			var err error
+			if built, err = s.recordBuild(ctx, tx, d, *b, now); err != nil {
 				return err
 			}
 			if !built {
@@ -101,30 +106,41 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)
 	}
+	if built {
+		s.buildQueued()
+	}
 	return d, nil
 }
 
 // recordBuild records b and its repository unless the same build is already recorded,
-// and reports whether it did.
-func recordBuild(ctx context.Context, tx *sql.Tx, d Delivery, b Build, now time.Time) (bool, error) {
+// and reports whether it did. While the build hook is on (StartBuildHook), the build also
+// waits in the hook's outbox, written in this same transaction.
+func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, d Delivery, b Build, now time.Time) (bool, error) {
 	b.Repository, b.Actor, b.Commit = clip(b.Repository, maxSlugLen), clip(b.Actor, maxActorLen), clip(b.Commit, maxCommitLen)
 	b.ProjectKey = clip(b.ProjectKey, maxSlugLen)
 	if b.Trigger == "" {
 		b.Trigger = TriggerPush
 	}
+	seq, err := nextBuildSeq(ctx, tx)
+	if err != nil {
+		return false, err
+	}
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt.UTC(), now)
+		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at, seq)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		d.ConfigID, d.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt.UTC(), now, seq)
 	if err != nil {
 		return false, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
+		return false, nil // the seq taken is not used: the feed's order has gaps, never a reversal
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO repositories (config_id, slug, created_at) VALUES (?, ?, ?) ON CONFLICT (config_id, slug) DO NOTHING`,
 		d.ConfigID, b.Repository, now); err != nil {
+		return false, err
+	}
+	if err := s.queueBuildHook(ctx, tx, seq, now); err != nil {
 		return false, err
 	}
 	return true, prune(ctx, tx, "builds", d.ConfigID, KeptBuilds)
