@@ -109,6 +109,7 @@ type HookDelivery struct {
 // builds (PostgreSQL re-checks the lease on the row it locked). It also returns when the
 // first build not claimed now will be due (zero when none waits).
 func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]HookDelivery, time.Time, error) {
+	now, leaseUntil = now.UTC(), leaseUntil.UTC() // SQLite compares times as text
 	var claimed []HookDelivery
 	var next time.Time
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -172,7 +173,7 @@ func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string)
 // BuildHookFailed records that the target did not take the build of seq (status: the
 // target's answer, 0 for none; reason: in words) and leaves it to be tried again at retryAt.
 func (s *Store) BuildHookFailed(ctx context.Context, seq int64, owner string, status int, reason string, retryAt time.Time) error {
-	reason = clip(reason, 500)
+	reason, retryAt = clip(reason, 500), retryAt.UTC()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var configID int64
 		err := tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET attempts = attempts + 1, next_attempt_at = ?,

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,23 @@ func (s *server) toJSON(cfg store.SCMConfig) scmJSON {
 		j.WebhookURL = s.webhookURL(cfg.Ref)
 	}
 	return j
+}
+
+// buildJSON is a build as GET /v1/builds lists it and the build hook sends it.
+type buildJSON struct {
+	ID         string    `json:"id"`
+	SCMID      string    `json:"scm_id"`
+	Repository string    `json:"repository"`
+	Commit     string    `json:"commit"`
+	Actor      string    `json:"actor"`
+	Trigger    string    `json:"trigger"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// toBuildJSON is b, whose ConfigRef is set, as the API shows it.
+func toBuildJSON(b store.Build) buildJSON {
+	return buildJSON{ID: strconv.FormatInt(b.ID, 10), SCMID: b.ConfigRef, Repository: b.Repository, Commit: b.Commit,
+		Actor: b.Actor, Trigger: b.Trigger, CreatedAt: b.CreatedAt.UTC()}
 }
 
 // scmRequest is the body of a create (every member) or an update (enabled, name, urls and
