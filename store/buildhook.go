@@ -96,6 +96,16 @@ func (s *Store) buildQueued() {
 	}
 }
 
+// outboxHeads selects the seq of each configuration's oldest build in the outbox. It walks
+// the configurations through the (config_id, seq) index, one seek each (neither engine skips
+// through an index by itself: GROUP BY config_id would read every waiting build, and a
+// backlog of thousands would make every claim slower).
+const outboxHeads = `WITH RECURSIVE configs(id) AS (
+		SELECT min(config_id) FROM build_hook_outbox
+		UNION ALL
+		SELECT (SELECT min(config_id) FROM build_hook_outbox WHERE config_id > configs.id) FROM configs WHERE configs.id IS NOT NULL)
+	SELECT (SELECT min(seq) FROM build_hook_outbox WHERE config_id = configs.id) FROM configs WHERE configs.id IS NOT NULL`
+
 // HookDelivery is a build waiting in the outbox, claimed by one server for one attempt.
 type HookDelivery struct {
 	Build
@@ -116,7 +126,7 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 		rows, err := tx.QueryContext(ctx, `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
 			WHERE next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until < ?3) AND seq IN (
 				SELECT o.seq FROM build_hook_outbox o
-				WHERE o.seq IN (SELECT min(seq) FROM build_hook_outbox GROUP BY config_id)
+				WHERE o.seq IN (`+outboxHeads+`)
 				  AND o.next_attempt_at <= ?3 AND (o.lease_until IS NULL OR o.lease_until < ?3)
 				ORDER BY o.seq LIMIT ?4)
 			RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`,
@@ -140,7 +150,7 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 		// an aggregate's time back as text). Heads another server holds come back by polling.
 		var due sql.NullTime
 		err = tx.QueryRowContext(ctx, `SELECT next_attempt_at FROM build_hook_outbox
-			WHERE seq IN (SELECT min(seq) FROM build_hook_outbox GROUP BY config_id) AND leased_by IS NULL
+			WHERE seq IN (`+outboxHeads+`) AND leased_by IS NULL
 			ORDER BY next_attempt_at LIMIT 1`).Scan(&due)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -388,5 +389,33 @@ func TestBuildHookServersNeverDeliverTheSameBuildAtOnce(t *testing.T) {
 		if len(commits) != each || !slices.IsSorted(commits) {
 			t.Errorf("configuration %d: delivered %v, want %d once each, in order", id, commits, each)
 		}
+	}
+}
+
+// TestPruneKeepsTheLatest: prune, called often enough, keeps exactly a configuration's latest rows.
+func TestPruneKeepsTheLatest(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	other := mustCreateSCM(t, s, bbServerConfig("OTHER"), nil)
+	for i := range 30 {
+		for _, cfg := range []SCMConfig{c, other} {
+			if _, err := s.exec(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
+				VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, cfg.ID, fmt.Sprint(i), time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 10 * pruneOneIn { // all calls but about one in pruneOneIn leave the rows alone
+		if err := s.inTx(ctx, func(tx *sql.Tx) error { return prune(ctx, tx, "webhook_deliveries", c.ID, 10) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := mustDeliveries(t, s, c.ID, 100)
+	if len(ds) != 10 || ds[0].RequestID != "29" || ds[9].RequestID != "20" {
+		t.Errorf("after pruning: %d deliveries (%v…), want the latest 10", len(ds), ds[0].RequestID)
+	}
+	if n := len(mustDeliveries(t, s, other.ID, 100)); n != 30 {
+		t.Errorf("the other configuration keeps %d deliveries, want its 30", n)
 	}
 }
