@@ -6,10 +6,12 @@
 // Each case is driven in several rounds, every round after the baseline's own, and reported
 // by its median round: the machine's background noise then weighs on both sides of a ratio.
 // The list is also driven while signed webhook deliveries arrive at a steady 300/s, and
-// compared round by round with the list alone, driven just before it. The JSON API's cases
-// carry API keys the store makes before the server starts.
+// compared round by round with the list alone, driven just before it. Deliveries per second
+// are their own case, pushes posted as fast as answered, with the server's build hook on (a
+// sink on 127.0.0.1 takes the builds) unless -build-hook=false. The JSON API's cases carry
+// API keys the store makes before the server starts.
 //
-//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-cpuprofile file]
+//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-build-hook=false] [-cpuprofile file]
 package main
 
 import (
