@@ -94,3 +94,36 @@ func durabilityStore(b *testing.B, mode string) *Store {
 	}
 	return s
 }
+
+// BenchmarkRecordDelivery measures a delivery recorded with its build, 8 writers at once,
+// with the build hook's outbox off and on (one INSERT more in the build's transaction).
+func BenchmarkRecordDelivery(b *testing.B) {
+	for _, outbox := range []bool{false, true} {
+		b.Run(fmt.Sprintf("outbox=%v", outbox), func(b *testing.B) {
+			s := newTestStore(b)
+			if outbox {
+				if _, err := s.StartBuildHook(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cfg, err := s.CreateSCMConfig(context.Background(), bbServerConfig("ALGO"), map[string]string{"access_token": "t"}, testActor)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					d := Delivery{ConfigID: cfg.ID, RequestID: fmt.Sprint(i), Event: "repo:refs_changed", Result: DeliveryAccepted, Status: 202, Reason: "build"}
+					bd := &Build{ProjectKey: "ALGO", Repository: "repo", Commit: fmt.Sprintf("%040x", i), Actor: "jdoe", PushedAt: time.Now()}
+					if _, err := s.RecordDelivery(context.Background(), d, bd); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}

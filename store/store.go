@@ -51,6 +51,9 @@ type Store struct {
 	// counts this process's commits, which change the token even when the file cannot be written.
 	changes *os.File
 	local   atomic.Uint64
+	// hookWake is set while the build hook is on (StartBuildHook): builds are then queued in
+	// its outbox, and the worker is woken through it.
+	hookWake atomic.Pointer[chan struct{}]
 }
 
 // Open opens the database at dsn, a SQLite file's path (created if needed) or a

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 	"unicode/utf8"
 )
@@ -26,8 +27,8 @@ const (
 	WebhookGrace          = 24 * time.Hour
 )
 
-// KeptDeliveries is how many of its latest deliveries each configuration keeps; KeptBuilds,
-// how many of its latest builds.
+// KeptDeliveries is how many of its latest deliveries each configuration keeps at least;
+// KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see prune).
 const (
 	KeptDeliveries = 1000
 	KeptBuilds     = 10_000
@@ -72,6 +73,10 @@ type Build struct {
 	Trigger    string // TriggerPush (the default) or TriggerAPI
 	PushedAt   time.Time
 	CreatedAt  time.Time
+	// Seq is the build's place in the builds feed (BuildsAfter); ConfigRef its
+	// configuration's id as the pages and the API name it (filled by BuildsAfter).
+	Seq       int64
+	ConfigRef string
 }
 
 // ErrNotRegistered refuses a build of a repository that is not one of the configuration's
@@ -86,10 +91,13 @@ var ErrNotRegistered = errors.New("not an algorithm repository")
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Delivery, error) {
 	now := s.now()
 	d.ReceivedAt = now
+	built := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if b != nil {
 			b.ConfigID, b.RequestID = d.ConfigID, d.RequestID
-			rec, built, err := s.recordBuild(ctx, tx, *b, now)
+			var rec Build
+			var err error
+			rec, built, err = s.recordBuild(ctx, tx, *b, now)
 			switch {
 			case errors.Is(err, ErrNotRegistered):
 				d.Result, d.Reason = DeliveryIgnored, rec.FullName()+" is "+ErrNotRegistered.Error()+
@@ -113,6 +121,9 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)
 	}
+	if built {
+		s.buildQueued()
+	}
 	return d, nil
 }
 
@@ -135,6 +146,9 @@ func (s *Store) StartBuild(ctx context.Context, b Build) (Build, bool, error) {
 	if err != nil {
 		return b, false, fmt.Errorf("store: start build of %s in %d: %w", b.Repository, b.ConfigID, err)
 	}
+	if built {
+		s.buildQueued()
+	}
 	return b, built, nil
 }
 
@@ -144,7 +158,9 @@ func (b Build) FullName() string { return b.ProjectKey + "/" + b.Repository }
 // recordBuild records b unless the same build is already recorded, and reports whether it
 // did; ErrNotRegistered, with nothing written, when b.ProjectKey/b.Repository is not one of
 // the configuration's registered repositories. The repository's row stays locked until the
-// transaction ends, so that it cannot be forgotten while its build is being recorded.
+// transaction ends, so that it cannot be forgotten while its build is being recorded. While
+// the build hook is on (StartBuildHook), the build also waits in the hook's outbox, written in
+// this same transaction.
 func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.Time) (Build, bool, error) {
 	b.Repository, b.Actor, b.Commit = clip(b.Repository, maxSlugLen), clip(b.Actor, maxActorLen), clip(b.Commit, maxCommitLen)
 	b.ProjectKey = clip(b.ProjectKey, maxSlugLen)
@@ -161,21 +177,35 @@ func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.T
 	} else if err != nil {
 		return b, false, err
 	}
+	if b.Seq, err = nextBuildSeq(ctx, tx); err != nil {
+		return b, false, err
+	}
 	err = tx.QueryRowContext(ctx,
-		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
-		b.ConfigID, b.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt, now).Scan(&b.ID)
+		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at, seq)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+		b.ConfigID, b.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt, now, b.Seq).Scan(&b.ID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return b, false, nil
+		return b, false, nil // the seq taken is not used: the feed's order has gaps, never a reversal
 	} else if err != nil {
+		return b, false, err
+	}
+	if err := s.queueBuildHook(ctx, tx, b.Seq, now); err != nil {
 		return b, false, err
 	}
 	return b, true, prune(ctx, tx, "builds", b.ConfigID, KeptBuilds)
 }
 
-// prune deletes a configuration's rows of table (webhook_deliveries or builds) but its
-// latest kept.
+// pruneOneIn is how often prune prunes: finding the row kept rows back walks kept index
+// entries, which cost as much as the rest of a delivery. Pruning at a random one of
+// pruneOneIn writes keeps about kept+pruneOneIn rows, whatever the order of writes.
+const pruneOneIn = 64
+
+// prune deletes, once in about pruneOneIn calls, a configuration's rows of table
+// (webhook_deliveries or builds) but its latest kept.
 func prune(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
+	if rand.N(pruneOneIn) != 0 {
+		return nil
+	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE config_id = ?1 AND id <= (
 	   SELECT id FROM `+table+` WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, configID, kept)
 	return err
@@ -340,10 +370,10 @@ func (s *Store) Builds(ctx context.Context, configID int64, limit int) ([]Build,
 	return bs, rows.Err()
 }
 
-const buildColumns = `id, config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at`
+const buildColumns = `id, config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at, seq`
 
 func scanBuild(row interface{ Scan(...any) error }) (Build, error) {
 	var b Build
-	err := row.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.Trigger, &b.PushedAt, &b.CreatedAt)
+	err := row.Scan(&b.ID, &b.ConfigID, &b.RequestID, &b.ProjectKey, &b.Repository, &b.Commit, &b.Actor, &b.Trigger, &b.PushedAt, &b.CreatedAt, &b.Seq)
 	return b, err
 }

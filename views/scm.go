@@ -198,6 +198,10 @@ type Webhook struct {
 	Status      store.WebhookStatus
 	Deliveries  []store.Delivery
 	Builds      []store.Build
+	// BuildHookOn says whether SCMADMIN_BUILD_HOOK_URL is set; BuildHook is what of this
+	// configuration waits for it, and its last failure.
+	BuildHookOn bool
+	BuildHook   store.BuildHookStatus
 }
 
 // WebhookSecretURL is the page that shows configuration id's new webhook secret, once.

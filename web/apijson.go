@@ -71,22 +71,21 @@ func (s *server) toJSON(cfg store.SCMConfig) scmJSON {
 	return j
 }
 
-// buildJSON is a build as the API shows it: the answer of POST /v1/scms/{id}/builds and an
-// entry of the builds feed.
+// buildJSON is a build as GET /v1/builds lists it and the build hook sends it.
 type buildJSON struct {
-	ID         string    `json:"id"`     // the build's number, in decimal
-	SCMID      string    `json:"scm_id"` // its configuration's id, as scmJSON's
+	ID         string    `json:"id"`
+	SCMID      string    `json:"scm_id"`
 	Repository string    `json:"repository"`
 	Commit     string    `json:"commit"`
 	Actor      string    `json:"actor"`
-	Trigger    string    `json:"trigger"` // store.TriggerPush or store.TriggerAPI
+	Trigger    string    `json:"trigger"`
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// toBuildJSON is b, a build of configuration scmID, as the API shows it.
-func toBuildJSON(scmID string, b store.Build) buildJSON {
-	return buildJSON{ID: strconv.FormatInt(b.ID, 10), SCMID: scmID, Repository: b.Repository, Commit: b.Commit, Actor: b.Actor,
-		Trigger: b.Trigger, CreatedAt: b.CreatedAt.UTC()}
+// toBuildJSON is b, whose ConfigRef is set, as the API shows it.
+func toBuildJSON(b store.Build) buildJSON {
+	return buildJSON{ID: strconv.FormatInt(b.ID, 10), SCMID: b.ConfigRef, Repository: b.Repository, Commit: b.Commit,
+		Actor: b.Actor, Trigger: b.Trigger, CreatedAt: b.CreatedAt.UTC()}
 }
 
 // scmRequest is the body of a create (every member) or an update (enabled, name, urls and

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -23,7 +24,7 @@ type metrics struct {
 	connections *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(st *store.Store) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,7 +48,7 @@ func newMetrics() *metrics {
 	for _, p := range provider.Selectable() {
 		m.connections.WithLabelValues(p.ID, "passed")
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.deliveries, m.connections,
+	m.registry.MustRegister(m.requests, m.latency, m.deliveries, m.connections, newBuildHookCollector(st),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -61,6 +62,47 @@ func (m *metrics) observe(c echo.Context, status int, took time.Duration) {
 	}
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// buildHookCollector reads what waits for the build hook from the database at each scrape:
+// every server sharing a database tells the same, and a restart loses no count.
+type buildHookCollector struct {
+	st                             *store.Store
+	pending, failures, lastFailure *prometheus.Desc
+}
+
+func newBuildHookCollector(st *store.Store) buildHookCollector {
+	return buildHookCollector{st: st,
+		pending: prometheus.NewDesc("scmadmin_build_hook_pending",
+			"Builds waiting to be delivered to SCMADMIN_BUILD_HOOK_URL.", nil, nil),
+		failures: prometheus.NewDesc("scmadmin_build_hook_failures_total",
+			"Attempts to deliver a build to SCMADMIN_BUILD_HOOK_URL that failed (no answer, or not 2xx).", nil, nil),
+		lastFailure: prometheus.NewDesc("scmadmin_build_hook_last_failure_timestamp_seconds",
+			"When the last attempt to deliver a build to the build hook failed (0: never).", nil, nil),
+	}
+}
+
+func (c buildHookCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pending
+	ch <- c.failures
+	ch <- c.lastFailure
+}
+
+func (c buildHookCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	tot, err := c.st.BuildHookTotals(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.pending, err)
+		return
+	}
+	last := 0.0
+	if !tot.FailedAt.IsZero() {
+		last = float64(tot.FailedAt.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(tot.Pending))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(tot.Failures))
+	ch <- prometheus.MustNewConstMetric(c.lastFailure, prometheus.GaugeValue, last)
 }
 
 func (m *metrics) handler() echo.HandlerFunc {

@@ -127,5 +127,5 @@ func (s *server) startBuildJSON(c echo.Context) error {
 	if started.New {
 		status = http.StatusAccepted
 	}
-	return c.JSON(status, toBuildJSON(started.Config.Ref, started.Build))
+	return c.JSON(status, toBuildJSON(started.Build))
 }

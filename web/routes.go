@@ -93,6 +93,7 @@ func (s *server) apiRoutes(e *echo.Echo) {
 	v1.GET("/scms", s.listSCMs)
 	v1.GET("/scms/:id", s.showSCMJSON)
 	v1.GET("/scms/:id/repositories", s.listRepositoriesJSON)
+	v1.GET("/builds", s.listBuilds)
 	e.POST("/v1/scms/:id/repositories", s.createRepositoryJSON, s.requireAPIKey(store.ScopeAdmin))
 	e.DELETE("/v1/scms/:id/repositories/:name", s.forgetRepositoryJSON, s.requireAPIKey(store.ScopeAdmin))
 	e.POST("/v1/scms/:id/builds", s.startBuildJSON, s.requireAPIKey(store.ScopeAdmin))

@@ -29,6 +29,9 @@ type Config struct {
 	ExtraCAs []byte
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
+	// BuildHook says whether builds are POSTed to SCMADMIN_BUILD_HOOK_URL (see BuildHook),
+	// for the details page.
+	BuildHook bool
 }
 
 // server holds the handlers' dependencies; every handler is a method on it.
@@ -42,6 +45,7 @@ type server struct {
 	// webhookLoopback says why no host can reach the webhook URLs, when they are on loopback:
 	// Install webhook is then refused.
 	webhookLoopback string
+	buildHook       bool
 	sessions        *sessionStore
 	versions        *dataVersions
 	users           *cache[int64, store.User]
@@ -85,7 +89,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	}
 	s := &server{
 		checker:    checker,
-		metrics:    newMetrics(),
+		metrics:    newMetrics(st),
 		signIns:    newSignInLimiter(),
 		badKeys:    newFailureWindows(badKeysAllowed, badKeyWindow),
 		versions:   &dataVersions{st: st},
@@ -105,6 +109,7 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 
 		webhookWarning:  webhookWarnings(u),
 		webhookLoopback: loopback(u),
+		buildHook:       cfg.BuildHook,
 
 		crossOrigin: http.NewCrossOriginProtection(),
 	}

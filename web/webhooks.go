@@ -324,9 +324,13 @@ func (s *server) webhookActivity(c echo.Context) error {
 
 func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig, p *provider.Provider) (views.Webhook, error) {
 	ctx := c.Request().Context()
-	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), ProjectHook: p.ProjectHook(), Unreachable: s.webhookWarning}
+	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), ProjectHook: p.ProjectHook(), Unreachable: s.webhookWarning,
+		BuildHookOn: s.buildHook}
 	var err error
 	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
+		return w, err
+	}
+	if w.BuildHook, err = s.st.BuildHookStatus(ctx, cfg.ID); err != nil {
 		return w, err
 	}
 	if w.Deliveries, err = s.st.Deliveries(ctx, cfg.ID, recentOnDetails); err != nil {

@@ -27,6 +27,9 @@ type config struct {
 	CAFile  string
 	// TrustedProxies is a comma-separated list of CIDRs; see trustedProxies.
 	TrustedProxies string
+	// BuildHookURL receives every build (SCMADMIN_BUILD_HOOK_URL), signed with
+	// SCMADMIN_BUILD_HOOK_SECRET, which has no flag: a flag shows in the process list.
+	BuildHookURL, buildHookSecret string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -44,6 +47,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.CAFile, "ca-file", env("SCMADMIN_CA_FILE", ""), "extra PEM certificates trusted when testing connections (internal CAs)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("SCMADMIN_TRUSTED_PROXIES", ""),
 		"comma-separated CIDRs of the reverse proxies whose X-Forwarded-For is believed (default none)")
+	fs.StringVar(&c.BuildHookURL, "build-hook-url", env("SCMADMIN_BUILD_HOOK_URL", ""),
+		"where every build is POSTed, signed with SCMADMIN_BUILD_HOOK_SECRET (default none)")
+	c.buildHookSecret = getenv("SCMADMIN_BUILD_HOOK_SECRET")
 }
 
 // baseURL is the public URL: as configured, or else this machine at the port listened on.

@@ -64,8 +64,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// The build hook starts before serving, so that no build is recorded without it, and
+	// stops (its builds in flight given back) before the database closes.
+	hookDone, err := cfg.startBuildHook(ctx, st, wcfg)
+	if err != nil {
+		return err
+	}
+	defer func() { <-hookDone }()
 	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB)
 	return serveUntilDone(ctx, ln, e, log)
+}
+
+// startBuildHook runs the build hook until ctx is done, when SCMADMIN_BUILD_HOOK_URL is set;
+// the channel closes once it has stopped.
+func (c *config) startBuildHook(ctx context.Context, st *store.Store, wcfg web.Config) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	if c.BuildHookURL == "" {
+		close(done)
+		return done, nil
+	}
+	hook, err := web.NewBuildHook(ctx, web.BuildHookConfig{URL: c.BuildHookURL, Secret: c.buildHookSecret,
+		ExtraCAs: wcfg.ExtraCAs, Logger: wcfg.Logger}, st)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(done)
+		hook.Run(ctx)
+	}()
+	return done, nil
 }
 
 // serveUntilDone serves h on ln until ctx is done, then lets the requests in flight finish
@@ -109,7 +136,7 @@ func (c *config) webConfig(baseURL string, log *slog.Logger) (web.Config, error)
 	if err != nil {
 		return web.Config{}, err
 	}
-	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies}, nil
+	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies, BuildHook: c.BuildHookURL != ""}, nil
 }
 
 // firstAdmin makes the cluster admin "admin" when the database has no user yet, with the

@@ -6,10 +6,12 @@
 // Each case is driven in several rounds, every round after the baseline's own, and reported
 // by its median round: the machine's background noise then weighs on both sides of a ratio.
 // The list is also driven while signed webhook deliveries arrive at a steady 300/s, and
-// compared round by round with the list alone, driven just before it. The JSON API's cases
-// carry API keys the store makes before the server starts.
+// compared round by round with the list alone, driven just before it. Deliveries per second
+// are their own case, pushes posted as fast as answered, with the server's build hook on (a
+// sink on 127.0.0.1 takes the builds) unless -build-hook=false. The JSON API's cases carry
+// API keys the store makes before the server starts.
 //
-//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-cpuprofile file]
+//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-build-hook=false] [-cpuprofile file]
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -70,6 +73,7 @@ func main() {
 	flag.IntVar(&l.maxRequests, "max-requests", 100_000, "a round of a case stops after this many requests even before -duration")
 	only := flag.String("cases", "", "run only the cases whose names match this regexp (and the baseline)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator) to this file")
+	flag.BoolVar(&l.buildHook, "build-hook", true, "run the server with its build hook on (every build also queued in the outbox and POSTed to a local sink)")
 	flag.Parse()
 	var err error
 	l.only, err = regexp.Compile(*only)
@@ -97,6 +101,7 @@ type load struct {
 	conns       int
 	maxRequests int // per case and round
 	only        *regexp.Regexp
+	buildHook   bool
 }
 
 func startCPUProfile(path string) error {
@@ -156,18 +161,18 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer st.Close()
-	sv, err := serve(st)
+	sv, err := serve(st, l.buildHook)
 	if err != nil {
 		return 0, err
 	}
-	defer sv.srv.Close()
+	defer sv.close()
 	cases := sv.cases(n, fx, l.only)
 	rounds, before, err := driveRounds(sv.base, sv.jar, cases, l)
 	if err != nil {
 		return 0, err
 	}
 	listP50 := report(out, cases, rounds, before)
-	sv.srv.Close()
+	sv.close()
 	rss, err := serverRSS(bin, dir, l)
 	if err != nil {
 		return 0, err
@@ -221,21 +226,27 @@ func apiKeys(ctx context.Context, st *store.Store) (read, admin string, err erro
 	return read, admin, err
 }
 
-// served is the real server on st, in this process on 127.0.0.1, and the admin signed in.
+// served is the real server on st, in this process on 127.0.0.1, and the admin signed in;
+// with its build hook on, a local sink takes the builds.
 type served struct {
 	srv      *http.Server
 	base     string
 	jar      http.CookieJar
 	sameSize []byte // the first list page, answered as is by sameSizePath
+	stopHook func()
 }
 
-func serve(st *store.Store) (*served, error) {
+func serve(st *store.Store, buildHook bool) (*served, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	sv := &served{base: "http://" + ln.Addr().String()}
-	e, err := web.New(web.Config{BaseURL: sv.base, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, st)
+	sv := &served{base: "http://" + ln.Addr().String(), stopHook: func() {}}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	e, err := web.New(web.Config{BaseURL: sv.base, Logger: log, BuildHook: buildHook}, st)
+	if err == nil && buildHook {
+		sv.stopHook, err = startBuildHook(st, log)
+	}
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -250,10 +261,33 @@ func serve(st *store.Store) (*served, error) {
 		sv.sameSize, err = fetch(&http.Client{Jar: sv.jar, CheckRedirect: noRedirect}, sv.base+listPath)
 	}
 	if err != nil {
-		sv.srv.Close()
+		sv.close()
 		return nil, err
 	}
 	return sv, nil
+}
+
+func (sv *served) close() {
+	sv.srv.Close()
+	sv.stopHook()
+}
+
+// startBuildHook runs st's build hook towards a sink on 127.0.0.1 that takes every build
+// (204), as the platform would; stop stops both.
+func startBuildHook(st *store.Store, log *slog.Logger) (stop func(), err error) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	hook, err := web.NewBuildHook(context.Background(), web.BuildHookConfig{URL: sink.URL, Secret: "scmbench build hook secret", Logger: log}, st)
+	if err != nil {
+		sink.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { hook.Run(ctx); close(done) }()
+	return func() { cancel(); <-done; sink.Close() }, nil
 }
 
 // cases are the cases to drive at n configurations, the baseline first, then those only matches.
@@ -269,13 +303,14 @@ func (sv *served) cases(n int, fx fixture, only *regexp.Regexp) []benchCase {
 		{name: fmt.Sprintf("list, last page (%d)", lastPage), path: fmt.Sprintf("/admin/scm?page=%d", lastPage)},
 		{name: "Add form, Bitbucket Server", path: "/admin/scm/new?provider=bitbucket_server"},
 		{name: "create (form post)", create: true},
+		{name: "deliveries (push → build → outbox)", deliver: true, hookTo: fx.hookTo},
 		{name: "API, list first page (25)", path: apiListPath + "?limit=25", apiKey: fx.readKey},
 		{name: "API, one configuration", path: apiListPath + "/" + fx.middle, apiKey: fx.readKey},
 		{name: "API, create (JSON post)", path: apiCreatePath, create: true, apiKey: fx.adminKey},
 	}
 	return slices.DeleteFunc(cases, func(bc benchCase) bool {
 		return bc.path != baselinePath && (!only.MatchString(bc.name) ||
-			bc.hooks > 0 && bc.hookTo == 0 || // no configuration to deliver to
+			(bc.hooks > 0 || bc.deliver) && bc.hookTo == 0 || // no configuration to deliver to
 			bc.path == apiListPath+"/") // none to ask for
 	})
 }
@@ -288,7 +323,7 @@ func driveRounds(base string, jar http.CookieJar, cases []benchCase, l load) (ro
 	rounds, before = make([][]result, len(cases)), make([][]result, len(cases))
 	var reads, writes []int
 	for i, bc := range cases[1:] {
-		if bc.create {
+		if bc.create || bc.deliver {
 			writes = append(writes, i+1)
 		} else {
 			reads = append(reads, i+1)
@@ -401,6 +436,7 @@ func seed(ctx context.Context, st *store.Store, n int) (hookTo int64, middle str
 		}
 		if i == 0 {
 			hookTo = created.ID
+			// Pushes build the repositories registered as algorithms' only.
 			if _, err := st.RegisterRepository(ctx, store.Repository{ConfigID: created.ID, Owner: "ALGO", Name: "scmbench"},
 				store.Actor{Username: "scmbench"}); err != nil {
 				return 0, "", err
@@ -456,9 +492,11 @@ type benchCase struct {
 	create bool
 	apiKey string // sent as Authorization: Simple apiKey
 	// hooks is how many signed deliveries a second are posted to configuration hookTo's
-	// webhook while the case is driven.
-	hooks  int
-	hookTo int64
+	// webhook while the case is driven; deliver makes the case itself such deliveries, as
+	// many as its connections can post (each a new build).
+	hooks   int
+	deliver bool
+	hookTo  int64
 }
 
 type result struct {
@@ -619,21 +657,9 @@ const pushPayload = `{"eventKey":"repo:refs_changed","date":"2026-11-30T12:00:00
 	`{"id":"refs/heads/master","displayId":"master","type":"BRANCH"},"refId":"refs/heads/master",` +
 	`"fromHash":"0000000000000000000000000000000000000000","toHash":"%040x","type":"UPDATE"}]}`
 
-// deliver posts one delivery to u, signed as Bitbucket Server signs it, with its own request
-// id and commit, and reports whether it was accepted: a build was started.
+// deliver posts one delivery to u and reports whether it was accepted: a build was started.
 func deliver(client *http.Client, u string) bool {
-	n := deliveriesSent.Add(1)
-	body := fmt.Appendf(nil, pushPayload, n)
-	mac := hmac.New(sha256.New, []byte(hookSecret))
-	mac.Write(body)
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Event-Key", "repo:refs_changed")
-	req.Header.Set("X-Request-Id", fmt.Sprintf("scmbench-%d", n))
-	req.Header.Set("X-Hub-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req := pushRequest(u)
 	res, err := client.Do(req)
 	if err != nil {
 		return false
@@ -641,6 +667,21 @@ func deliver(client *http.Client, u string) bool {
 	defer res.Body.Close()
 	answer, err := io.ReadAll(res.Body)
 	return err == nil && res.StatusCode == http.StatusAccepted && bytes.HasPrefix(answer, []byte(store.DeliveryAccepted+":"))
+}
+
+// pushRequest is one delivery to u, signed as Bitbucket Server signs it, with its own
+// request id and commit.
+func pushRequest(u string) *http.Request {
+	n := deliveriesSent.Add(1)
+	body := fmt.Appendf(nil, pushPayload, n)
+	mac := hmac.New(sha256.New, []byte(hookSecret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body)) // u is the bench's own, well formed
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Event-Key", "repo:refs_changed")
+	req.Header.Set("X-Request-Id", fmt.Sprintf("scmbench-%d", n))
+	req.Header.Set("X-Hub-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	return req
 }
 
 // creates numbers the configurations the create case adds, unique across its rounds.
@@ -666,6 +707,9 @@ const apiCreateBody = `{"provider": "bitbucket_server", "name": "Load", "urls": 
 
 // newRequest returns one request of bc and the status it should be answered with.
 func (bc benchCase) newRequest(base, token string) (*http.Request, int, error) {
+	if bc.deliver {
+		return pushRequest(fmt.Sprintf("%s/hooks/scm/%d", base, bc.hookTo)), http.StatusAccepted, nil
+	}
 	if !bc.create {
 		req, err := http.NewRequest(http.MethodGet, base+bc.path, nil)
 		return req, http.StatusOK, err

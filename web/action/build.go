@@ -66,6 +66,7 @@ func (a *Actions) StartBuild(ctx context.Context, caller Caller, id string, in B
 	} else if err != nil {
 		return StartedBuild{}, err
 	}
+	b.ConfigRef = cfg.Ref
 	if built {
 		a.log.Info("build started", "config", cfg.Ref, "repository", b.FullName(), "build", b.ID)
 	}
