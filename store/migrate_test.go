@@ -268,6 +268,7 @@ var poison = map[int]struct {
 	13: {`CREATE TRIGGER apikeys_deleted AFTER DELETE ON api_keys BEGIN SELECT 1; END`, nil},
 	14: {`ALTER TABLE repositories ADD COLUMN created_by TEXT`, []string{"repositories.owner", "repositories.https_url", "repositories.ssh_url"}},
 	15: {`ALTER TABLE builds ADD COLUMN via TEXT`, nil},
+	18: {`ALTER TABLE scm_configs ADD COLUMN managed_by TEXT`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -347,6 +348,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`ALTER TABLE repositories DROP COLUMN created_by`)
 			case 15:
 				_, err = db.Exec(`ALTER TABLE builds DROP COLUMN via`)
+			case 18:
+				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN managed_by`)
 			}
 			if err != nil {
 				t.Fatal(err)
