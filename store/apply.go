@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
+
+// errDryRun rolls back a dry run's transaction.
+var errDryRun = errors.New("store: dry run")
 
 // StepKind is what a Step does.
 type StepKind int
@@ -42,16 +46,23 @@ func (e *StepError) Unwrap() error { return e.Err }
 // (a *StepError saying which), none. Each runs the code, the lifecycle rules and the audit
 // entry of its own method on the row as the transaction reads it; the rule of CanChange is
 // replaced by the file's: a configuration that another file manages is refused (a
-// *ManagedError), while those of file, or of none, change.
-func (s *Store) ApplySCMConfigs(ctx context.Context, file string, steps []Step, by Actor) error {
+// *ManagedError), while those of file, or of none, change. With dryRun the transaction is
+// rolled back once every step has run: the same checks, and nothing written.
+func (s *Store) ApplySCMConfigs(ctx context.Context, file string, steps []Step, by Actor, dryRun bool) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for i, st := range steps {
 			if err := s.applyStep(ctx, tx, file, st, by); err != nil {
 				return &StepError{Index: i, Err: err}
 			}
 		}
+		if dryRun {
+			return errDryRun
+		}
 		return nil
 	})
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("store: apply %s: %w", file, err)
 	}

@@ -125,7 +125,7 @@ func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, old, c SCMConfig, secr
 		*col.of(&updated) = *col.of(&c)
 	}
 	updated.UniqueKey, updated.ManagedBy = c.UniqueKey, c.ManagedBy
-	changes := updated.diff(old, secrets)
+	changes := updated.Diff(old, secrets)
 	if len(changes) == 0 {
 		return updated, nil
 	}

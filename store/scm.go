@@ -148,9 +148,9 @@ func (c SCMConfig) DisplayName() string {
 	return host
 }
 
-// diff lists what changes from old to c, secrets (by field name) included as "changed",
+// Diff lists what changes from old to c, secrets (by field name) included as "changed",
 // and the file that manages it.
-func (c SCMConfig) diff(old SCMConfig, secrets map[string]string) []Change {
+func (c SCMConfig) Diff(old SCMConfig, secrets map[string]string) []Change {
 	var changes []Change
 	for _, col := range columns {
 		if from, to := *col.of(&old), *col.of(&c); from != to {
@@ -296,7 +296,7 @@ func (s *Store) createTx(ctx context.Context, tx *sql.Tx, c SCMConfig, secrets m
 	if err := s.putSecrets(ctx, tx, c.ID, secrets, now); err != nil {
 		return c, err
 	}
-	return c, s.audit(ctx, tx, configEvent(by, ActionCreate, c, c.diff(SCMConfig{}, secrets)))
+	return c, s.audit(ctx, tx, configEvent(by, ActionCreate, c, c.Diff(SCMConfig{}, secrets)))
 }
 
 // putSecrets seals and stores secrets (field name → plain text), replacing those of the same name.

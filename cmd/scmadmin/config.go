@@ -27,6 +27,8 @@ type config struct {
 	CAFile  string
 	// TrustedProxies is a comma-separated list of CIDRs; see trustedProxies.
 	TrustedProxies string
+	// ConfigFile is the configuration file serve applies at start and on SIGHUP.
+	ConfigFile string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -44,6 +46,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.CAFile, "ca-file", env("SCMADMIN_CA_FILE", ""), "extra PEM certificates trusted when testing connections (internal CAs)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("SCMADMIN_TRUSTED_PROXIES", ""),
 		"comma-separated CIDRs of the reverse proxies whose X-Forwarded-For is believed (default none)")
+	fs.StringVar(&c.ConfigFile, "config-file", env("SCMADMIN_CONFIG_FILE", ""),
+		"a configuration file (scmadmin export's format) applied at start and on SIGHUP; the configurations it lists are managed by it")
 }
 
 // baseURL is the public URL: as configured, or else this machine at the port listened on.
