@@ -287,6 +287,14 @@ func (pl *planner) step(st store.Step) {
 	pl.plan.stepOf = append(pl.plan.stepOf, len(pl.plan.Changes)-1)
 }
 
+// name is entry i's configuration's name in the plan.
+func (pl *planner) name(i int) string {
+	if ch := pl.changeOf[i]; ch >= 0 {
+		return pl.plan.Changes[ch].Name
+	}
+	return pl.stored[i].DisplayName()
+}
+
 // lifecycleStep adds a step of kind on entry i's configuration, noting field's change from
 // from to to in its change.
 func (pl *planner) lifecycleStep(i int, id string, kind store.StepKind, field string, from, to bool) {
@@ -330,6 +338,10 @@ func (pl *planner) lifecycle(entries []Entry) {
 			continue
 		}
 		newDefault = i
+		if err := (store.SCMConfig{Enabled: e.Enabled}).CanMakeDefault(); err != nil {
+			pl.fault(i, e.ID, FieldDefault, refusal(store.SCMConfig{Name: pl.name(i)}, err).Message)
+			continue
+		}
 		if st := pl.stored[i]; st == nil || !st.IsDefault {
 			pl.lifecycleStep(i, e.ID, store.StepMakeDefault, FieldDefault, false, true)
 		}
@@ -412,7 +424,7 @@ func (a *Actions) ApplyFile(ctx context.Context, by store.Actor, plan Plan, dryR
 	default:
 		c, lerr := a.st.SCMConfigByRef(ctx, st.Config.Ref)
 		if lerr != nil {
-			c = st.Config
+			c = store.SCMConfig{Ref: ch.ID, Name: ch.Name} // created by the rolled back transaction
 		}
 		r := refusal(c, se.Err)
 		if r == nil {
