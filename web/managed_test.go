@@ -55,7 +55,7 @@ func TestManagedConfigurationInThePages(t *testing.T) {
 		t.Errorf("badges of a configuration no file manages = %q", got)
 	}
 	for _, action := range []string{"edit", "disable", "delete"} {
-		if list.has(row+` [href$="/`+action+`"], `+row+` [formaction$="/`+action+`"]`) {
+		if list.has(row + ` [href$="/` + action + `"], ` + row + ` [formaction$="/` + action + `"]`) {
 			t.Errorf("the managed row offers %s", action)
 		}
 	}
