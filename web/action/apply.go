@@ -135,15 +135,14 @@ func (pl *planner) fault(i int, id, field, msg string) {
 // entry plans the creation or update of entry i.
 func (pl *planner) entry(ctx context.Context, i int, e Entry) {
 	pl.stored, pl.changeOf = append(pl.stored, nil), append(pl.changeOf, -1)
-	if prev, dup := pl.seen[e.ID]; dup {
-		pl.fault(i, e.ID, "id", fmt.Sprintf("The id %q is listed twice (entries %d and %d): list each configuration once.", e.ID, prev+1, i+1))
-		return
-	}
-	pl.seen[e.ID] = i
+	prev, dup := pl.seen[e.ID]
 	p, ok := provider.Lookup(e.Provider)
 	switch {
 	case e.ID == "":
 		pl.fault(i, e.ID, "id", "Give every configuration its id: the file matches configurations by id.")
+		return
+	case dup:
+		pl.fault(i, e.ID, "id", fmt.Sprintf("The id %q is listed twice (entries %d and %d): list each configuration once.", e.ID, prev+1, i+1))
 		return
 	case e.ID == store.BuiltInRef:
 		pl.fault(i, e.ID, "id", "The built-in configuration is hosted by the platform and has no settings: leave it out of the file.")
@@ -152,6 +151,7 @@ func (pl *planner) entry(ctx context.Context, i int, e Entry) {
 		pl.fault(i, e.ID, "provider", fmt.Sprintf("Choose a provider: one of %s.", strings.Join(selectableIDs(), ", ")))
 		return
 	}
+	pl.seen[e.ID] = i
 	stored, err := pl.a.st.SCMConfigByRef(ctx, e.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
