@@ -150,6 +150,11 @@ func seedAt(t *testing.T, db *sql.DB, v int, keys *keyring.Keyring) oldRows {
 			VALUES (?, 'req-1', 'OLD', 'old-repo', '0ld', 'olduser', ?, ?)`, r.configID, now, now); err != nil {
 			t.Fatal(err)
 		}
+		if v >= 18 { // from 018 on, a build takes its place in the feed as it is recorded
+			if _, err := db.Exec(`UPDATE builds SET seq = id; UPDATE build_sequence SET n = (SELECT max(seq) FROM builds)`); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return r
 }
@@ -309,6 +314,7 @@ var poison = map[int]struct {
 	15: {`ALTER TABLE builds ADD COLUMN via TEXT`, nil},
 	16: {`CREATE TRIGGER repositories_poison BEFORE UPDATE ON repositories BEGIN SELECT RAISE(ABORT, 'poisoned'); END`, nil},
 	17: {`CREATE TABLE build_hook_failures (x INTEGER)`, []string{"build_sequence", "build_hook_outbox", "builds.seq"}},
+	18: {`ALTER TABLE scm_configs ADD COLUMN managed_by TEXT`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -395,6 +401,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TRIGGER repositories_poison`)
 			case 17:
 				_, err = db.Exec(`DROP TABLE build_hook_failures`)
+			case 18:
+				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN managed_by`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -40,6 +40,9 @@ type SCMConfig struct {
 	Repositories int
 	// OAuthCheck is the last OAuth round trip through it (OAuth providers).
 	OAuthCheck OAuthCheck
+	// ManagedBy is the absolute path of the configuration file that manages it (see
+	// CanChange), "" when the pages and the API do.
+	ManagedBy string
 }
 
 // OAuthCheck is the outcome of the last OAuth round trip through a configuration.
@@ -77,6 +80,8 @@ const (
 	FieldProjectKey   = "project_key"
 	FieldClientSecret = "client_secret"
 	FieldAccessToken  = "access_token"
+	// FieldManagedBy is the audit trail's name for the file that manages a configuration.
+	FieldManagedBy = "managed_by"
 )
 
 // columns are the configuration's column-backed fields, in form order: the columns read and
@@ -143,13 +148,17 @@ func (c SCMConfig) DisplayName() string {
 	return host
 }
 
-// diff lists what changes from old to c, secrets (by field name) included as "changed".
-func (c SCMConfig) diff(old SCMConfig, secrets map[string]string) []Change {
+// Diff lists what changes from old to c, secrets (by field name) included as "changed",
+// and the file that manages it.
+func (c SCMConfig) Diff(old SCMConfig, secrets map[string]string) []Change {
 	var changes []Change
 	for _, col := range columns {
 		if from, to := *col.of(&old), *col.of(&c); from != to {
 			changes = append(changes, Change{Field: col.field, From: from, To: to})
 		}
+	}
+	if old.ManagedBy != c.ManagedBy {
+		changes = append(changes, Change{Field: FieldManagedBy, From: old.ManagedBy, To: c.ManagedBy})
 	}
 	names := make([]string, 0, len(secrets))
 	for name := range secrets {
@@ -183,7 +192,7 @@ var columnList = func() string {
 var scmColumns = `id, ref, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
 	last_test_at, last_test_passed, last_test_summary, last_test_warned,
 	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id),
-	oauth_checked_at, oauth_check_ok, oauth_check_detail, oauth_check_credentials`
+	oauth_checked_at, oauth_check_ok, oauth_check_detail, oauth_check_credentials, managed_by`
 
 func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	var c SCMConfig
@@ -194,7 +203,7 @@ func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	}
 	dest = append(dest, &c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt,
 		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.LastTest.Warned, &c.Repositories,
-		&oauthChecked, &c.OAuthCheck.OK, &c.OAuthCheck.Detail, &c.OAuthCheck.Credentials)
+		&oauthChecked, &c.OAuthCheck.OK, &c.OAuthCheck.Detail, &c.OAuthCheck.Credentials, &c.ManagedBy)
 	err := row.Scan(dest...)
 	c.LastTest.At, c.OAuthCheck.At = tested.Time, oauthChecked.Time
 	return c, err
@@ -233,48 +242,61 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, "
 // given (a vanity id), else its number. ErrDuplicate when c.UniqueKey is taken, ErrIDTaken
 // when c.Ref is or was another's.
 func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
+	var created SCMConfig
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		created, err = s.createTx(ctx, tx, c, secrets, by)
+		return err
+	})
+	if err != nil {
+		return SCMConfig{}, createError(c, err)
+	}
+	return created, nil
+}
+
+// createError is err of creating c, with the sentinel that says why.
+func createError(c SCMConfig, err error) error {
+	switch {
+	case errors.Is(err, ErrIDTaken):
+		return fmt.Errorf("store: create scm config %q: %w", c.Ref, ErrIDTaken)
+	case isUnique(err):
+		return fmt.Errorf("store: create scm config: %w", ErrDuplicate)
+	}
+	return fmt.Errorf("store: create scm config: %w", err)
+}
+
+// createTx is CreateSCMConfig within tx.
+func (s *Store) createTx(ctx context.Context, tx *sql.Tx, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	now := s.now()
 	c.Enabled, c.IsDefault, c.CreatedAt, c.UpdatedAt = true, false, now, now
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if c.Ref != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO scm_refs (ref) VALUES (?)`, c.Ref); isUnique(err) {
-				return ErrIDTaken
-			} else if err != nil {
-				return err
-			}
+	if c.Ref != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scm_refs (ref) VALUES (?)`, c.Ref); isUnique(err) {
+			return c, ErrIDTaken
+		} else if err != nil {
+			return c, err
 		}
-		args := append(append([]any{c.Provider}, c.columnValues()...), c.UniqueKey, searchText(c), now, now)
-		err := tx.QueryRowContext(ctx, `INSERT INTO scm_configs (provider, `+columnList+`, unique_key, search_text,
-			  enabled, is_default, created_at, updated_at) VALUES (?, `+placeholders(len(columns))+`, ?, ?, 1, 0, ?, ?) RETURNING id`,
-			args...).Scan(&c.ID)
-		if err != nil {
-			return err
-		}
-		if c.Ref == "" {
-			// A number is never taken: ids grow (AUTOINCREMENT) and vanity ids hold a letter.
-			c.Ref = strconv.FormatInt(c.ID, 10)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO scm_refs (ref) VALUES (?)`, c.Ref); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET ref = ? WHERE id = ?`, c.Ref, c.ID); err != nil {
-			return err
-		}
-		if err := s.putSecrets(ctx, tx, c.ID, secrets, now); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, configEvent(by, ActionCreate, c, c.diff(SCMConfig{}, secrets)))
-	})
-	if errors.Is(err, ErrIDTaken) {
-		return SCMConfig{}, fmt.Errorf("store: create scm config %q: %w", c.Ref, ErrIDTaken)
 	}
-	if isUnique(err) {
-		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", ErrDuplicate)
-	}
+	args := append(append([]any{c.Provider}, c.columnValues()...), c.UniqueKey, searchText(c), now, now, c.ManagedBy)
+	err := tx.QueryRowContext(ctx, `INSERT INTO scm_configs (provider, `+columnList+`, unique_key, search_text,
+		  enabled, is_default, created_at, updated_at, managed_by) VALUES (?, `+placeholders(len(columns))+`, ?, ?, 1, 0, ?, ?, ?) RETURNING id`,
+		args...).Scan(&c.ID)
 	if err != nil {
-		return SCMConfig{}, fmt.Errorf("store: create scm config: %w", err)
+		return c, err
 	}
-	return c, nil
+	if c.Ref == "" {
+		// A number is never taken: ids grow (AUTOINCREMENT) and vanity ids hold a letter.
+		c.Ref = strconv.FormatInt(c.ID, 10)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scm_refs (ref) VALUES (?)`, c.Ref); err != nil {
+			return c, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE scm_configs SET ref = ? WHERE id = ?`, c.Ref, c.ID); err != nil {
+		return c, err
+	}
+	if err := s.putSecrets(ctx, tx, c.ID, secrets, now); err != nil {
+		return c, err
+	}
+	return c, s.audit(ctx, tx, configEvent(by, ActionCreate, c, c.Diff(SCMConfig{}, secrets)))
 }
 
 // putSecrets seals and stores secrets (field name → plain text), replacing those of the same name.
@@ -322,7 +344,11 @@ func (s *Store) scmConfig(ctx context.Context, db queryRower, id int64) (SCMConf
 
 // SCMConfigByRef returns the configuration whose id is ref, or ErrNotFound.
 func (s *Store) SCMConfigByRef(ctx context.Context, ref string) (SCMConfig, error) {
-	c, err := scanSCM(s.queryRow(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE ref = ?`, ref))
+	return s.scmConfigByRef(ctx, rowQuerier(s.queryRow), ref)
+}
+
+func (s *Store) scmConfigByRef(ctx context.Context, db queryRower, ref string) (SCMConfig, error) {
+	c, err := scanSCM(db.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE ref = ?`, ref))
 	if errors.Is(err, sql.ErrNoRows) {
 		return SCMConfig{}, fmt.Errorf("store: scm config %q: %w", ref, ErrNotFound)
 	}

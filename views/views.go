@@ -103,6 +103,8 @@ func fieldLabel(providerID, name string) string {
 		return "Webhook secret"
 	case store.FieldRepository:
 		return "Repository"
+	case store.FieldManagedBy:
+		return "Managed by file"
 	}
 	if p, ok := provider.Lookup(providerID); ok {
 		if f, ok := p.Field(name); ok {

@@ -172,7 +172,7 @@ func checkPatch(req scmRequest) error {
 // change, then the values, then enabled.
 func (s *server) patchSCM(c echo.Context, req scmRequest) (cfg store.SCMConfig, notes []string, err error) {
 	ctx, by, id := c.Request().Context(), apiActor(c), configID(c)
-	if cfg, _, err = s.actions.Load(ctx, id); err != nil {
+	if cfg, err = s.actions.CheckChange(ctx, id); err != nil {
 		return cfg, nil, err
 	}
 	if req.Enabled != nil && !*req.Enabled {

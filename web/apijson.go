@@ -35,6 +35,8 @@ type scmJSON struct {
 	UpdatedAt  time.Time         `json:"updated_at"`
 	LastTest   *lastTestJSON     `json:"last_test,omitempty"`
 	WebhookURL string            `json:"webhook_url,omitempty"`
+	// ManagedBy is the configuration file that manages it: then only that file changes it.
+	ManagedBy string `json:"managed_by,omitempty"`
 	// Notes are what a create or an update noticed about the values without refusing them.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -54,7 +56,7 @@ type lastTestJSON struct {
 // toJSON is cfg as the API shows it.
 func (s *server) toJSON(cfg store.SCMConfig) scmJSON {
 	j := scmJSON{ID: cfg.Ref, Provider: cfg.Provider, Name: cfg.Name, Default: cfg.IsDefault, Enabled: cfg.Enabled,
-		CreatedAt: cfg.CreatedAt.UTC(), UpdatedAt: cfg.UpdatedAt.UTC()}
+		CreatedAt: cfg.CreatedAt.UTC(), UpdatedAt: cfg.UpdatedAt.UTC(), ManagedBy: cfg.ManagedBy}
 	p, _ := provider.Lookup(cfg.Provider)
 	if p == nil || !p.Selectable() {
 		return j
@@ -211,6 +213,10 @@ func decodeError(code int, err error) *apiError {
 	return badRequest(code, "", "The body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: ")+".")
 }
 
+// codeManaged is the code of a change refused because a configuration file manages the
+// configuration.
+const codeManaged = 4050
+
 // refusalCodes are the API's codes of the rules' refusals, with their status.
 var refusalCodes = []struct {
 	rule   error
@@ -225,6 +231,7 @@ var refusalCodes = []struct {
 	{store.ErrDuplicate, http.StatusConflict, 4044},
 	{store.ErrIDTaken, http.StatusConflict, 4044},
 	{store.ErrDeleteBuiltIn, http.StatusConflict, 4045},
+	{store.ErrManaged, http.StatusConflict, codeManaged},
 	{action.ErrBuiltIn, http.StatusConflict, 4045},
 	{action.ErrNotOAuth, http.StatusConflict, http.StatusConflict},
 	{action.ErrNotConnected, http.StatusConflict, http.StatusConflict},

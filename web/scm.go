@@ -364,6 +364,9 @@ func (s *server) editSCM(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.actions.CheckChange(c.Request().Context(), cfg.Ref); err != nil {
+		return err
+	}
 	return s.renderForm(c, http.StatusOK, "Edit "+cfg.DisplayName(), s.form(p, provider.Values(cfg.Values()), nil), cfg, nil)
 }
 

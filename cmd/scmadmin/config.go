@@ -30,6 +30,8 @@ type config struct {
 	// BuildHookURL receives every build (SCMADMIN_BUILD_HOOK_URL), signed with
 	// SCMADMIN_BUILD_HOOK_SECRET, which has no flag: a flag shows in the process list.
 	BuildHookURL, buildHookSecret string
+	// ConfigFile is the configuration file serve applies at start and on SIGHUP.
+	ConfigFile string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -50,6 +52,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.BuildHookURL, "build-hook-url", env("SCMADMIN_BUILD_HOOK_URL", ""),
 		"where every build is POSTed, signed with SCMADMIN_BUILD_HOOK_SECRET (default none)")
 	c.buildHookSecret = getenv("SCMADMIN_BUILD_HOOK_SECRET")
+	fs.StringVar(&c.ConfigFile, "config-file", env("SCMADMIN_CONFIG_FILE", ""),
+		"a configuration file (scmadmin export's format) applied at start and on SIGHUP; the configurations it lists are managed by it")
 }
 
 // baseURL is the public URL: as configured, or else this machine at the port listened on.

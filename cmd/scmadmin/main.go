@@ -9,6 +9,8 @@
 //	scmadmin user admin NAME [--off] make an account a cluster admin, or take that away
 //	scmadmin keys rotate             re-encrypt every secret with a new key
 //	scmadmin backup FILE             write a consistent copy of the database
+//	scmadmin export                  write every configuration as a configuration file
+//	scmadmin apply -f FILE           make the configurations match the file (--dry-run, --prune)
 package main
 
 import (
@@ -48,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = keys(ctx, args, getenv, stdout)
 	case "backup":
 		err = backup(ctx, args, getenv, stdout)
+	case "export":
+		err = exportCmd(ctx, args, getenv, stdout)
+	case "apply":
+		err = applyCmd(ctx, args, getenv, stdin, stdout)
 	case "help":
 		err = flag.ErrHelp
 	default:
@@ -62,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 const usage = `usage:
   scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
-                   [--trusted-proxies CIDR,…]
+                   [--trusted-proxies CIDR,…] [--config-file FILE]
   scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
   scmadmin user passwd NAME [--db FILE] [--key-file FILE]
   scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE] [--key-file FILE]
@@ -71,5 +77,7 @@ const usage = `usage:
   scmadmin user admin NAME [--off] [--db FILE] [--key-file FILE]
   scmadmin keys rotate [--db FILE] [--key-file FILE]
   scmadmin backup FILE [--db FILE]
+  scmadmin export [--db FILE]
+  scmadmin apply -f FILE|- [--dry-run] [--prune] [--db FILE] [--key-file FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.
 `

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/web"
+	"github.com/scmadmin/scmadmin/web/action"
 	"github.com/scmadmin/scmadmin/web/probe"
 )
 
@@ -49,6 +50,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
 		return err
+	}
+	if cfg.ConfigFile != "" {
+		cf := &configFileApplier{path: cfg.ConfigFile, getenv: getenv, a: action.New(st, nil, log, nil, nil), log: log}
+		if err := cf.apply(ctx, "start"); err != nil {
+			return fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
+		}
+		cf.onSIGHUP(ctx)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -82,6 +82,9 @@ func (a *Actions) Update(ctx context.Context, by store.Actor, id string, in Inpu
 	if err != nil {
 		return Saved{}, err
 	}
+	if err := stored.CanChange(); err != nil {
+		return Saved{}, refusal(stored, err)
+	}
 	fields := overStored(stored, in)
 	vals, errs := p.Validate(fields, &stored)
 	if len(errs) > 0 {
@@ -95,6 +98,8 @@ func (a *Actions) Update(ctx context.Context, by store.Actor, id string, in Inpu
 		return Saved{}, a.duplicate(ctx, p, cfg)
 	case errors.Is(err, store.ErrNotFound):
 		return Saved{}, notFound(id)
+	case errors.Is(err, store.ErrManaged):
+		return Saved{}, refusal(stored, err)
 	case err != nil:
 		return Saved{}, err
 	}

@@ -1,6 +1,7 @@
 package action
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,12 +47,18 @@ func (a *Actions) Delete(ctx context.Context, by store.Actor, id string) (Done, 
 // CheckDelete returns configuration id when it could be deleted now, or the Refusal a delete
 // would meet: to ask for confirmation only of a delete that can happen.
 func (a *Actions) CheckDelete(ctx context.Context, id string) (store.SCMConfig, error) {
-	return a.checkRule(ctx, id, store.SCMConfig.CanDelete)
+	return a.checkRule(ctx, id, func(c store.SCMConfig) error { return cmp.Or(c.CanChange(), c.CanDelete()) })
 }
 
 // CheckDisable returns configuration id when it could be disabled now, or the Refusal.
 func (a *Actions) CheckDisable(ctx context.Context, id string) (store.SCMConfig, error) {
-	return a.checkRule(ctx, id, store.SCMConfig.CanDisable)
+	return a.checkRule(ctx, id, func(c store.SCMConfig) error { return cmp.Or(c.CanChange(), c.CanDisable()) })
+}
+
+// CheckChange returns configuration id when the pages and the API may change it, or the
+// Refusal (a configuration file manages it).
+func (a *Actions) CheckChange(ctx context.Context, id string) (store.SCMConfig, error) {
+	return a.checkRule(ctx, id, store.SCMConfig.CanChange)
 }
 
 // checkRule returns configuration id when rule allows an action on it now, or rule's Refusal.
@@ -66,10 +73,11 @@ func (a *Actions) checkRule(ctx context.Context, id string, rule func(store.SCMC
 	return c, nil
 }
 
-// lifecycle loads configuration id and applies do to it; the store's transaction checks the
-// rule again on the row it changes, and its refusal comes back as a Refusal.
+// lifecycle loads configuration id and applies do to it, unless a configuration file manages
+// it; the store's transaction checks the rule again on the row it changes, and its refusal
+// comes back as a Refusal.
 func (a *Actions) lifecycle(ctx context.Context, id string, do func(store.SCMConfig) (string, error)) (Done, error) {
-	c, _, err := a.Load(ctx, id)
+	c, err := a.CheckChange(ctx, id)
 	if err != nil {
 		return Done{}, err
 	}
@@ -91,7 +99,11 @@ func (a *Actions) lifecycle(ctx context.Context, id string, do func(store.SCMCon
 func refusal(c store.SCMConfig, err error) *Refusal {
 	name := "“" + c.DisplayName() + "”"
 	r := &Refusal{Rule: err}
+	var managed *store.ManagedError
 	switch {
+	case errors.As(err, &managed):
+		r.Message = fmt.Sprintf("“%s” is managed by the configuration file %s: change it in that file, which is applied "+
+			"when the server starts, on SIGHUP, or with scmadmin apply -f %s.", managed.Config, managed.File, managed.File)
 	case errors.Is(err, store.ErrDisableDefault):
 		r.Message = name + " is the default and cannot be disabled. Make another configuration the default first."
 	case errors.Is(err, store.ErrDefaultDisabled):

@@ -42,6 +42,9 @@ type Field struct {
 	Help        string // one line: what to enter and where to find it
 	// Fixed fields are the configuration's identity: set at creation, kept on every edit.
 	Fixed bool
+	// URLKey is the field's name among a configuration's urls in configuration files (web,
+	// api, ssh, as Algorithmia's API names them); "" for a field that is no URL.
+	URLKey string
 }
 
 // Section is a group of fields under a heading, with a paragraph of what to do first.
@@ -224,9 +227,9 @@ func Selectable() []*Provider { return catalog[1:] }
 
 // urls is the connection section every provider but the built-in one has.
 func urls(website, api, ssh Field) Section {
-	website.Name, website.Label, website.Kind, website.Required = store.FieldWebsiteURL, "Website URL", KindHTTPSURL, true
-	api.Name, api.Label, api.Kind, api.Required = store.FieldAPIURL, "API URL", KindHTTPSURL, true
-	ssh.Name, ssh.Label, ssh.Kind, ssh.Required = store.FieldSSHURL, "SSH URL", KindSSHURL, true
+	website.Name, website.Label, website.Kind, website.Required, website.URLKey = store.FieldWebsiteURL, "Website URL", KindHTTPSURL, true, "web"
+	api.Name, api.Label, api.Kind, api.Required, api.URLKey = store.FieldAPIURL, "API URL", KindHTTPSURL, true, "api"
+	ssh.Name, ssh.Label, ssh.Kind, ssh.Required, ssh.URLKey = store.FieldSSHURL, "SSH URL", KindSSHURL, true, "ssh"
 	name := Field{Name: store.FieldName, Label: "Display name", Kind: KindText,
 		Placeholder: "Defaults to the host and the ID: host · KEY",
 		Help:        "Optional. How this configuration is named in the list and to people creating algorithms."}
