@@ -33,6 +33,9 @@ type dialect struct {
 	position string
 	// like is LIKE folding ASCII case, as SQLite's does.
 	like string
+	// forUpdate ends a SELECT in a transaction that then writes what it read: it locks the
+	// rows read. SQLite needs none: its write transactions are serialised from their start.
+	forUpdate string
 }
 
 var sqliteDialect = dialect{
@@ -63,6 +66,7 @@ var postgresDialect = dialect{
 	searchPattern: func(s string) string { return "%" + likeEscaper.Replace(s) + "%" },
 	position:      `strpos(?, ' ' || provider || ' ')`,
 	like:          `ILIKE`,
+	forUpdate:     ` FOR UPDATE`,
 }
 
 // globEscaper makes text match itself literally inside a GLOB pattern.

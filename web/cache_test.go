@@ -132,7 +132,8 @@ func TestListShowsEveryChangeAtOnce(t *testing.T) {
 	}
 	c.getHTMX("/admin/scm?q=bb.example") // cache the search's table too
 
-	err := app.st.RecordConnectionTest(context.Background(), cfg.ID, store.ConnectionTest{At: time.Now(), Passed: false, Summary: "TLS: certificate expired"})
+	_, err := app.st.RecordConnectionTest(context.Background(), cfg.ID, store.HealthResult{At: time.Now(), Outcome: store.HealthFailing,
+		Step: "tls", Summary: "TLS: certificate expired"}, store.Actor{Username: "setup"})
 	if err != nil {
 		t.Fatal(err)
 	}

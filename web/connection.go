@@ -23,7 +23,7 @@ func (s *server) countTest(providerID string, r probe.Result) {
 
 // testSCM tests a stored configuration's connection and keeps the result as its health.
 func (s *server) testSCM(c echo.Context) error {
-	cfg, result, err := s.actions.Test(c.Request().Context(), configID(c))
+	cfg, result, err := s.actions.Test(c.Request().Context(), configID(c), actor(c))
 	if err != nil {
 		return err
 	}
