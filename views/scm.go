@@ -183,6 +183,8 @@ type SCMDetails struct {
 	OAuth        *OAuth        // for OAuth providers
 	// Repositories are the first of the algorithm repositories it hosts.
 	Repositories []store.Repository
+	// Health are its last connection test results, newest first.
+	Health []store.HealthResult
 }
 
 // Webhook is what the details page shows of a configuration's build-on-checkin webhook.

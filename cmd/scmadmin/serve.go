@@ -60,12 +60,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	e, err := web.New(wcfg, st)
+	app, err := web.New(wcfg, st)
 	if err != nil {
 		return err
 	}
-	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB)
-	return serveUntilDone(ctx, ln, e, log)
+	// The background work stops with the server, before the deferred close of the store.
+	bg, stopBackground := context.WithCancel(ctx)
+	background := make(chan struct{})
+	go func() {
+		defer close(background)
+		app.Background(bg)
+	}()
+	defer func() {
+		stopBackground()
+		<-background
+	}()
+	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB,
+		"recheck_interval", wcfg.RecheckInterval.String())
+	return serveUntilDone(ctx, ln, app, log)
 }
 
 // serveUntilDone serves h on ln until ctx is done, then lets the requests in flight finish
@@ -109,7 +121,11 @@ func (c *config) webConfig(baseURL string, log *slog.Logger) (web.Config, error)
 	if err != nil {
 		return web.Config{}, err
 	}
-	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies}, nil
+	recheck, err := c.recheckInterval()
+	if err != nil {
+		return web.Config{}, err
+	}
+	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies, RecheckInterval: recheck}, nil
 }
 
 // firstAdmin makes the cluster admin "admin" when the database has no user yet, with the

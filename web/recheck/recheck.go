@@ -94,9 +94,12 @@ func (r *round) step(by time.Time) time.Time {
 			}
 			return by
 		}
-		r.queue, r.next, r.end = ids, now, now.Add(r.s.Interval)
+		r.queue, r.end = ids, now.Add(r.s.Interval)
 		if len(ids) > 0 {
+			// Slots in the middle of their share of the round: a server that starts does not
+			// test at once what was tested just before it stopped.
 			r.gap = r.s.Interval / time.Duration(len(ids))
+			r.next = now.Add(r.gap / 2)
 		}
 	}
 	for len(r.queue) > 0 && !now.Before(r.next) {

@@ -133,7 +133,7 @@ func TestAtMostFourAtOnce(t *testing.T) {
 func TestTestsAreSpreadOverTheInterval(t *testing.T) {
 	tr := newTester(time.Millisecond)
 	stop := run(scheduler("a", time.Second, ids(10), tr, &lease{}))
-	time.Sleep(1450 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // slots at 50, 150 … 950 ms, then 1050 … 1450 ms
 	stop()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
