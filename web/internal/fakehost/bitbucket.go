@@ -104,6 +104,9 @@ func NewBitbucket() *Bitbucket {
 // SetVersion sets the version application-properties reports.
 func (f *Bitbucket) SetVersion(v string) { f.locked(func() { f.version = v }) }
 
+// AddProject makes the fake hold project key, called name.
+func (f *Bitbucket) AddProject(key, name string) { f.locked(func() { f.projects[key] = name }) }
+
 // AddToken makes token authenticate as username, admin of every project when projectAdmin.
 func (f *Bitbucket) AddToken(token, username string, projectAdmin bool) {
 	f.locked(func() { f.users[token] = user{name: username, projectAdmin: projectAdmin} })
