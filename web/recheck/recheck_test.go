@@ -38,13 +38,12 @@ func (l *lease) release(holder string) {
 
 // tester records the tests a scheduler runs: when each started, and how many ran at once.
 type tester struct {
-	mu         sync.Mutex
-	took       time.Duration // how long each test takes
-	starts     map[string][]time.Time
-	by         map[string]int // tests run by each scheduler
-	now, most  int
-	cancelled  int // tests whose ctx was done when they returned
-	inProgress sync.WaitGroup
+	mu        sync.Mutex
+	took      time.Duration // how long each test takes
+	starts    map[string][]time.Time
+	by        map[string]int // tests run by each scheduler
+	now, most int
+	cancelled int // tests whose ctx was done when they returned
 }
 
 func newTester(took time.Duration) *tester {
