@@ -27,6 +27,19 @@ type HealthResult struct {
 // Failing reports whether the test failed.
 func (r HealthResult) Failing() bool { return r.Outcome == HealthFailing }
 
+// Health is t in a word: HealthUntested, HealthPassed, HealthWarning or HealthFailing.
+func (t ConnectionTest) Health() Health {
+	switch {
+	case t.At.IsZero():
+		return HealthUntested
+	case !t.Passed:
+		return HealthFailing
+	case t.Warned:
+		return HealthWarning
+	}
+	return HealthPassed
+}
+
 // Audit actions of a configuration's health: a test failed after one that passed (or none),
 // a test passed after one that failed.
 const (
