@@ -2943,7 +2943,7 @@ func SCMDetailsPage(p Page, d SCMDetails) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = HealthHistory(d.Health).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = HealthHistory(d.Health, false).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -104,6 +104,8 @@ func fieldLabel(providerID, name string) string {
 		return "Webhook secret"
 	case store.FieldRepository:
 		return "Repository"
+	case store.FieldHealth:
+		return "Health"
 	}
 	if p, ok := provider.Lookup(providerID); ok {
 		if f, ok := p.Field(name); ok {

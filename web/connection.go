@@ -28,7 +28,12 @@ func (s *server) testSCM(c echo.Context) error {
 		return err
 	}
 	if isHTMX(c) {
-		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(result), views.HealthDetail(cfg.LastTest, true)), nil)
+		history, err := s.st.HealthResults(c.Request().Context(), cfg.ID)
+		if err != nil {
+			return err
+		}
+		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(result), views.HealthDetail(cfg.LastTest, true),
+			views.HealthHistory(history, true)), nil)
 	}
 	p, _ := provider.Lookup(cfg.Provider)
 	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()), &result)

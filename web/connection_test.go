@@ -75,6 +75,10 @@ func TestConnectionTestOfStoredConfiguration(t *testing.T) {
 	if frag.has("html body header") || !frag.has("section#connection-test-result ol#connection-test") {
 		t.Errorf("htmx answer is not the checklist fragment:\n%s", frag.body)
 	}
+	// The health history comes along, out of band, with this test as its newest result.
+	if n := frag.doc.Find(`section#health-history[hx-swap-oob] #health-results tbody tr`).Length(); n != 3 {
+		t.Errorf("the htmx answer's health history has %d results, want the 3 tests run", n)
+	}
 
 	c.submit("/admin/scm/internal", "/admin/scm/internal/test", nil).wantStatus(http.StatusBadRequest)
 }
