@@ -128,7 +128,7 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 				SELECT o.seq FROM build_hook_outbox o
 				WHERE o.seq IN (`+outboxHeads+`)
 				  AND o.next_attempt_at <= ?3 AND (o.lease_until IS NULL OR o.lease_until < ?3)
-				ORDER BY o.seq LIMIT ?4)
+				ORDER BY o.seq LIMIT ?4`+s.d.skipLocked+`)
 			RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`,
 			owner, leaseUntil, now, limit)
 		if err != nil {

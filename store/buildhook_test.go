@@ -405,7 +405,7 @@ func TestBuildHookServersNeverDeliverTheSameBuildAtOnce(t *testing.T) {
 	}
 }
 
-// TestPruneKeepsTheLatest: prune, called often enough, keeps exactly a configuration's latest rows.
+// TestPruneKeepsTheLatest: pruneSometimes, called often enough, keeps exactly a configuration's latest rows.
 func TestPruneKeepsTheLatest(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
@@ -422,7 +422,7 @@ func TestPruneKeepsTheLatest(t *testing.T) {
 		}
 	}
 	for range 10 * pruneOneIn { // all calls but about one in pruneOneIn leave the rows alone
-		if err := s.inTx(ctx, func(tx *sql.Tx) error { return prune(ctx, tx, "webhook_deliveries", c.ID, 10) }); err != nil {
+		if err := s.inTx(ctx, func(tx *sql.Tx) error { return pruneSometimes(ctx, tx, "webhook_deliveries", c.ID, 10) }); err != nil {
 			t.Fatal(err)
 		}
 	}

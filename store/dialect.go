@@ -37,6 +37,12 @@ type dialect struct {
 	// read must wait for. SQLite needs none: its writer transaction holds the database's
 	// write lock from its start.
 	shareLock string
+	// forUpdate ends a SELECT in a transaction that then writes what it read: it locks the
+	// rows read. SQLite needs none: its write transactions are serialised from their start.
+	forUpdate string
+	// skipLocked ends a SELECT of rows to claim: it locks them and passes over those another
+	// transaction holds, so that two servers claiming at once neither wait nor deadlock.
+	skipLocked string
 }
 
 var sqliteDialect = dialect{
@@ -68,6 +74,8 @@ var postgresDialect = dialect{
 	position:      `strpos(?, ' ' || provider || ' ')`,
 	like:          `ILIKE`,
 	shareLock:     ` FOR SHARE`,
+	forUpdate:     ` FOR UPDATE`,
+	skipLocked:    ` FOR UPDATE SKIP LOCKED`,
 }
 
 // globEscaper makes text match itself literally inside a GLOB pattern.

@@ -315,6 +315,7 @@ var poison = map[int]struct {
 	16: {`CREATE TRIGGER repositories_poison BEFORE UPDATE ON repositories BEGIN SELECT RAISE(ABORT, 'poisoned'); END`, nil},
 	17: {`CREATE TABLE build_hook_failures (x INTEGER)`, []string{"build_sequence", "build_hook_outbox", "builds.seq"}},
 	18: {`ALTER TABLE scm_configs ADD COLUMN managed_by TEXT`, nil},
+	19: {`CREATE TABLE leases (x INTEGER)`, []string{"scm_configs.failing_since", "health_results"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -403,6 +404,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TABLE build_hook_failures`)
 			case 18:
 				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN managed_by`)
+			case 19:
+				_, err = db.Exec(`DROP TABLE leases`)
 			}
 			if err != nil {
 				t.Fatal(err)

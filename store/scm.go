@@ -67,6 +67,8 @@ type ConnectionTest struct {
 	Passed  bool
 	Warned  bool   // it passed, but a step warned: "Passed with warnings"
 	Summary string // "passed", or the first step that failed
+	// FailingSince is when the current run of failed tests began; zero while it passes.
+	FailingSince time.Time
 }
 
 // The form fields a configuration keeps, by the names the forms, the API and the audit trail
@@ -190,22 +192,22 @@ var columnList = func() string {
 
 // scmColumns is what every read of a configuration selects, in scanSCM's order.
 var scmColumns = `id, ref, provider, ` + columnList + `, unique_key, enabled, is_default, created_at, updated_at,
-	last_test_at, last_test_passed, last_test_summary, last_test_warned,
+	last_test_at, last_test_passed, last_test_summary, last_test_warned, failing_since,
 	(SELECT count(*) FROM repositories r WHERE r.config_id = scm_configs.id),
 	oauth_checked_at, oauth_check_ok, oauth_check_detail, oauth_check_credentials, managed_by`
 
 func scanSCM(row interface{ Scan(...any) error }) (SCMConfig, error) {
 	var c SCMConfig
-	var tested, oauthChecked sql.NullTime
+	var tested, failing, oauthChecked sql.NullTime
 	dest := []any{&c.ID, &c.Ref, &c.Provider}
 	for _, col := range columns {
 		dest = append(dest, col.of(&c))
 	}
 	dest = append(dest, &c.UniqueKey, &c.Enabled, &c.IsDefault, &c.CreatedAt, &c.UpdatedAt,
-		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.LastTest.Warned, &c.Repositories,
+		&tested, &c.LastTest.Passed, &c.LastTest.Summary, &c.LastTest.Warned, &failing, &c.Repositories,
 		&oauthChecked, &c.OAuthCheck.OK, &c.OAuthCheck.Detail, &c.OAuthCheck.Credentials, &c.ManagedBy)
 	err := row.Scan(dest...)
-	c.LastTest.At, c.OAuthCheck.At = tested.Time, oauthChecked.Time
+	c.LastTest.At, c.LastTest.FailingSince, c.OAuthCheck.At = tested.Time, failing.Time, oauthChecked.Time
 	return c, err
 }
 
@@ -417,21 +419,6 @@ func (s *Store) OpenSecrets(ctx context.Context, configID int64) (map[string]str
 		return nil, fmt.Errorf("store: open secrets of %d: %w", configID, err)
 	}
 	return secrets, nil
-}
-
-// RecordConnectionTest keeps t as configuration id's last connection test; ErrNotFound when
-// the configuration was deleted meanwhile.
-func (s *Store) RecordConnectionTest(ctx context.Context, id int64, t ConnectionTest) error {
-	res, err := s.exec(ctx,
-		`UPDATE scm_configs SET last_test_at = ?, last_test_passed = ?, last_test_summary = ?, last_test_warned = ? WHERE id = ?`,
-		t.At.UTC(), t.Passed, t.Summary, t.Warned, id)
-	if err != nil {
-		return fmt.Errorf("store: record connection test of %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store: record connection test of %d: %w", id, ErrNotFound)
-	}
-	return nil
 }
 
 // SCMSort names an order of the configuration list.

@@ -280,7 +280,8 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 			return err
 		}},
 		{"connection test", configs, func() error {
-			return s.RecordConnectionTest(ctx, id, ConnectionTest{At: time.Now(), Passed: true, Summary: "passed"})
+			_, err := s.RecordConnectionTest(ctx, id, HealthResult{At: time.Now(), Outcome: HealthPassed, Summary: "passed"}, testActor)
+			return err
 		}},
 		{"disable", configs, func() error { return s.SetEnabled(ctx, id, false, testActor) }},
 		{"user", users, func() error {
@@ -343,11 +344,11 @@ func TestWarnedTestChangesTheConfigsVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Now()
-	if err := s.RecordConnectionTest(ctx, c.ID, ConnectionTest{At: at, Passed: true, Summary: "passed"}); err != nil {
+	if _, err := s.RecordConnectionTest(ctx, c.ID, HealthResult{At: at, Outcome: HealthPassed, Summary: "passed"}, testActor); err != nil {
 		t.Fatal(err)
 	}
 	before := mustVersions(t, s)
-	if err := s.RecordConnectionTest(ctx, c.ID, ConnectionTest{At: at, Passed: true, Warned: true, Summary: "passed"}); err != nil {
+	if _, err := s.RecordConnectionTest(ctx, c.ID, HealthResult{At: at, Outcome: HealthWarning, Summary: "passed"}, testActor); err != nil {
 		t.Fatal(err)
 	}
 	if after := mustVersions(t, s); after.Configs == before.Configs {

@@ -28,7 +28,7 @@ const (
 )
 
 // KeptDeliveries is how many of its latest deliveries each configuration keeps at least;
-// KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see prune).
+// KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see pruneSometimes).
 const (
 	KeptDeliveries = 1000
 	KeptBuilds     = 10_000
@@ -116,7 +116,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 		}
 		// Only signed deliveries are recorded, but a host can still send many: keep a bounded
 		// history per configuration.
-		return prune(ctx, tx, "webhook_deliveries", d.ConfigID, KeptDeliveries)
+		return pruneSometimes(ctx, tx, "webhook_deliveries", d.ConfigID, KeptDeliveries)
 	})
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)
@@ -192,20 +192,25 @@ func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.T
 	if err := s.queueBuildHook(ctx, tx, b.Seq, now); err != nil {
 		return b, false, err
 	}
-	return b, true, prune(ctx, tx, "builds", b.ConfigID, KeptBuilds)
+	return b, true, pruneSometimes(ctx, tx, "builds", b.ConfigID, KeptBuilds)
 }
 
-// pruneOneIn is how often prune prunes: finding the row kept rows back walks kept index
-// entries, which cost as much as the rest of a delivery. Pruning at a random one of
-// pruneOneIn writes keeps about kept+pruneOneIn rows, whatever the order of writes.
+// pruneOneIn is how often pruneSometimes prunes: finding the row kept rows back walks kept
+// index entries, which for thousands kept cost as much as the rest of a delivery. Pruning at a
+// random one of pruneOneIn writes keeps about kept+pruneOneIn rows, whatever the order of writes.
 const pruneOneIn = 64
 
-// prune deletes, once in about pruneOneIn calls, a configuration's rows of table
-// (webhook_deliveries or builds) but its latest kept.
-func prune(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
+// pruneSometimes prunes once in about pruneOneIn calls: for the long histories
+// (webhook_deliveries, builds), bounded but not exactly.
+func pruneSometimes(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
 	if rand.N(pruneOneIn) != 0 {
 		return nil
 	}
+	return prune(ctx, tx, table, configID, kept)
+}
+
+// prune deletes a configuration's rows of table but its latest kept.
+func prune(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE config_id = ?1 AND id <= (
 	   SELECT id FROM `+table+` WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, configID, kept)
 	return err

@@ -185,6 +185,8 @@ type SCMDetails struct {
 	Repositories []store.Repository
 	// Builds are the latest builds of a configuration whose builds start by API calls.
 	Builds []store.Build
+	// Health are its last connection test results, newest first.
+	Health []store.HealthResult
 }
 
 // Webhook is what the details page shows of a configuration's webhook.

@@ -86,6 +86,7 @@ var actionLabels = map[string]string{
 	store.ActionDisableUser: "Disabled an account", store.ActionEnableUser: "Enabled an account",
 	store.ActionCreateRepository: "Created a repository", store.ActionForgetRepository: "Forgot a repository",
 	store.ActionPurgeRepository: "Deleted a repository on the host",
+	store.ActionStartedFailing:  "Started failing its connection test", store.ActionPassingAgain: "Passes its connection test again",
 }
 
 func actionLabel(action string) string {
@@ -105,6 +106,8 @@ func fieldLabel(providerID, name string) string {
 		return "Repository"
 	case store.FieldManagedBy:
 		return "Managed by file"
+	case store.FieldHealth:
+		return "Health"
 	}
 	if p, ok := provider.Lookup(providerID); ok {
 		if f, ok := p.Field(name); ok {
@@ -185,6 +188,32 @@ var auditActions = func() [][2]string {
 }()
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// day is t's date, as expiries are told.
+func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// failingSince is when t's run of failures began: a test recorded before the history was
+// kept has no such time, and its own stands for it.
+func failingSince(t store.ConnectionTest) time.Time {
+	if t.FailingSince.IsZero() {
+		return t.At
+	}
+	return t.FailingSince
+}
+
+// resultLabel is a health result in words: passed, passed with warnings, or the step that failed.
+func resultLabel(r store.HealthResult) string {
+	switch r.Outcome {
+	case store.HealthPassed:
+		return "Passed"
+	case store.HealthWarning:
+		return "Passed with warnings"
+	}
+	return "Failed: " + r.Summary
+}
+
+// resultTitle is a timeline cell's title: when, and what.
+func resultTitle(r store.HealthResult) string { return when(r.At) + ": " + resultLabel(r) }
 
 // whenSeconds is when, to the second: the audit trail tells apart what happened in one minute.
 func whenSeconds(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

@@ -218,7 +218,7 @@ func (s *server) makeDefaultJSON(c echo.Context) error {
 
 // testSCMJSON is POST /v1/admin/scms/{id}/test: the connection test's checklist.
 func (s *server) testSCMJSON(c echo.Context) error {
-	_, result, err := s.actions.Test(c.Request().Context(), configID(c))
+	_, result, err := s.actions.Test(c.Request().Context(), configID(c), apiActor(c))
 	if err != nil {
 		return err
 	}

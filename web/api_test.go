@@ -351,8 +351,9 @@ func TestAPIConnectionTest(t *testing.T) {
 	if first, _ := steps[0].(map[string]any); first["step"] != "dns" || first["status"] == "" {
 		t.Errorf("first step %v", first)
 	}
-	if got := api.call(http.MethodGet, "/v1/scms/"+id, "").json["last_test"]; got == nil {
-		t.Error("the test is not kept as the configuration's last test")
+	last, _ := api.call(http.MethodGet, "/v1/scms/"+id, "").json["last_test"].(map[string]any)
+	if last == nil || last["health"] != "failing" || last["failing_since"] != last["at"] {
+		t.Errorf("last_test = %v, want the test kept, failing since its time", last)
 	}
 }
 

@@ -51,6 +51,9 @@ type lastTestJSON struct {
 	At      time.Time `json:"at"`
 	Passed  bool      `json:"passed"`
 	Summary string    `json:"summary"`
+	// Health is passed, warning or failing; FailingSince when the failures in a row began.
+	Health       store.Health `json:"health"`
+	FailingSince *time.Time   `json:"failing_since,omitempty"`
 }
 
 // toJSON is cfg as the API shows it.
@@ -65,7 +68,12 @@ func (s *server) toJSON(cfg store.SCMConfig) scmJSON {
 	identity := map[string]string{p.Identity: cfg.Value(p.Identity)}
 	j.SCM, j.OAuth = identity, identity
 	if !cfg.LastTest.At.IsZero() {
-		j.LastTest = &lastTestJSON{At: cfg.LastTest.At.UTC(), Passed: cfg.LastTest.Passed, Summary: cfg.LastTest.Summary}
+		j.LastTest = &lastTestJSON{At: cfg.LastTest.At.UTC(), Passed: cfg.LastTest.Passed, Summary: cfg.LastTest.Summary,
+			Health: cfg.LastTest.Health()}
+		if since := cfg.LastTest.FailingSince; !since.IsZero() {
+			since = since.UTC()
+			j.LastTest.FailingSince = &since
+		}
 	}
 	if p.Webhook != nil {
 		j.WebhookURL = s.webhookURL(cfg.Ref)

@@ -132,11 +132,13 @@ func TestListShowsEveryChangeAtOnce(t *testing.T) {
 	}
 	c.getHTMX("/admin/scm?q=bb.example") // cache the search's table too
 
-	err := app.st.RecordConnectionTest(context.Background(), cfg.ID, store.ConnectionTest{At: time.Now(), Passed: false, Summary: "TLS: certificate expired"})
+	at := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
+	_, err := app.st.RecordConnectionTest(context.Background(), cfg.ID, store.HealthResult{At: at, Outcome: store.HealthFailing,
+		Step: "tls", Summary: "TLS: certificate expired"}, store.Actor{Username: "setup"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.get("/admin/scm").text(rowSel(cfg.ID) + " .health"); got != "Failed: TLS: certificate expired" {
+	if got := c.get("/admin/scm").text(rowSel(cfg.ID) + " .health"); got != "Failing since 2030-01-02 03:04 UTC: TLS: certificate expired" {
 		t.Errorf("after a connection test the list shows health %q", got)
 	}
 	id := addConfig(t, c, bbForm("bb2.example.com", "TWO"))

@@ -23,12 +23,17 @@ func (s *server) countTest(providerID string, r probe.Result) {
 
 // testSCM tests a stored configuration's connection and keeps the result as its health.
 func (s *server) testSCM(c echo.Context) error {
-	cfg, result, err := s.actions.Test(c.Request().Context(), configID(c))
+	cfg, result, err := s.actions.Test(c.Request().Context(), configID(c), actor(c))
 	if err != nil {
 		return err
 	}
 	if isHTMX(c) {
-		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(result), views.HealthDetail(cfg.LastTest, true)), nil)
+		history, err := s.st.HealthResults(c.Request().Context(), cfg.ID)
+		if err != nil {
+			return err
+		}
+		return render(c, http.StatusOK, templ.Join(views.ConnectionTest(result), views.HealthDetail(cfg.LastTest, true),
+			views.HealthHistory(history, true)), nil)
 	}
 	p, _ := provider.Lookup(cfg.Provider)
 	return s.renderDetails(c, http.StatusOK, cfg, p, s.page(c, cfg.DisplayName()), &result)

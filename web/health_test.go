@@ -14,15 +14,16 @@ func TestHealthKeepsWarnings(t *testing.T) {
 	passed := probe.Step{ID: "dns", Status: probe.Passed}
 	warned := probe.Step{ID: "tls", Status: probe.Warning}
 	for _, tc := range []struct {
-		steps          []probe.Step
-		passed, warned bool
+		steps   []probe.Step
+		outcome store.Health
+		step    string
 	}{
-		{[]probe.Step{passed}, true, false},
-		{[]probe.Step{passed, warned}, true, true},
-		{[]probe.Step{warned, {ID: "token", Status: probe.Failed}}, false, true},
+		{[]probe.Step{passed}, store.HealthPassed, ""},
+		{[]probe.Step{passed, warned}, store.HealthWarning, ""},
+		{[]probe.Step{warned, {ID: "token", Title: "Access token authenticates", Status: probe.Failed}}, store.HealthFailing, "token"},
 	} {
 		h := action.Health(probe.Result{At: time.Now(), Steps: tc.steps})
-		if h.Passed != tc.passed || h.Warned != tc.warned {
+		if h.Outcome != tc.outcome || h.Step != tc.step {
 			t.Errorf("Health(%v) = %+v", tc.steps, h)
 		}
 	}
@@ -36,10 +37,10 @@ func TestPassedWithWarningsIsShown(t *testing.T) {
 	clean := addConfig(t, c, bbForm("clean.example.com", "ALGO"))
 	ctx := context.Background()
 	now := time.Now()
-	if err := app.st.RecordConnectionTest(ctx, warned, store.ConnectionTest{At: now, Passed: true, Warned: true, Summary: "passed"}); err != nil {
+	if _, err := app.st.RecordConnectionTest(ctx, warned, store.HealthResult{At: now, Outcome: store.HealthWarning, Summary: "passed"}, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := app.st.RecordConnectionTest(ctx, clean, store.ConnectionTest{At: now, Passed: true, Summary: "passed"}); err != nil {
+	if _, err := app.st.RecordConnectionTest(ctx, clean, store.HealthResult{At: now, Outcome: store.HealthPassed, Summary: "passed"}, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	list := c.get("/admin/scm")

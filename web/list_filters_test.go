@@ -22,12 +22,12 @@ func TestListFilters(t *testing.T) {
 	failing := seedConfig(t, app, store.SCMConfig{Provider: "bitbucket_server", WebsiteURL: "https://bb.example.com", ProjectKey: "FAIL"}, nil).ID
 	off := seedConfig(t, app, store.SCMConfig{Provider: "bitbucket_server_api", WebsiteURL: "https://bb.example.com", ProjectKey: "OFF"}, nil).ID
 	now := time.Now()
-	for id, test := range map[int64]store.ConnectionTest{
-		passing: {At: now, Passed: true, Summary: "passed"},
-		warned:  {At: now, Passed: true, Warned: true, Summary: "passed"},
-		failing: {At: now, Summary: "auth"},
+	for id, test := range map[int64]store.HealthResult{
+		passing: {At: now, Outcome: store.HealthPassed, Summary: "passed"},
+		warned:  {At: now, Outcome: store.HealthWarning, Summary: "passed"},
+		failing: {At: now, Outcome: store.HealthFailing, Step: "token", Summary: "auth"},
 	} {
-		if err := app.st.RecordConnectionTest(ctx, id, test); err != nil {
+		if _, err := app.st.RecordConnectionTest(ctx, id, test, store.Actor{Username: "setup"}); err != nil {
 			t.Fatal(err)
 		}
 	}

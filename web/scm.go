@@ -338,6 +338,9 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 	if d.Repositories, err = s.st.Repositories(ctx, cfg.ID, 0, repositoriesOnDetails); err != nil {
 		return err
 	}
+	if d.Health, err = s.st.HealthResults(ctx, cfg.ID); err != nil {
+		return err
+	}
 	if p.PushHooks() {
 		if d.Webhook, err = s.webhookDetails(c, cfg, p); err != nil {
 			return err

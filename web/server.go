@@ -3,6 +3,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,9 @@ type Config struct {
 	// BuildHook says whether builds are POSTed to SCMADMIN_BUILD_HOOK_URL (see BuildHook),
 	// for the details page.
 	BuildHook bool
+	// RecheckInterval is how often Background tests every enabled configuration again; 0
+	// turns the continuous health checks off.
+	RecheckInterval time.Duration
 }
 
 // server holds the handlers' dependencies; every handler is a method on it.
@@ -67,12 +71,28 @@ type server struct {
 	receiving   chan struct{}
 	bodies      bodyReaders
 	bodyTimeout time.Duration
+	// recheckInterval is Config.RecheckInterval.
+	recheckInterval time.Duration
+}
+
+// App is the application: its routes, and the work it does in the background.
+type App struct {
+	*echo.Echo
+	s *server
 }
 
 // New returns the application, every route registered, over st.
-func New(cfg Config, st *store.Store) (*echo.Echo, error) {
-	e, _, err := newServer(cfg, st)
-	return e, err
+func New(cfg Config, st *store.Store) (*App, error) {
+	e, s, err := newServer(cfg, st)
+	return &App{Echo: e, s: s}, err
+}
+
+// Background does the application's work that no request asks for — the continuous health
+// checks — until ctx is done, and returns once the work in flight has stopped.
+func (a *App) Background(ctx context.Context) {
+	if a.s.recheckInterval > 0 {
+		a.s.rechecker(a.s.recheckInterval).Run(ctx)
+	}
 }
 
 func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
@@ -112,7 +132,10 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		buildHook:       cfg.BuildHook,
 
 		crossOrigin: http.NewCrossOriginProtection(),
+
+		recheckInterval: cfg.RecheckInterval,
 	}
+	s.metrics.registry.MustRegister(newHealthMetric(st))
 	s.actions = action.New(st, checker, cfg.Logger, s.countTest, s.webhookURL)
 	s.sessions = newSessionStore(st, s.versions, s.secure)
 	e := echo.New()

@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/web"
 )
 
 // config is scmadmin's configuration: flags override SCMADMIN_* environment variables, and
@@ -32,6 +34,8 @@ type config struct {
 	BuildHookURL, buildHookSecret string
 	// ConfigFile is the configuration file serve applies at start and on SIGHUP.
 	ConfigFile string
+	// RecheckInterval is a Go duration; see recheckInterval.
+	RecheckInterval string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -54,6 +58,17 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	c.buildHookSecret = getenv("SCMADMIN_BUILD_HOOK_SECRET")
 	fs.StringVar(&c.ConfigFile, "config-file", env("SCMADMIN_CONFIG_FILE", ""),
 		"a configuration file (scmadmin export's format) applied at start and on SIGHUP; the configurations it lists are managed by it")
+	fs.StringVar(&c.RecheckInterval, "recheck-interval", env("SCMADMIN_RECHECK_INTERVAL", web.DefaultRecheckInterval.String()),
+		"how often every enabled configuration is tested again, a Go duration (15m, 1h30m); 0 turns it off")
+}
+
+// recheckInterval parses the recheck interval.
+func (c *config) recheckInterval() (time.Duration, error) {
+	d, err := time.ParseDuration(c.RecheckInterval)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("SCMADMIN_RECHECK_INTERVAL: %q is not a duration like 15m or 1h (0 turns the checks off)", c.RecheckInterval)
+	}
+	return d, nil
 }
 
 // baseURL is the public URL: as configured, or else this machine at the port listened on.

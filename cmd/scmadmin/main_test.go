@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -322,6 +323,37 @@ func TestTrustedProxies(t *testing.T) {
 		cfg.TrustedProxies = bad
 		if _, err := cfg.trustedProxies(); err == nil || !strings.Contains(err.Error(), "SCMADMIN_TRUSTED_PROXIES") {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// SCMADMIN_RECHECK_INTERVAL is a Go duration (default 15m, 0 off), and --recheck-interval
+// overrides it; anything else stops start-up naming the variable.
+func TestRecheckInterval(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want time.Duration
+	}{
+		{"", nil, 15 * time.Minute},
+		{"90s", nil, 90 * time.Second},
+		{"0", nil, 0},
+		{"1h", []string{"--recheck-interval", "2m"}, 2 * time.Minute},
+	} {
+		cfg, _, err := parseCommand("serve", tc.args, env(map[string]string{"SCMADMIN_RECHECK_INTERVAL": tc.env}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := cfg.recheckInterval(); err != nil || got != tc.want {
+			t.Errorf("%q %v: %v, %v; want %v", tc.env, tc.args, got, err, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	for _, bad := range []string{"15", "-1m", "soon"} {
+		err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"},
+			env(map[string]string{"SCMADMIN_DB": filepath.Join(dir, "scm.db"), "SCMADMIN_RECHECK_INTERVAL": bad}), strings.NewReader(""), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "SCMADMIN_RECHECK_INTERVAL") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("start with %q: %v", bad, err)
 		}
 	}
 }

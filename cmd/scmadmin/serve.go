@@ -68,7 +68,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	e, err := web.New(wcfg, st)
+	app, err := web.New(wcfg, st)
 	if err != nil {
 		return err
 	}
@@ -79,8 +79,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer func() { <-hookDone }()
-	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB)
-	return serveUntilDone(ctx, ln, e, log)
+	// The background work stops with the server, before the deferred close of the store.
+	bg, stopBackground := context.WithCancel(ctx)
+	background := make(chan struct{})
+	go func() {
+		defer close(background)
+		app.Background(bg)
+	}()
+	defer func() {
+		stopBackground()
+		<-background
+	}()
+	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB,
+		"recheck_interval", wcfg.RecheckInterval.String())
+	return serveUntilDone(ctx, ln, app, log)
 }
 
 // startBuildHook runs the build hook until ctx is done, when SCMADMIN_BUILD_HOOK_URL is set;
@@ -144,7 +156,12 @@ func (c *config) webConfig(baseURL string, log *slog.Logger) (web.Config, error)
 	if err != nil {
 		return web.Config{}, err
 	}
-	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies, BuildHook: c.BuildHookURL != ""}, nil
+	recheck, err := c.recheckInterval()
+	if err != nil {
+		return web.Config{}, err
+	}
+	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies, BuildHook: c.BuildHookURL != "",
+		RecheckInterval: recheck}, nil
 }
 
 // firstAdmin makes the cluster admin "admin" when the database has no user yet, with the

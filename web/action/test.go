@@ -17,7 +17,8 @@ func Target(p *provider.Provider, cfg store.SCMConfig, secrets map[string]string
 
 // Test tests configuration id's connection and keeps the result as its health, unless the
 // test could not run fully (no place, or the caller gave up); a notFound Refusal when the configuration was deleted meanwhile.
-func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.Result, error) {
+// A change from passing to failing or back is in the audit trail as by's.
+func (a *Actions) Test(ctx context.Context, id string, by store.Actor) (store.SCMConfig, probe.Result, error) {
 	cfg, p, err := a.LoadHosted(ctx, id)
 	if err != nil {
 		return cfg, probe.Result{}, err
@@ -32,8 +33,8 @@ func (a *Actions) Test(ctx context.Context, id string) (store.SCMConfig, probe.R
 	}
 	if result.Complete() {
 		// Kept even if the caller has gone once the test ran: the list should say so.
-		cfg.LastTest = Health(result)
-		err := a.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, cfg.LastTest)
+		var err error
+		cfg.LastTest, err = a.st.RecordConnectionTest(context.WithoutCancel(ctx), cfg.ID, Health(result), by)
 		if errors.Is(err, store.ErrNotFound) {
 			return cfg, result, &Refusal{Rule: store.ErrNotFound,
 				Message: "“" + cfg.DisplayName() + "” was deleted while its connection was tested: its result is not kept."}
@@ -135,14 +136,19 @@ func (a *Actions) check(ctx context.Context, p *provider.Provider, cfg store.SCM
 	return result
 }
 
-// Health is what the list and the details page keep of a test: when, passed (with warnings
-// or not) or where it failed.
-func Health(r probe.Result) store.ConnectionTest {
-	t := store.ConnectionTest{At: r.At, Passed: r.Passed(), Warned: r.Warned(), Summary: "passed"}
-	if step, failed := r.FirstFailure(); failed {
-		t.Summary = step.Title
+// Health is what the list, the details page and the health history keep of a test: when,
+// passed (with warnings or not) or where it failed, and what the host told of expiries and
+// its rate limit.
+func Health(r probe.Result) store.HealthResult {
+	h := store.HealthResult{At: r.At, Outcome: store.HealthPassed, Summary: "passed",
+		TokenExpires: r.TokenExpires, CertExpires: r.CertExpires, RateLimitLeft: r.RateLimitLeft}
+	if r.Warned() {
+		h.Outcome = store.HealthWarning
 	}
-	return t
+	if step, failed := r.FirstFailure(); failed {
+		h.Outcome, h.Step, h.Summary = store.HealthFailing, step.ID, step.Title
+	}
+	return h
 }
 
 // invalidInput is the checklist of a form whose values cannot be tested yet.

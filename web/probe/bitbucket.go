@@ -1,11 +1,14 @@
 package probe
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scmadmin/scmadmin/store"
 )
@@ -78,10 +81,12 @@ func (r *run) bitbucketToken() (Status, string) {
 	}
 	switch res.status {
 	case http.StatusOK:
-		if user := res.header.Get("X-AUSERNAME"); user != "" {
-			return Passed, fmt.Sprintf("The token authenticates as %s.", user)
+		user := res.header.Get("X-AUSERNAME")
+		found := "The token authenticates."
+		if user != "" {
+			found = fmt.Sprintf("The token authenticates as %s.", user)
 		}
-		return Passed, "The token authenticates."
+		return r.bitbucketTokenExpiry(user, found)
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return Failed, fmt.Sprintf("%s. The token is wrong, revoked or expired: create a new personal access token "+
 			"(your avatar → Manage account → Personal access tokens) and enter it here.", said(res))
@@ -124,4 +129,58 @@ func (r *run) bitbucketAdmin() (Status, string) {
 	return Failed, fmt.Sprintf("%s. The platform must create repositories and webhooks in project %s: give the token's "+
 		"user Admin permission on the project (Project settings → Project permissions), and use a token with Admin "+
 		"permission for projects and repositories.", said(res), r.t.ProjectKey)
+}
+
+// bitbucketTokenExpiry adds to found (what the token step found) when the token expires,
+// where Bitbucket tells: its list of user's tokens (GET /rest/access-tokens/1.0/users/{user})
+// gives each one's createdDate (Unix milliseconds) and, for a token made with an expiry,
+// expiryDays. A token that expires within ExpiryWarning is a warning naming the date.
+func (r *run) bitbucketTokenExpiry(user, found string) (Status, string) {
+	id, ok := bitbucketTokenID(r.t.Secrets[store.FieldAccessToken])
+	if user == "" || !ok {
+		return Passed, found
+	}
+	u := strings.TrimSuffix(r.bitbucketAPI(), "/rest/api/1.0") + "/rest/access-tokens/1.0/users/" + url.PathEscape(user) + "?limit=100"
+	res, err := r.call(http.MethodGet, u, nil, r.bearer)
+	var tokens struct {
+		Values []struct {
+			ID          json.Number `json:"id"`
+			CreatedDate int64       `json:"createdDate"`
+			ExpiryDays  int         `json:"expiryDays"`
+		} `json:"values"`
+	}
+	if err != nil || res.status != http.StatusOK || json.Unmarshal(res.body, &tokens) != nil {
+		return Passed, found
+	}
+	for _, tok := range tokens.Values {
+		if tok.ID.String() != id {
+			continue
+		}
+		if tok.ExpiryDays <= 0 || tok.CreatedDate <= 0 {
+			return Passed, found + " It does not expire."
+		}
+		expires := time.UnixMilli(tok.CreatedDate).AddDate(0, 0, tok.ExpiryDays).UTC()
+		r.told.TokenExpires = expires
+		if soon, days := r.expiresSoon(expires); soon {
+			return Warning, fmt.Sprintf("%s It expires on %s, in %d days: create a new personal access token (your avatar → "+
+				"Manage account → Personal access tokens) and enter it here before then, or builds will fail.",
+				found, expires.Format("2006-01-02"), days)
+		}
+		return Passed, fmt.Sprintf("%s It expires on %s.", found, expires.Format("2006-01-02"))
+	}
+	return Passed, found
+}
+
+// bitbucketTokenID is the id Bitbucket lists a personal access token under: the token is
+// the base64 of "ID:secret" (a 12-digit ID), prefixed with "BBDC-" since Bitbucket 8.
+func bitbucketTokenID(token string) (string, bool) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(token, "BBDC-"))
+	if err != nil {
+		return "", false
+	}
+	id, _, ok := strings.Cut(string(raw), ":")
+	if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil {
+		return "", false
+	}
+	return id, true
 }

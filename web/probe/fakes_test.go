@@ -256,6 +256,8 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path, ok := strings.CutPrefix(r.URL.Path, f.Prefix)
 	switch {
 	case ok && r.Method == http.MethodGet && path == "/meta":
+		w.Header().Set("X-RateLimit-Limit", "60")
+		w.Header().Set("X-RateLimit-Remaining", "57") // GitHub tells every answer
 		if f.InstalledVersion != "" {
 			writeJSON(w, http.StatusOK, fmt.Sprintf(`{"verifiable_password_authentication":false,"installed_version":%q}`, f.InstalledVersion))
 			return
@@ -293,6 +295,7 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
 		return
 	}
+	w.Header().Set("RateLimit-Remaining", "1999") // GitLab's name for it
 	writeJSON(w, http.StatusOK, `{"version":"16.5.0","revision":"0f2ae6a6c3c","kas":{"enabled":true}}`)
 }
 

@@ -52,6 +52,10 @@ type Result struct {
 	// Interrupted is set when the check could not run fully: no place, or the caller gave
 	// up. Its failures may then say nothing of the host.
 	Interrupted bool
+	// What the host told along the way, zero when it did not: when the token and the
+	// certificate expire, and how many API calls its rate limit has left (-1: not told).
+	TokenExpires, CertExpires time.Time
+	RateLimitLeft             int64
 }
 
 // Complete reports whether every step ran as far as the host let it: a result that may be
@@ -186,7 +190,7 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 		return Result{At: queued.UTC(), Interrupted: true, Steps: []Step{{ID: "queue", Title: "A place to run", Status: Failed, Detail: detail}}}
 	}
 	defer release()
-	r := Result{At: c.now().UTC()}
+	r := Result{At: c.now().UTC(), RateLimitLeft: -1}
 	r.Waited = r.At.Sub(queued)
 	if r.Waited >= waitShown {
 		r.Steps = append(r.Steps, Step{ID: "queue", Title: "A place to run", Status: Passed, Detail: fmt.Sprintf(
@@ -195,7 +199,7 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 	}
 	budget, cancel := context.WithTimeout(ctx, c.totalTimeout)
 	defer cancel()
-	run := &run{c: c, ctx: budget, t: t}
+	run := &run{c: c, ctx: budget, t: t, told: &r}
 	for _, s := range c.plan(t) {
 		step := Step{ID: s.id, Title: s.title}
 		if run.failed {
@@ -239,6 +243,8 @@ type run struct {
 	failed bool
 	addrs  []string // what the API host resolved to
 	http   *http.Client
+	// told is the result's record of what the host told besides the steps' outcomes.
+	told *Result
 }
 
 // plan lists the steps for t's family: the network's, the family's own, then SSH.
@@ -349,8 +355,14 @@ func (r *run) tlsConfig(host string) *tls.Config {
 	return &tls.Config{RootCAs: r.c.roots, ServerName: host, MinVersion: tls.VersionTLS12}
 }
 
-// certExpiryWarning is how close to its expiry a certificate is worth a warning.
-const certExpiryWarning = 30 * 24 * time.Hour
+// ExpiryWarning is how close to its expiry a certificate or a token is worth a warning.
+const ExpiryWarning = 14 * 24 * time.Hour
+
+// expiresSoon reports whether t, an expiry, is within ExpiryWarning of now, and in how many days.
+func (r *run) expiresSoon(t time.Time) (bool, int) {
+	left := t.Sub(r.c.now())
+	return left < ExpiryWarning, int(left.Hours() / 24)
+}
 
 func (r *run) verifyTLS() (Status, string) {
 	host, port := r.hostPort()
@@ -371,10 +383,10 @@ func (r *run) verifyTLS() (Status, string) {
 		return Failed, tlsAdvice(host, err)
 	}
 	leaf := conn.ConnectionState().PeerCertificates[0]
-	left := leaf.NotAfter.Sub(r.c.now())
-	if left < certExpiryWarning {
+	r.told.CertExpires = leaf.NotAfter.UTC()
+	if soon, days := r.expiresSoon(leaf.NotAfter); soon {
 		return Warning, fmt.Sprintf("The certificate of %s is valid but expires on %s, in %d days. Renew it before then, "+
-			"or builds will fail.", host, leaf.NotAfter.UTC().Format("2006-01-02"), int(left.Hours()/24))
+			"or builds will fail.", host, leaf.NotAfter.UTC().Format("2006-01-02"), days)
 	}
 	return Passed, fmt.Sprintf("The certificate of %s is valid, issued by %s, until %s.", host,
 		issuerName(leaf), leaf.NotAfter.UTC().Format("2006-01-02"))
@@ -482,11 +494,26 @@ func (r *run) call(method, rawURL string, body io.Reader, prepare func(*http.Req
 		return response{}, err
 	}
 	defer res.Body.Close()
+	r.rateLimit(res.Header)
 	data, err := io.ReadAll(io.LimitReader(res.Body, MaxBody))
 	if err != nil {
 		return response{}, fmt.Errorf("reading the answer: %w", err)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: data}, nil
+}
+
+// rateLimitHeaders are the headers in which hosts tell how many API calls are left: GitHub's,
+// and GitLab's.
+var rateLimitHeaders = []string{"X-RateLimit-Remaining", "RateLimit-Remaining"}
+
+// rateLimit keeps what h tells of the API calls left, if it does.
+func (r *run) rateLimit(h http.Header) {
+	for _, name := range rateLimitHeaders {
+		if n, err := strconv.ParseInt(h.Get(name), 10, 64); err == nil && n >= 0 {
+			r.told.RateLimitLeft = n
+			return
+		}
+	}
 }
 
 // plainError is err's message without the Go call chain's prefixes worth hiding.

@@ -3,10 +3,12 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -433,15 +435,15 @@ func TestCertificateExpiringSoonIsAWarning(t *testing.T) {
 }
 
 // The clock the checker is given decides the warning: the good certificate (a year left)
-// warns when "now" is 20 days before its end.
+// warns when "now" is 13 days before its end (ExpiryWarning is 14 days).
 func TestCertificateWarningFollowsTheClock(t *testing.T) {
 	pki := certs(t)
 	tg := bitbucketUp(t, newFakeBitbucket(), pki.good)
 	c := newChecker(t, pki.caPEM)
-	c.now = func() time.Time { return pki.good.Leaf.NotAfter.Add(-20*24*time.Hour - time.Hour) }
+	c.now = func() time.Time { return pki.good.Leaf.NotAfter.Add(-13*24*time.Hour - time.Hour) }
 	r := c.Check(context.Background(), tg)
 	expectSteps(t, r, want(bbSteps, "tls", Warning))
-	detailHas(t, r, "tls", "in 20 days")
+	detailHas(t, r, "tls", "in 13 days")
 }
 
 // ---- Bitbucket Server: the API --------------------------------------------------------------
@@ -1104,5 +1106,92 @@ func TestVersionAtLeast(t *testing.T) {
 		if ok != tc.ok || known != tc.known {
 			t.Errorf("versionAtLeast(%q, 5, 6) = %v, %v; want %v, %v", tc.v, ok, known, tc.ok, tc.known)
 		}
+	}
+}
+
+// ---- what the host tells besides: expiries and the rate limit -------------------------------
+
+// bbExpiringToken is a token as Bitbucket makes them: "BBDC-" and the base64 of "ID:secret".
+var bbExpiringToken = "BBDC-" + base64.StdEncoding.EncodeToString([]byte("123456789012:0123456789abcdefghijklmnopqr"))
+
+// Bitbucket lists a token made with an expiry with its createdDate and expiryDays: the token
+// step names the date, and warns within 14 days of it.
+func TestBitbucketTokenExpiry(t *testing.T) {
+	pki := certs(t)
+	now := time.Now().UTC()
+	for _, tc := range []struct {
+		name       string
+		created    time.Time
+		expiryDays int
+		status     Status
+		detail     []string
+	}{
+		{"none", now.AddDate(0, -1, 0), 0, Passed, []string{"authenticates as admin", "does not expire"}},
+		{"far", now.AddDate(0, 0, -10), 90, Passed, []string{"expires on " + now.AddDate(0, 0, 80).Format("2006-01-02")}},
+		{"soon", now.AddDate(0, 0, -80), 90, Warning, []string{"expires on " + now.AddDate(0, 0, 10).Format("2006-01-02"),
+			"in 9 days", "create a new personal access token"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fb := newFakeBitbucket()
+			fb.AddToken(bbExpiringToken, "admin", true)
+			fb.ExpireToken(bbExpiringToken, tc.created, tc.expiryDays)
+			tg := bitbucketUp(t, fb, pki.good)
+			tg.Secrets[store.FieldAccessToken] = bbExpiringToken
+			r := newChecker(t, pki.caPEM).Check(context.Background(), tg)
+			expectSteps(t, r, want(bbSteps, "token", tc.status))
+			detailHas(t, r, "token", tc.detail...)
+			wantExpiry := time.Time{}
+			if tc.expiryDays > 0 {
+				wantExpiry = time.UnixMilli(tc.created.UnixMilli()).AddDate(0, 0, tc.expiryDays).UTC()
+			}
+			if !r.TokenExpires.Equal(wantExpiry) {
+				t.Errorf("TokenExpires = %v, want %v", r.TokenExpires, wantExpiry)
+			}
+			if !slices.Contains(fb.Paths(), "GET /rest/access-tokens/1.0/users/admin") {
+				t.Errorf("the token list was not asked for: %v", fb.Paths())
+			}
+		})
+	}
+}
+
+// A token that is not Bitbucket's "ID:secret" form cannot be found in the list: it is not
+// asked for, and nothing is said of an expiry.
+func TestBitbucketTokenOfUnknownFormHasNoExpiry(t *testing.T) {
+	pki := certs(t)
+	fb := newFakeBitbucket()
+	r := newChecker(t, pki.caPEM).Check(context.Background(), bitbucketUp(t, fb, pki.good))
+	expectAllGreen(t, r, bbSteps)
+	if !r.TokenExpires.IsZero() || slices.Contains(fb.Paths(), "GET /rest/access-tokens/1.0/users/admin") {
+		t.Errorf("TokenExpires = %v, requests %v", r.TokenExpires, fb.Paths())
+	}
+}
+
+// The certificate's expiry is kept with the result; 15 days left is no warning, 14 is.
+func TestCertificateExpiryIsTold(t *testing.T) {
+	pki := certs(t)
+	tg := bitbucketUp(t, newFakeBitbucket(), pki.good)
+	c := newChecker(t, pki.caPEM)
+	end := pki.good.Leaf.NotAfter
+	c.now = func() time.Time { return end.Add(-15 * 24 * time.Hour) }
+	r := c.Check(context.Background(), tg)
+	expectAllGreen(t, r, bbSteps)
+	if !r.CertExpires.Equal(end.UTC()) || r.RateLimitLeft != -1 {
+		t.Errorf("CertExpires = %v, RateLimitLeft = %d; want %v, -1 (Bitbucket Server tells no rate limit)", r.CertExpires, r.RateLimitLeft, end)
+	}
+	c.now = func() time.Time { return end.Add(-14*24*time.Hour + time.Hour) }
+	r = c.Check(context.Background(), tg)
+	expectSteps(t, r, want(bbSteps, "tls", Warning))
+	detailHas(t, r, "tls", end.UTC().Format("2006-01-02"))
+}
+
+// GitHub and GitLab tell how many API calls are left, each in its own header.
+func TestRateLimitLeft(t *testing.T) {
+	pki := certs(t)
+	gh := &fakeGitHub{Prefix: "/api/v3", InstalledVersion: "3.11.0", ClientID: "0123456789abcdef0123", Secret: "s3cret"}
+	if r := newChecker(t, pki.caPEM).Check(context.Background(), ghTarget(t, gh, pki.good)); r.RateLimitLeft != 57 {
+		t.Errorf("GitHub: RateLimitLeft = %d, want 57", r.RateLimitLeft)
+	}
+	if r := newChecker(t, pki.caPEM).Check(context.Background(), glTarget(t, &fakeGitLab{}, pki.good)); r.RateLimitLeft != 1999 {
+		t.Errorf("GitLab: RateLimitLeft = %d, want 1999", r.RateLimitLeft)
 	}
 }

@@ -5,6 +5,7 @@ package fakehost
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Bitbucket's error answers, as it words them.
@@ -53,6 +55,9 @@ type Bitbucket struct {
 type user struct {
 	name         string
 	projectAdmin bool
+	// created and expiryDays are what the token list tells of the token (expiryDays 0: none).
+	created    time.Time
+	expiryDays int
 }
 
 type webhook = map[string]any
@@ -86,6 +91,7 @@ func NewBitbucket() *Bitbucket {
 	m.HandleFunc("POST "+api+"/projects/{key}/webhooks/test", f.authed(f.inProject(f.pingHook)))
 	m.HandleFunc("POST "+api+"/projects/{key}/repos", f.authed(f.inProject(f.createRepo)))
 	m.HandleFunc("DELETE "+api+"/projects/{key}/repos/{slug}", f.authed(f.inProject(f.deleteRepo)))
+	m.HandleFunc("GET /rest/access-tokens/1.0/users/{user}", f.authed(f.listTokens))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, noSuchResource)
 	})
@@ -98,9 +104,22 @@ func NewBitbucket() *Bitbucket {
 // SetVersion sets the version application-properties reports.
 func (f *Bitbucket) SetVersion(v string) { f.locked(func() { f.version = v }) }
 
+// AddProject makes the fake hold project key, called name.
+func (f *Bitbucket) AddProject(key, name string) { f.locked(func() { f.projects[key] = name }) }
+
 // AddToken makes token authenticate as username, admin of every project when projectAdmin.
 func (f *Bitbucket) AddToken(token, username string, projectAdmin bool) {
-	f.locked(func() { f.users[token] = user{username, projectAdmin} })
+	f.locked(func() { f.users[token] = user{name: username, projectAdmin: projectAdmin} })
+}
+
+// ExpireToken makes token (which must be the base64 of "ID:secret", as Bitbucket's are) listed
+// as made at created, expiring expiryDays after.
+func (f *Bitbucket) ExpireToken(token string, created time.Time, expiryDays int) {
+	f.locked(func() {
+		u := f.users[token]
+		u.created, u.expiryDays = created, expiryDays
+		f.users[token] = u
+	})
 }
 
 // RevokeToken makes token fail to authenticate from now on.
@@ -244,6 +263,33 @@ func noSuchProject(w http.ResponseWriter, key string) {
 func (f *Bitbucket) recentRepos(w http.ResponseWriter, r *http.Request, u user) {
 	w.Header().Set("X-AUSERNAME", u.name)
 	writeJSON(w, http.StatusOK, `{"size":0,"limit":1,"isLastPage":true,"values":[],"start":0}`)
+}
+
+// listTokens lists the user's personal access tokens as Bitbucket does, ids and dates but never
+// the tokens; only to the user.
+func (f *Bitbucket) listTokens(w http.ResponseWriter, r *http.Request, u user) {
+	if r.PathValue("user") != u.name {
+		writeJSON(w, http.StatusUnauthorized, NotPermitted)
+		return
+	}
+	values := []map[string]any{}
+	f.mu.Lock()
+	for token, tu := range f.users {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(token, "BBDC-"))
+		id, _, ok := strings.Cut(string(raw), ":")
+		if tu.name != u.name || err != nil || !ok {
+			continue
+		}
+		v := map[string]any{"id": id, "name": "token " + id, "createdDate": tu.created.UnixMilli(),
+			"permissions": []string{"PROJECT_ADMIN", "REPO_ADMIN"}, "user": map[string]any{"name": tu.name, "slug": tu.name}}
+		if tu.expiryDays > 0 {
+			v["expiryDays"] = tu.expiryDays
+		}
+		values = append(values, v)
+	}
+	f.mu.Unlock()
+	b, _ := json.Marshal(map[string]any{"size": len(values), "limit": 100, "isLastPage": true, "start": 0, "values": values})
+	writeJSON(w, http.StatusOK, string(b))
 }
 
 func (f *Bitbucket) project(w http.ResponseWriter, r *http.Request, u user) {
