@@ -1040,7 +1040,7 @@ func lifecycleButtons(c store.SCMConfig, next string, inList bool) templ.Compone
 				return templ_7745c5c3_Err
 			}
 		}
-		if c.Enabled && c.CanDisable() == nil {
+		if c.Enabled && c.CanChange() == nil && c.CanDisable() == nil {
 			templ_7745c5c3_Err = lifecycleAction(c, "disable", "Disable", next, inList).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

@@ -18,12 +18,18 @@ const managingFile = "/etc/scmadmin/scms.yaml"
 // "managed" on host, as the default, and returns it.
 func manage(t *testing.T, app *testApp, host string) store.SCMConfig {
 	t.Helper()
+	return manageAs(t, app, host, true)
+}
+
+// manageAs is manage, the configuration made the default or not.
+func manageAs(t *testing.T, app *testApp, host string, isDefault bool) store.SCMConfig {
+	t.Helper()
 	ctx := context.Background()
 	a := action.New(app.st, nil, slog.New(slog.DiscardHandler), nil, nil)
 	fields := bbForm(host, "MANAGED")
 	fields.Set("access_token", "file-token")
 	plan, err := a.PlanFile(ctx, managingFile, []action.Entry{{ID: "managed", Provider: "bitbucket_server", Fields: fields,
-		Enabled: true, Default: true}}, false)
+		Enabled: true, Default: isDefault}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,4 +135,27 @@ func TestManagedConfigurationInTheAPI(t *testing.T) {
 		t.Errorf("after the refused changes: %+v", got)
 	}
 	api.call("POST", "/v1/admin/scms/managed/test", "").want(http.StatusOK, 0)
+}
+
+// A managed configuration that is not the default offers no Disable either (the rule that
+// hides it on the default must not be the only one that does).
+func TestManagedConfigurationOffersNoDisable(t *testing.T) {
+	app := newTestApp(t)
+	manageAs(t, app, "127.0.0.1", false)
+	c := app.adminClient()
+	const row = `table#scm-configs tr[data-scm-id="managed"]`
+	list := c.get("/admin/scm").wantStatus(http.StatusOK)
+	if !list.has(row) {
+		t.Fatal("the managed configuration is not listed")
+	}
+	if list.has(row + ` [formaction$="/disable"], ` + row + ` [action$="/disable"]`) {
+		t.Error("the list offers Disable on a configuration a file manages")
+	}
+	details := c.get("/admin/scm/managed").wantStatus(http.StatusOK)
+	if details.has(`form[action$="/managed/disable"], [formaction$="/managed/disable"]`) {
+		t.Error("the details page offers Disable on a configuration a file manages")
+	}
+	if !details.has(`form[action="/admin/scm/managed/test"]`) {
+		t.Error("the details page no longer offers Test connection")
+	}
 }
