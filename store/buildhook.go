@@ -50,8 +50,24 @@ func (s *Store) BuildsAfter(ctx context.Context, after int64, limit int) ([]Buil
 		}
 		bs = append(bs, b)
 	}
-	return bs, rows.Err()
+	if err := rows.Err(); err != nil || len(bs) > 0 || after == 0 {
+		return bs, err
+	}
+	// Nothing follows: a marker beyond every seq ever taken was never given by the feed (a
+	// typo, or a database restored from before it), and a follower holding it would skip
+	// every build up to it.
+	var taken int64
+	if err := s.queryRow(ctx, `SELECT n FROM build_sequence`).Scan(&taken); err != nil {
+		return nil, fmt.Errorf("store: builds after %d: %w", after, err)
+	}
+	if after > taken {
+		return nil, fmt.Errorf("store: builds after %d: %w (the latest is %d)", after, ErrMarkerAhead, taken)
+	}
+	return bs, nil
 }
+
+// ErrMarkerAhead refuses a builds feed marker beyond every build recorded.
+var ErrMarkerAhead = errors.New("the marker is ahead of every build recorded")
 
 // StartBuildHook turns the build hook's outbox on: from now on, every build this store
 // records also waits in the outbox, written in the build's transaction, until

@@ -1,12 +1,15 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // The builds feed (SPEC "Algorithm repositories and builds"): GET /v1/builds, every build
@@ -34,7 +37,10 @@ func (s *server) listBuilds(c echo.Context) error {
 		return err
 	}
 	builds, err := s.st.BuildsAfter(c.Request().Context(), after, limit)
-	if err != nil {
+	if errors.Is(err, store.ErrMarkerAhead) {
+		return badRequest(http.StatusBadRequest, "after", "after is ahead of every build recorded: pass a marker the feed gave "+
+			"(a database restored from an older backup forgets the builds after it), or none to start from the oldest.")
+	} else if err != nil {
 		return err
 	}
 	feed := buildFeed{Results: make([]buildJSON, 0, len(builds)), Marker: strconv.FormatInt(after, 10)}

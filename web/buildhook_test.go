@@ -89,6 +89,7 @@ func TestBuildsFeed(t *testing.T) {
 
 	for _, bad := range []struct{ query, field string }{
 		{"after=abc", "after"}, {"after=-1", "after"}, {"after=%2B5", "after"}, {"after=99999999999999999999", "after"},
+		{"after=999999", "after"}, // a marker the feed never gave: ahead of every build
 		{"limit=0", "limit"}, {"limit=1001", "limit"}, {"limit=x", "limit"},
 	} {
 		a := api.call(http.MethodGet, "/v1/builds?"+bad.query, "").want(http.StatusBadRequest, http.StatusBadRequest)
