@@ -42,7 +42,7 @@ func TestAPIStartBuild(t *testing.T) {
 	}
 	b := bs[0]
 	for member, want := range map[string]string{"id": strconv.FormatInt(b.ID, 10), "scm_id": cfg.Ref, "repository": "sentiment-analysis",
-		"commit": strings.ToLower(commit), "actor": adminName, "trigger": "api"} {
+		"commit": strings.ToLower(commit), "actor": "api key tests", "trigger": "api"} {
 		if got := r.str(member); got != want {
 			t.Errorf("%s = %q, want %q", member, got, want)
 		}
@@ -50,7 +50,7 @@ func TestAPIStartBuild(t *testing.T) {
 	if at, err := time.Parse(time.RFC3339, r.str("created_at")); err != nil || at.Before(before) || !at.Equal(b.CreatedAt) {
 		t.Errorf("created_at %q (%v), want the build's %s", r.str("created_at"), err, b.CreatedAt)
 	}
-	if b.Trigger != store.TriggerAPI || b.Actor != adminName || b.Commit != strings.ToLower(commit) || b.ProjectKey != "ALGO" {
+	if b.Trigger != store.TriggerAPI || b.Actor != "api key tests" || b.Commit != strings.ToLower(commit) || b.ProjectKey != "ALGO" {
 		t.Errorf("stored build %+v", b)
 	}
 
@@ -71,7 +71,7 @@ func TestAPIStartBuild(t *testing.T) {
 	// The details page lists them; the configuration takes no pushes, so it has no webhook.
 	page := app.adminClient().get(scmPath(cfg.ID, "")).wantStatus(http.StatusOK)
 	if rows := page.doc.Find("section.builds table#builds tbody tr"); rows.Length() != 2 ||
-		rows.First().Find("code").AttrOr("title", "") != strings.Repeat("a", 40) || !strings.Contains(rows.Last().Text(), adminName) {
+		rows.First().Find("code").AttrOr("title", "") != strings.Repeat("a", 40) || !strings.Contains(rows.Last().Text(), "api key tests") {
 		t.Errorf("the details page's builds: %q", page.text("section.builds"))
 	}
 	if page.has("section.webhook") {

@@ -59,7 +59,7 @@ func (a *Actions) StartBuild(ctx context.Context, caller Caller, id string, in B
 		return StartedBuild{}, invalid(errs)
 	}
 	b, built, err := a.st.StartBuild(ctx, store.Build{ConfigID: cfg.ID, ProjectKey: cfg.ProjectKey, Repository: in.Repository,
-		Commit: strings.ToLower(in.Commit), Actor: caller.User.Username, Trigger: store.TriggerAPI})
+		Commit: strings.ToLower(in.Commit), Actor: caller.By.Username, Trigger: store.TriggerAPI})
 	if errors.Is(err, store.ErrNotRegistered) {
 		return StartedBuild{}, invalid(provider.Errors{"repository": "“" + cfg.DisplayName() + "” has no repository called " + in.Repository +
 			": create it first (POST /v1/scms/" + cfg.Ref + "/repositories)."})
