@@ -61,15 +61,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 const usage = `usage:
-  scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
+  scmadmin [serve] [--addr ADDR] [--db FILE|URL] [--base-url URL] [--key-file FILE] [--ca-file FILE]
                    [--trusted-proxies CIDR,…]
-  scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
-  scmadmin user passwd NAME [--db FILE] [--key-file FILE]
-  scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE] [--key-file FILE]
-  scmadmin apikey list [--db FILE] [--key-file FILE]
-  scmadmin apikey revoke NAME [--db FILE] [--key-file FILE]
-  scmadmin user admin NAME [--off] [--db FILE] [--key-file FILE]
-  scmadmin keys rotate [--db FILE] [--key-file FILE]
-  scmadmin backup FILE [--db FILE]
+  scmadmin user add NAME [--admin] [--db FILE|URL] [--key-file FILE]
+  scmadmin user passwd NAME [--db FILE|URL] [--key-file FILE]
+  scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE|URL] [--key-file FILE]
+  scmadmin apikey list [--db FILE|URL] [--key-file FILE]
+  scmadmin apikey revoke NAME [--db FILE|URL] [--key-file FILE]
+  scmadmin user admin NAME [--off] [--db FILE|URL] [--key-file FILE]
+  scmadmin keys rotate [--db FILE|URL] [--key-file FILE]
+  scmadmin backup FILE [--db FILE|URL]
 Flags override the SCMADMIN_* environment variables; see README.md.
 `
