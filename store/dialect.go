@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"strings"
 
@@ -33,6 +34,11 @@ type dialect struct {
 	position string
 	// like is LIKE folding ASCII case, as SQLite's does.
 	like string
+	// snapshot is the isolation under which one transaction reads one snapshot (Copy's).
+	snapshot sql.IsolationLevel
+	// lastID reads the last id that the table {table} (also its one argument) handed out, 0
+	// for none; setLastID (its arguments the table and that id) makes it hand out ids after it.
+	lastID, setLastID string
 }
 
 var sqliteDialect = dialect{
@@ -46,6 +52,11 @@ var sqliteDialect = dialect{
 	searchPattern: func(s string) string { return "*" + globEscaper.Replace(s) + "*" },
 	position:      `instr(?, ' ' || provider || ' ')`,
 	like:          `LIKE`,
+	// A read transaction in WAL mode sees one snapshot already. Tables without AUTOINCREMENT
+	// go on from their highest id, which the copied rows set.
+	snapshot:  sql.LevelDefault,
+	lastID:    `SELECT coalesce(max(id), 0) FROM (SELECT max(id) AS id FROM {table} UNION ALL SELECT seq FROM sqlite_sequence WHERE name = ?)`,
+	setLastID: `UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1`,
 }
 
 var postgresDialect = dialect{
@@ -63,6 +74,10 @@ var postgresDialect = dialect{
 	searchPattern: func(s string) string { return "%" + likeEscaper.Replace(s) + "%" },
 	position:      `strpos(?, ' ' || provider || ' ')`,
 	like:          `ILIKE`,
+	snapshot:      sql.LevelRepeatableRead,
+	lastID: `SELECT greatest((SELECT coalesce(max(id), 0) FROM {table}),
+		coalesce(pg_sequence_last_value(pg_get_serial_sequence(?, 'id')::regclass), 0))`,
+	setLastID: `SELECT setval(pg_get_serial_sequence(?1, 'id'), greatest(?2, (SELECT coalesce(max(id), 1) FROM {table})))`,
 }
 
 // globEscaper makes text match itself literally inside a GLOB pattern.

@@ -80,9 +80,16 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	if _, err := st.CreateFirstAdmin(context.Background(), adminName, adminPassword); err != nil {
 		t.Fatal(err)
 	}
+	return serveApp(t, cfg, st, dbPath)
+}
+
+// serveApp serves the application over st, the database at dsn, until the test ends.
+func serveApp(t testing.TB, cfg Config, st *store.Store, dsn string) *testApp {
+	t.Helper()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	e, s, err := newServer(cfg, st)
@@ -90,11 +97,8 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e)
-	t.Cleanup(func() {
-		srv.Close()
-		st.Close()
-	})
-	return &testApp{t: t, srv: srv, st: st, s: s, dbPath: dbPath, logs: logs}
+	t.Cleanup(srv.Close)
+	return &testApp{t: t, srv: srv, st: st, s: s, dbPath: dsn, logs: logs}
 }
 
 // client is a browser stand-in: it keeps cookies and does not follow redirects, so tests see

@@ -9,6 +9,7 @@
 //	scmadmin user admin NAME [--off] make an account a cluster admin, or take that away
 //	scmadmin keys rotate             re-encrypt every secret with a new key
 //	scmadmin backup FILE             write a consistent copy of the database
+//	scmadmin copy --from SRC --to DST copy a whole installation between SQLite and PostgreSQL
 package main
 
 import (
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = keys(ctx, args, getenv, stdout)
 	case "backup":
 		err = backup(ctx, args, getenv, stdout)
+	case "copy":
+		err = copyCommand(ctx, args, getenv, stdout)
 	case "help":
 		err = flag.ErrHelp
 	default:
@@ -71,5 +74,6 @@ const usage = `usage:
   scmadmin user admin NAME [--off] [--db FILE|URL] [--key-file FILE]
   scmadmin keys rotate [--db FILE|URL] [--key-file FILE]
   scmadmin backup FILE [--db FILE|URL]
+  scmadmin copy --from FILE|URL --to URL|FILE [--key-file FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.
 `

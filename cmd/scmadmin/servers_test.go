@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -162,5 +163,46 @@ func TestCommandsOnPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(vars["SCMADMIN_KEY_FILE"]); err == nil {
 		t.Error("user add left a key file that opens none of the database's secrets")
+	}
+}
+
+// scmadmin copy moves an installation to PostgreSQL and back; a server starts on each copy
+// and its accounts sign in; a destination that is not empty is refused.
+func TestCopyCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	from, keyFile := filepath.Join(dir, "from.db"), filepath.Join(dir, "scmadmin.key")
+	vars := map[string]string{"SCMADMIN_DB": from}
+	if err := run(ctx, []string{"user", "add", "alice", "--admin"}, env(vars), strings.NewReader("alice's password 1\n"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	seedSecret(t, from, keyFile, "COPY")
+	pg := pgtest.NewDatabase(t)
+	var out bytes.Buffer
+	if err := run(ctx, []string{"copy", "--from", from, "--to", pg}, env(nil), strings.NewReader(""), &out); err != nil {
+		t.Fatalf("copy to PostgreSQL: %v", err)
+	}
+	if !strings.Contains(out.String(), "scm_configs 2") || !strings.Contains(out.String(), keyFile) {
+		t.Errorf("copy printed %q; want the counts and the key file", out.String())
+	}
+	err := run(ctx, []string{"copy", "--from", from, "--to", pg}, env(nil), strings.NewReader(""), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "nothing was written") {
+		t.Errorf("a second copy into the same database: %v", err)
+	}
+	back := filepath.Join(dir, "back.db")
+	if err := run(ctx, []string{"copy", "--from", pg, "--to", back, "--key-file", keyFile}, env(nil), strings.NewReader(""), io.Discard); err != nil {
+		t.Fatalf("copy back to SQLite: %v", err)
+	}
+	for _, db := range []string{pg, back} {
+		base, _ := startServer(t, map[string]string{"SCMADMIN_DB": db, "SCMADMIN_KEY_FILE": keyFile})
+		if code := signIn(t, base, "alice", "alice's password 1"); code != http.StatusSeeOther {
+			t.Errorf("sign-in on the copy: %d", code)
+		}
+		st := openStore(t, db, keyFile)
+		if cfg, err := st.SCMConfigByUniqueKey(ctx, "rotate-COPY"); err != nil {
+			t.Errorf("the copied configuration: %v", err)
+		} else if secrets, err := st.OpenSecrets(ctx, cfg.ID); err != nil || secrets["access_token"] != "secret-COPY" {
+			t.Errorf("its secret on the copy: %v %v", secrets, err)
+		}
 	}
 }
