@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -43,4 +45,17 @@ func (s *Store) ClearFailures(ctx context.Context, key string) error {
 		return fmt.Errorf("store: clear failures: %w", err)
 	}
 	return nil
+}
+
+// Failures returns the failures counted for key: how many, when their window began and the
+// last one; zero when none are.
+func (s *Store) Failures(ctx context.Context, key string) (n int, startedAt, lastAt time.Time, err error) {
+	err = s.queryRow(ctx, `SELECT count, started_at, last_at FROM failure_windows WHERE key = ?`, key).Scan(&n, &startedAt, &lastAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, time.Time{}, fmt.Errorf("store: failures: %w", err)
+	}
+	return n, startedAt, lastAt, nil
 }

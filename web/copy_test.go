@@ -42,7 +42,7 @@ func TestCopiedInstallationServes(t *testing.T) {
 	if _, err := store.Copy(ctx, pg, back); err != nil {
 		t.Fatalf("PostgreSQL → SQLite: %v", err)
 	}
-	for name, copied := range map[string]*testApp{"PostgreSQL": serveApp(t, cfg, pg, pgURL), "SQLite again": serveApp(t, cfg, back, backPath)} {
+	for name, copied := range map[string]*testApp{"PostgreSQL": serveApp(t, cfg, pg, pgURL, keys), "SQLite again": serveApp(t, cfg, back, backPath, keys)} {
 		c := copied.client()
 		c.login(adminName, adminPassword).wantStatus(http.StatusSeeOther)
 		page := c.get(scmPath(id, "")).wantStatus(http.StatusOK)

@@ -41,8 +41,10 @@ type testApp struct {
 	srv    *httptest.Server
 	st     *store.Store
 	s      *server
-	dbPath string
+	dbPath string // the database: a SQLite file, or a PostgreSQL URL
 	logs   *syncBuffer
+	cfg    Config
+	keys   *keyring.Keyring
 }
 
 // syncBuffer collects the server's log lines so tests can check what reached them.
@@ -84,11 +86,12 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 	if _, err := st.CreateFirstAdmin(context.Background(), adminName, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	return serveApp(t, cfg, st, dbPath)
+	return serveApp(t, cfg, st, dbPath, keys)
 }
 
-// serveApp serves the application over st, the database at dsn, until the test ends.
-func serveApp(t testing.TB, cfg Config, st *store.Store, dsn string) *testApp {
+// serveApp serves the application over st, the database at dsn whose secrets keys opens, until
+// the test ends.
+func serveApp(t testing.TB, cfg Config, st *store.Store, dsn string, keys *keyring.Keyring) *testApp {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
@@ -98,7 +101,19 @@ func serveApp(t testing.TB, cfg Config, st *store.Store, dsn string) *testApp {
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, srv: srv, st: st, s: s, dbPath: dsn, logs: logs}
+	return &testApp{t: t, srv: srv, st: st, s: s, dbPath: dsn, logs: logs, cfg: cfg, keys: keys}
+}
+
+// secondServer is another server on a's database, with a store of its own, as a second
+// machine behind the same load balancer runs.
+func (a *testApp) secondServer() *testApp {
+	a.t.Helper()
+	st, err := store.Open(context.Background(), a.dbPath, a.keys)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { st.Close() })
+	return serveApp(a.t, a.cfg, st, a.dbPath, a.keys)
 }
 
 // client is a browser stand-in: it keeps cookies and does not follow redirects, so tests see

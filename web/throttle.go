@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // Sign-in limits: after freeFailures wrong passwords in a row an account waits, twice as
@@ -26,8 +28,11 @@ const (
 	maxKeyLen  = 64
 )
 
-// signInLimiter keeps failed sign-ins in memory: a restart forgets them.
+// signInLimiter keeps failed sign-ins in memory, and counts them in the database too (when
+// shared is set), so that servers sharing it count together: each sign-in reads the
+// account's and the address's counts there before it may try, and each failure adds to them.
 type signInLimiter struct {
+	shared   *store.Store
 	mu       sync.Mutex
 	accounts map[string]*accountFailures
 	addrs    map[string]*addrFailureWindow
@@ -52,12 +57,84 @@ type addrFailureWindow struct {
 	pending     int
 }
 
-func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{},
+func newSignInLimiter(shared *store.Store) *signInLimiter {
+	return &signInLimiter{shared: shared, accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{},
 		now: time.Now, max: maxEntries, changed: make(chan struct{})}
 }
 
 func accountKey(username string) string { return truncate(strings.ToLower(username), maxKeyLen) }
+
+// The keys of the limits' counts in the database (store.CountFailure).
+func sharedAccountKey(key string) string { return "sign-in account " + key }
+func sharedAddrKey(addr string) string   { return "sign-in address " + truncate(addr, maxKeyLen) }
+
+// sharedTimeout bounds the database's part in a limit: without an answer, the count of this
+// server stands alone.
+const sharedTimeout = 2 * time.Second
+
+// sharedCount is a count of failures in the database: how many, since when, the last when.
+type sharedCount struct {
+	n           int
+	start, last time.Time
+}
+
+// readShared reads the database's counts of account key and addr; zero without a database or
+// an answer from it.
+func (l *signInLimiter) readShared(ctx context.Context, key, addr string) (account, fromAddr sharedCount) {
+	if l.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+	defer cancel()
+	if n, start, last, err := l.shared.Failures(ctx, sharedAccountKey(key)); err == nil {
+		account = sharedCount{n, start, last}
+	}
+	if n, start, last, err := l.shared.Failures(ctx, sharedAddrKey(addr)); err == nil {
+		fromAddr = sharedCount{n, start, last}
+	}
+	return account, fromAddr
+}
+
+// countShared counts a failure of account key and of addr in the database, at now, and
+// returns the counts there (every server's); zero without a database or an answer from it. It
+// runs to its end whatever the request does: a client that leaves does not take its failure
+// with it.
+func (l *signInLimiter) countShared(key, addr string, now time.Time) (account, fromAddr sharedCount) {
+	if l.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if n, start, err := l.shared.CountFailure(ctx, sharedAccountKey(key), now, 0, maxBackoff); err == nil {
+		account = sharedCount{n, start, now}
+	}
+	if n, start, err := l.shared.CountFailure(ctx, sharedAddrKey(addr), now, addrWindow, 0); err == nil {
+		fromAddr = sharedCount{n, start, now}
+	}
+	return account, fromAddr
+}
+
+// merge takes into a and w the counts of the database where they are ahead (other servers
+// failed too), unless they have expired.
+func merge(a *accountFailures, w *addrFailureWindow, account, fromAddr sharedCount, now time.Time) {
+	if account.n > a.count && now.Sub(account.last) <= maxBackoff {
+		a.count, a.last = account.n, account.last
+		if n := a.count - freeFailures; n >= 0 {
+			a.until = maxTime(a.until, account.last.Add(min(firstBackoff<<min(n, 10), maxBackoff)))
+		}
+	}
+	if fromAddr.n > w.count && now.Sub(fromAddr.start) <= addrWindow {
+		w.count, w.start = fromAddr.n, fromAddr.start
+		w.last = maxTime(w.last, fromAddr.last)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 // begin decides whether a sign-in as username from addr may try its password now. An
 // attempt is counted as a failure only once its password proved wrong; meanwhile it is
@@ -68,6 +145,7 @@ func accountKey(username string) string { return truncate(strings.ToLower(userna
 // An attempt begun must end with succeeded, failed or dropped.
 func (l *signInLimiter) begin(ctx context.Context, username, addr string) (wait time.Duration, audit bool, err error) {
 	key := accountKey(username)
+	account, fromAddr := l.readShared(ctx, key, addr)
 	l.mu.Lock()
 	for {
 		now := l.now()
@@ -75,6 +153,7 @@ func (l *signInLimiter) begin(ctx context.Context, username, addr string) (wait 
 			l.prune(now)
 		}
 		a, w := l.current(key, addr, now)
+		merge(a, w, account, fromAddr, now)
 		if wait, audit = l.locked(a, w, now); wait > 0 {
 			l.mu.Unlock()
 			return wait, audit, nil
@@ -133,15 +212,22 @@ func (l *signInLimiter) locked(a *accountFailures, w *addrFailureWindow, now tim
 
 // succeeded ends an attempt whose password was right: the account's failures are forgotten.
 func (l *signInLimiter) succeeded(username, addr string) {
+	if l.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		l.shared.ClearFailures(ctx, sharedAccountKey(accountKey(username))) // failing, the count expires by itself
+		cancel()
+	}
 	l.end(username, addr, func(a *accountFailures, _ *addrFailureWindow, _ time.Time) {
 		a.count, a.until = 0, time.Time{}
 	})
 }
 
 // failed ends an attempt whose password was wrong: it counts against the account and the
-// address, and may lock them.
+// address, here and in the database, and may lock them.
 func (l *signInLimiter) failed(username, addr string) {
+	account, fromAddr := l.countShared(accountKey(username), addr, l.now())
 	l.end(username, addr, func(a *accountFailures, w *addrFailureWindow, now time.Time) {
+		merge(a, w, sharedCount{account.n - 1, account.start, account.last}, sharedCount{fromAddr.n - 1, fromAddr.start, fromAddr.last}, now)
 		a.count++
 		a.last = now
 		if n := a.count - freeFailures; n >= 0 {
