@@ -27,12 +27,14 @@ func (s *Store) CountFailure(ctx context.Context, key string, at time.Time, wind
 	}
 	var n int
 	var start time.Time
-	err := s.w.QueryRowContext(ctx, `INSERT INTO failure_windows (key, started_at, last_at, count) VALUES (?1, ?2, ?2, 1)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO failure_windows (key, started_at, last_at, count) VALUES (?1, ?2, ?2, 1)
 		ON CONFLICT (key) DO UPDATE SET
 			count = CASE WHEN failure_windows.started_at < ?3 OR failure_windows.last_at < ?4 THEN 1 ELSE failure_windows.count + 1 END,
 			started_at = CASE WHEN failure_windows.started_at < ?3 OR failure_windows.last_at < ?4 THEN excluded.started_at ELSE failure_windows.started_at END,
 			last_at = excluded.last_at
 		RETURNING count, started_at`, key, at.UTC(), cutoff(window), cutoff(quiet)).Scan(&n, &start)
+	})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("store: count a failure: %w", err)
 	}
@@ -41,7 +43,7 @@ func (s *Store) CountFailure(ctx context.Context, key string, at time.Time, wind
 
 // ClearFailures forgets the failures of key (an account that signed in).
 func (s *Store) ClearFailures(ctx context.Context, key string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM failure_windows WHERE key = ?`, key); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM failure_windows WHERE key = ?`, key); err != nil {
 		return fmt.Errorf("store: clear failures: %w", err)
 	}
 	return nil

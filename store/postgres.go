@@ -48,6 +48,13 @@ func openPostgres(ctx context.Context, url string, keys *keyring.Keyring) (*Stor
 		s.Close()
 		return nil, err
 	}
+	var listenCtx context.Context
+	listenCtx, s.stopListening = context.WithCancel(context.Background())
+	s.listened = make(chan struct{})
+	go func() {
+		defer close(s.listened)
+		s.listen(listenCtx, cfg)
+	}()
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ package web
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 // Wrong passwords sent to two servers lock the account on both.
@@ -54,4 +55,24 @@ func TestSessionsAcrossServers(t *testing.T) {
 	onB.submit("/admin/scm", "/logout", nil).wantRedirect("/login")
 	c.get("/admin/scm").wantStatus(http.StatusSeeOther)
 	onB.get("/admin/scm").wantStatus(http.StatusSeeOther)
+}
+
+// A change made through one server shows in the other's next page within 100 ms, though
+// the other had the page cached.
+func TestChangesShowOnTheOtherServer(t *testing.T) {
+	a := newTestApp(t)
+	b := a.secondServer()
+	ca, cb := a.adminClient(), b.adminClient()
+	if cb.get("/admin/scm").has(rowSel(2)) {
+		t.Fatal("a configuration listed before any was made")
+	}
+	id := addConfig(t, ca, bbForm("seen.example.com", "SEEN"))
+	start := time.Now()
+	for !cb.get("/admin/scm").has(rowSel(id)) {
+		if time.Since(start) > 100*time.Millisecond {
+			t.Fatalf("the configuration made on one server is not listed on the other %s later", time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("listed on the other server after %s", time.Since(start))
 }
