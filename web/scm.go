@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/a-h/templ"
@@ -413,12 +414,17 @@ func summarize(f *views.SCMForm, notDone string) {
 	}
 }
 
+// healthTimeout bounds /healthz: a database that does not answer within it is unavailable.
+const healthTimeout = 3 * time.Second
+
 func (s *server) healthz(c echo.Context) error {
-	if err := s.st.Ping(c.Request().Context()); err != nil {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), healthTimeout)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
 		s.log.Error("health check failed", "err", err)
 		return c.String(http.StatusServiceUnavailable, "database unavailable")
 	}
-	if err := s.heartbeat.check(c.Request().Context(), s.st); err != nil {
+	if err := s.heartbeat.check(ctx, s.st); err != nil {
 		s.log.Error("health check failed: the database cannot be written", "err", err)
 		cause, ok := store.Unwritable(err)
 		if !ok {
