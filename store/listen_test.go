@@ -83,7 +83,7 @@ func TestOtherServersCommitsAreSeen(t *testing.T) {
 	t.Cleanup(func() { allow(true) })
 	var cut int
 	if err := a.db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND query = 'LISTEN `+changesChannel+`'`).Scan(&cut); err != nil || cut != 2 {
+		WHERE datname = current_database() AND query = 'LISTEN ` + changesChannel + `'`).Scan(&cut); err != nil || cut != 2 {
 		t.Fatalf("terminated %d listening connections (%v), want 2", cut, err)
 	}
 	if _, ok := waitFor(time.Second, func() bool { return !b.listening.Load() }); !ok {
