@@ -29,6 +29,10 @@ type dialect struct {
 	// searchPattern of the lower-cased search.
 	search        string
 	searchPattern func(lower string) string
+	// shortSearch, when set, replaces search for a search of fewer than three characters,
+	// which no trigram index can answer: the index would be read whole, where reading the
+	// table in the page's order stops at the page.
+	shortSearch string
 	// position is where provider stands within its text argument (1 for the start), for
 	// the provider sort.
 	position string
@@ -50,6 +54,7 @@ var sqliteDialect = dialect{
 	// LIKE, but not with ESCAPE).
 	search:        `id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`,
 	searchPattern: func(s string) string { return "*" + globEscaper.Replace(s) + "*" },
+	shortSearch:   `search_text GLOB ?`,
 	position:      `instr(?, ' ' || provider || ' ')`,
 	like:          `LIKE`,
 	// A read transaction in WAL mode sees one snapshot already. Tables without AUTOINCREMENT

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/scmadmin/scmadmin/store"
-	"github.com/scmadmin/scmadmin/store/keyring"
 )
 
 // testCache returns a cache whose data version is the one the test sets.
@@ -168,11 +166,7 @@ func TestChangesByAnotherProcessAreSeen(t *testing.T) {
 // scmadmin commands) would; it is closed when the test ends.
 func (a *testApp) otherProcess() *store.Store {
 	a.t.Helper()
-	keys, _, err := keyring.LoadOrCreate(filepath.Join(filepath.Dir(a.dbPath), "scmadmin.key"))
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	other, err := store.Open(context.Background(), a.dbPath, keys)
+	other, err := store.Open(context.Background(), a.dbPath, a.keys)
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/scmadmin/scmadmin/store"
-	"github.com/scmadmin/scmadmin/store/keyring"
 	"github.com/scmadmin/scmadmin/store/pgtest"
 )
 
@@ -20,10 +19,7 @@ func TestCopiedInstallationServes(t *testing.T) {
 	cfg := Config{BaseURL: "http://127.0.0.1", ExtraCAs: fake.srv.CAPEM}
 	app := newTestAppWith(t, cfg)
 	id := addConfig(t, app.adminClient(), fake.form("copied-token-1"))
-	keys, err := keyring.Load(filepath.Join(filepath.Dir(app.dbPath), "scmadmin.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := app.keys
 	open := func(dsn string) *store.Store {
 		st, err := store.Open(ctx, dsn, keys)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,11 +21,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/store/pgtest"
 	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
@@ -77,7 +80,7 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbPath := filepath.Join(dir, "scmadmin.db")
+	dbPath := testDatabase(t, dir)
 	st, err := store.Open(context.Background(), dbPath, keys)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +90,84 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 		t.Fatal(err)
 	}
 	return serveApp(t, cfg, st, dbPath, keys)
+}
+
+// engineEnv picks the engine of the web tests' databases: "postgres" for a new PostgreSQL
+// database each (on the server of SCMADMIN_TEST_POSTGRES), else a SQLite file. CI runs the
+// web tests once with each.
+const engineEnv = "SCMADMIN_TEST_ENGINE"
+
+// onPostgres says whether the web tests run on PostgreSQL.
+func onPostgres() bool { return os.Getenv(engineEnv) == "postgres" }
+
+// testDatabase names a new database on the engine under test: a file in dir, or a new
+// PostgreSQL database.
+func testDatabase(t testing.TB, dir string) string {
+	t.Helper()
+	if onPostgres() {
+		return pgtest.NewDatabase(t)
+	}
+	return filepath.Join(dir, "scmadmin.db")
+}
+
+// sqliteOnly skips a test of what only SQLite has, when the tests run on PostgreSQL.
+func sqliteOnly(t testing.TB, why string) {
+	t.Helper()
+	if onPostgres() {
+		t.Skip("SQLite only: " + why)
+	}
+}
+
+// assertNoRowHolds fails if a row of any table of the app's PostgreSQL database holds s, as
+// text or in bytes.
+func assertNoRowHolds(t *testing.T, app *testApp, what, s string) {
+	t.Helper()
+	db := app.rawDB()
+	rows, err := db.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		rows.Scan(&name)
+		tables = append(tables, name)
+	}
+	rows.Close()
+	for _, table := range tables {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM `+table+` r WHERE strpos(r::text, $1) > 0 OR strpos(r::text, $2) > 0`,
+			s, hex.EncodeToString([]byte(s))).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			t.Errorf("%d rows of %s hold the %s in plain text", n, table, what)
+		}
+	}
+}
+
+// rawDB opens the app's database directly, as another program would (closed when the test
+// ends); queries number their parameters $1, $2 …, which both engines take.
+func (a *testApp) rawDB() *sql.DB {
+	a.t.Helper()
+	driver, dsn := "sqlite", "file:"+a.dbPath+"?_pragma=busy_timeout(5000)"
+	if onPostgres() {
+		driver, dsn = "pgx", a.dbPath
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// dbTime is t as the engine under test takes it in a raw query.
+func dbTime(t time.Time) any {
+	if onPostgres() {
+		return t.UTC()
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.999999999-07:00")
 }
 
 // serveApp serves the application over st, the database at dsn whose secrets keys opens, until
@@ -605,6 +686,9 @@ func statuses(answers []*response) map[int]int {
 // assertNotStored fails if s is in the database files or the log.
 func assertNotStored(t *testing.T, app *testApp, what, s string) {
 	t.Helper()
+	if onPostgres() {
+		assertNoRowHolds(t, app, what, s)
+	}
 	for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
 		data, err := os.ReadFile(file)
 		if err != nil && !os.IsNotExist(err) {
