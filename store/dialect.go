@@ -43,6 +43,11 @@ type dialect struct {
 	// lastID reads the last id that the table {table} (also its one argument) handed out, 0
 	// for none; setLastID (its arguments the table and that id) makes it hand out ids after it.
 	lastID, setLastID string
+	// unsynced, run first in a transaction, lets its commit return before it is on disk: for
+	// writes that may be lost to a crash (failure counts), so that a flood of them does not
+	// queue the writer behind an fsync each. SQLite (WAL, synchronous=NORMAL) syncs only at
+	// checkpoints already.
+	unsynced string
 }
 
 var sqliteDialect = dialect{
@@ -80,6 +85,7 @@ var postgresDialect = dialect{
 	position:      `strpos(?, ' ' || provider || ' ')`,
 	like:          `ILIKE`,
 	snapshot:      sql.LevelRepeatableRead,
+	unsynced:      `SET LOCAL synchronous_commit = off`,
 	lastID: `SELECT greatest((SELECT coalesce(max(id), 0) FROM {table}),
 		coalesce(pg_sequence_last_value(pg_get_serial_sequence(?, 'id')::regclass), 0))`,
 	setLastID: `SELECT setval(pg_get_serial_sequence(?1, 'id'), greatest(?2, (SELECT coalesce(max(id), 1) FROM {table})))`,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -77,9 +78,11 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	return pgConn{conn.(*stdlib.Conn)}, nil
 }
 
-// pgConn is a pgx connection that takes the store's SQL as it is written for both engines:
-// ? placeholders become $1, $2 … (rebind), and Go bools travel as the 0 and 1 that both
-// schemas keep flags in (SQLite has no boolean type).
+// pgConn is a pgx connection that takes the store's SQL and values as they are written for
+// both engines: ? placeholders become $1, $2 … (rebind); Go bools travel as the 0 and 1 that
+// both schemas keep flags in (SQLite has no boolean type); and text that PostgreSQL refuses
+// (a NUL, or bytes that are not UTF-8) has those replaced by U+FFFD, as a lookup of it finds
+// nothing either way and a record of it (a webhook's event name) keeps what it can.
 type pgConn struct{ *stdlib.Conn }
 
 func (c pgConn) Prepare(query string) (driver.Stmt, error) {
@@ -99,10 +102,15 @@ func (c pgConn) QueryContext(ctx context.Context, query string, args []driver.Na
 }
 
 func (c pgConn) CheckNamedValue(v *driver.NamedValue) error {
-	if b, ok := v.Value.(bool); ok {
+	switch x := v.Value.(type) {
+	case bool:
 		v.Value = int64(0)
-		if b {
+		if x {
 			v.Value = int64(1)
+		}
+	case string:
+		if strings.IndexByte(x, 0) >= 0 || !utf8.ValidString(x) {
+			v.Value = strings.ToValidUTF8(strings.ReplaceAll(x, "\x00", "\uFFFD"), "\uFFFD")
 		}
 	}
 	return nil

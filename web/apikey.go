@@ -74,8 +74,9 @@ func (f *failureWindows) fail(addr string) {
 	shared, since := 0, time.Time{}
 	if f.shared != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-		if n, start, err := f.shared.CountFailure(ctx, f.name+" "+truncate(addr, maxKeyLen), now, f.window, 0); err == nil {
-			shared, since = n, start // else this server's count stands alone
+		counts, err := f.shared.CountFailures(ctx, now, store.FailureWindow{Key: f.name + " " + truncate(addr, maxKeyLen), Window: f.window})
+		if err == nil {
+			shared, since = counts[0].N, counts[0].StartedAt // else this server's count stands alone
 		}
 		cancel()
 	}

@@ -72,60 +72,51 @@ func sharedAddrKey(addr string) string   { return "sign-in address " + truncate(
 // server stands alone.
 const sharedTimeout = 2 * time.Second
 
-// sharedCount is a count of failures in the database: how many, since when, the last when.
-type sharedCount struct {
-	n           int
-	start, last time.Time
-}
-
 // readShared reads the database's counts of account key and addr; zero without a database or
 // an answer from it.
-func (l *signInLimiter) readShared(ctx context.Context, key, addr string) (account, fromAddr sharedCount) {
+func (l *signInLimiter) readShared(ctx context.Context, key, addr string) (account, fromAddr store.Failures) {
 	if l.shared == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
 	defer cancel()
-	if n, start, last, err := l.shared.Failures(ctx, sharedAccountKey(key)); err == nil {
-		account = sharedCount{n, start, last}
+	counts, err := l.shared.ReadFailures(ctx, sharedAccountKey(key), sharedAddrKey(addr))
+	if err != nil {
+		return
 	}
-	if n, start, last, err := l.shared.Failures(ctx, sharedAddrKey(addr)); err == nil {
-		fromAddr = sharedCount{n, start, last}
-	}
-	return account, fromAddr
+	return counts[0], counts[1]
 }
 
 // countShared counts a failure of account key and of addr in the database, at now, and
 // returns the counts there (every server's); zero without a database or an answer from it. It
 // runs to its end whatever the request does: a client that leaves does not take its failure
 // with it.
-func (l *signInLimiter) countShared(key, addr string, now time.Time) (account, fromAddr sharedCount) {
+func (l *signInLimiter) countShared(key, addr string, now time.Time) (account, fromAddr store.Failures) {
 	if l.shared == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
-	if n, start, err := l.shared.CountFailure(ctx, sharedAccountKey(key), now, 0, maxBackoff); err == nil {
-		account = sharedCount{n, start, now}
+	counts, err := l.shared.CountFailures(ctx, now, store.FailureWindow{Key: sharedAccountKey(key), Quiet: maxBackoff},
+		store.FailureWindow{Key: sharedAddrKey(addr), Window: addrWindow})
+	if err != nil {
+		return
 	}
-	if n, start, err := l.shared.CountFailure(ctx, sharedAddrKey(addr), now, addrWindow, 0); err == nil {
-		fromAddr = sharedCount{n, start, now}
-	}
-	return account, fromAddr
+	return counts[0], counts[1]
 }
 
 // merge takes into a and w the counts of the database where they are ahead (other servers
 // failed too), unless they have expired.
-func merge(a *accountFailures, w *addrFailureWindow, account, fromAddr sharedCount, now time.Time) {
-	if account.n > a.count && now.Sub(account.last) <= maxBackoff {
-		a.count, a.last = account.n, account.last
+func merge(a *accountFailures, w *addrFailureWindow, account, fromAddr store.Failures, now time.Time) {
+	if account.N > a.count && now.Sub(account.LastAt) <= maxBackoff {
+		a.count, a.last = account.N, account.LastAt
 		if n := a.count - freeFailures; n >= 0 {
-			a.until = maxTime(a.until, account.last.Add(min(firstBackoff<<min(n, 10), maxBackoff)))
+			a.until = maxTime(a.until, account.LastAt.Add(min(firstBackoff<<min(n, 10), maxBackoff)))
 		}
 	}
-	if fromAddr.n > w.count && now.Sub(fromAddr.start) <= addrWindow {
-		w.count, w.start = fromAddr.n, fromAddr.start
-		w.last = maxTime(w.last, fromAddr.last)
+	if fromAddr.N > w.count && now.Sub(fromAddr.StartedAt) <= addrWindow {
+		w.count, w.start = fromAddr.N, fromAddr.StartedAt
+		w.last = maxTime(w.last, fromAddr.LastAt)
 	}
 }
 
@@ -212,14 +203,16 @@ func (l *signInLimiter) locked(a *accountFailures, w *addrFailureWindow, now tim
 
 // succeeded ends an attempt whose password was right: the account's failures are forgotten.
 func (l *signInLimiter) succeeded(username, addr string) {
-	if l.shared != nil {
+	failed := false
+	l.end(username, addr, func(a *accountFailures, _ *addrFailureWindow, _ time.Time) {
+		failed = a.count > 0 // here or, as read when the attempt began, on any server
+		a.count, a.until = 0, time.Time{}
+	})
+	if failed && l.shared != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 		l.shared.ClearFailures(ctx, sharedAccountKey(accountKey(username))) // failing, the count expires by itself
 		cancel()
 	}
-	l.end(username, addr, func(a *accountFailures, _ *addrFailureWindow, _ time.Time) {
-		a.count, a.until = 0, time.Time{}
-	})
 }
 
 // failed ends an attempt whose password was wrong: it counts against the account and the
@@ -227,7 +220,8 @@ func (l *signInLimiter) succeeded(username, addr string) {
 func (l *signInLimiter) failed(username, addr string) {
 	account, fromAddr := l.countShared(accountKey(username), addr, l.now())
 	l.end(username, addr, func(a *accountFailures, w *addrFailureWindow, now time.Time) {
-		merge(a, w, sharedCount{account.n - 1, account.start, account.last}, sharedCount{fromAddr.n - 1, fromAddr.start, fromAddr.last}, now)
+		account.N, fromAddr.N = account.N-1, fromAddr.N-1 // this failure is counted below
+		merge(a, w, account, fromAddr, now)
 		a.count++
 		a.last = now
 		if n := a.count - freeFailures; n >= 0 {
