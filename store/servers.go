@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -25,15 +26,27 @@ const forgetServersAfter = time.Hour
 // servers and the failure counts (failure_windows) that have long been silent.
 func (s *Store) RecordServer(ctx context.Context, id, name string, startedAt time.Time) error {
 	now := s.now()
-	_, err := s.exec(ctx, `INSERT INTO servers (id, name, started_at, seen_at, key_id) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at, key_id = excluded.key_id`,
-		id, name, startedAt.UTC(), now, int64(s.keys.Current()))
-	if err == nil {
-		_, err = s.exec(ctx, `DELETE FROM servers WHERE seen_at < ?`, now.Add(-forgetServersAfter))
-	}
-	if err == nil {
-		_, err = s.exec(ctx, `DELETE FROM failure_windows WHERE last_at < ?`, now.Add(-forgetFailuresAfter))
-	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, stmt := range []struct {
+			sql  string
+			args []any
+		}{
+			{s.d.unsynced, nil}, // a record lost to a crash is made again a second later
+			{`INSERT INTO servers (id, name, started_at, seen_at, key_id) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at, key_id = excluded.key_id`,
+				[]any{id, name, startedAt.UTC(), now, int64(s.keys.Current())}},
+			{`DELETE FROM servers WHERE seen_at < ?`, []any{now.Add(-forgetServersAfter)}},
+			{`DELETE FROM failure_windows WHERE last_at < ?`, []any{now.Add(-forgetFailuresAfter)}},
+		} {
+			if stmt.sql == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt.sql, stmt.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store: record server %s: %w", name, err)
 	}

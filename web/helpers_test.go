@@ -110,14 +110,6 @@ func testDatabase(t testing.TB, dir string) string {
 	return filepath.Join(dir, "scmadmin.db")
 }
 
-// sqliteOnly skips a test of what only SQLite has, when the tests run on PostgreSQL.
-func sqliteOnly(t testing.TB, why string) {
-	t.Helper()
-	if onPostgres() {
-		t.Skip("SQLite only: " + why)
-	}
-}
-
 // assertNoRowHolds fails if a row of any table of the app's PostgreSQL database holds s, as
 // text or in bytes.
 func assertNoRowHolds(t *testing.T, app *testApp, what, s string) {
