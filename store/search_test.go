@@ -30,3 +30,18 @@ func TestSearchCountAtMost(t *testing.T) {
 		t.Errorf("a short search that matches nothing: total %d (%v)", total, err)
 	}
 }
+
+// Text PostgreSQL cannot hold (a NUL, bytes that are not UTF-8) finds nothing, rather than
+// failing, on both engines.
+func TestLookupsOfTextPostgresRefuses(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for _, odd := range []string{"admin\x00", "\xff\xfe", "a\x00\xffb"} {
+		if l, err := s.LookupLogin(ctx, odd); err != nil || l.Exists {
+			t.Errorf("LookupLogin(%q): %+v %v, want no account and no error", odd, l, err)
+		}
+		if page, _, err := s.ListSCMConfigs(ctx, SCMQuery{Search: odd, Limit: 10, CountAtMost: 1000}); err != nil || len(page) != 0 {
+			t.Errorf("search %q: %d found, %v", odd, len(page), err)
+		}
+	}
+}
