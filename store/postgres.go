@@ -31,6 +31,12 @@ func openPostgres(ctx context.Context, url string, keys *keyring.Keyring) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("store: the PostgreSQL URL: %w", err)
 	}
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		// pgx prepares and keeps every statement, and PostgreSQL soon plans a kept one once for
+		// any arguments: the list's search then read the table in id order for a rare name
+		// (40 ms over 100,000 configurations) where the trigram index finds it at once.
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	connector := pgConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(utcTimes))}
 	w := sql.OpenDB(connector)
 	w.SetMaxOpenConns(1)
