@@ -64,7 +64,7 @@ func newSignInLimiter(shared *store.Store) *signInLimiter {
 
 func accountKey(username string) string { return truncate(strings.ToLower(username), maxKeyLen) }
 
-// The keys of the limits' counts in the database (store.CountFailure).
+// The keys of the limits' counts in the database (store.CountFailures).
 func sharedAccountKey(key string) string { return "sign-in account " + key }
 func sharedAddrKey(addr string) string   { return "sign-in address " + truncate(addr, maxKeyLen) }
 
