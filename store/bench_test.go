@@ -110,6 +110,9 @@ func BenchmarkRecordDelivery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if _, err := s.RegisterRepository(context.Background(), Repository{ConfigID: cfg.ID, Owner: "ALGO", Name: "repo"}, testActor); err != nil {
+				b.Fatal(err)
+			}
 			var n atomic.Int64
 			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {
@@ -124,6 +127,53 @@ func BenchmarkRecordDelivery(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// seedMany inserts n Bitbucket Server configurations in one statement (creating each through
+// CreateSCMConfig would take minutes at this size), as CreateSCMConfig would store them; the
+// triggers index them.
+func seedMany(b *testing.B, s *Store, n int) {
+	b.Helper()
+	series := `WITH RECURSIVE series(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM series WHERE i < ?) `
+	if testEngine == &postgresDialect {
+		series = `WITH series(i) AS (SELECT generate_series(1, ?)) `
+	}
+	_, err := s.exec(context.Background(), series+`INSERT INTO scm_configs (provider, name, website_url, api_url, ssh_url,
+		project_key, unique_key, search_text, enabled, is_default, created_at, updated_at)
+		SELECT 'bitbucket_server', '', 'https://bb' || i || '.example.com', 'https://bb' || i || '.example.com/rest/api/1.0',
+			'ssh://git@bb' || i || '.example.com:7999', 'ALGO', 'bitbucket_server https://bb' || i || '.example.com ALGO',
+			'https://bb' || i || '.example.com algo', 1, 0, ?, ? FROM series`, n, s.now(), s.now())
+	if err == nil {
+		_, err = s.exec(context.Background(), `UPDATE scm_configs SET ref = CAST(id AS TEXT) WHERE ref IS NULL`)
+	}
+	if err == nil && testEngine == &postgresDialect {
+		_, err = s.exec(context.Background(), `ANALYZE scm_configs`) // as autovacuum soon would
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkBroadSearch is a search that matches nearly everything (one letter) over 100,000
+// configurations, as the list asks for it: the first page, and its count, capped.
+func BenchmarkBroadSearch(b *testing.B) {
+	s := newTestStore(b)
+	seedMany(b, s, 100_000)
+	for name, q := range map[string]SCMQuery{
+		"one-letter": {Search: "b", Limit: 25, CountAtMost: 1000},
+		"no-match":   {Search: "zzz", Limit: 25, CountAtMost: 1000},
+		"rare":       {Search: "bb12345.", Limit: 25, CountAtMost: 1000},
+		"broad":      {Search: "example", Limit: 25, CountAtMost: 1000},
+		"two-rare":   {Search: "zz", Limit: 25, CountAtMost: 1000},
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := s.ListSCMConfigs(context.Background(), q); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"strings"
 
@@ -28,6 +29,10 @@ type dialect struct {
 	// searchPattern of the lower-cased search.
 	search        string
 	searchPattern func(lower string) string
+	// shortSearch, when set, replaces search for a search of fewer than three characters,
+	// which no trigram index can answer: the index would be read whole, where reading the
+	// table in the page's order stops at the page.
+	shortSearch string
 	// position is where provider stands within its text argument (1 for the start), for
 	// the provider sort.
 	position string
@@ -43,6 +48,16 @@ type dialect struct {
 	// skipLocked ends a SELECT of rows to claim: it locks them and passes over those another
 	// transaction holds, so that two servers claiming at once neither wait nor deadlock.
 	skipLocked string
+	// snapshot is the isolation under which one transaction reads one snapshot (Copy's).
+	snapshot sql.IsolationLevel
+	// lastID reads the last id that the table {table} (also its one argument) handed out, 0
+	// for none; setLastID (its arguments the table and that id) makes it hand out ids after it.
+	lastID, setLastID string
+	// unsynced, run first in a transaction, lets its commit return before it is on disk: for
+	// writes that may be lost to a crash (failure counts), so that a flood of them does not
+	// queue the writer behind an fsync each. SQLite (WAL, synchronous=NORMAL) syncs only at
+	// checkpoints already.
+	unsynced string
 }
 
 var sqliteDialect = dialect{
@@ -54,8 +69,14 @@ var sqliteDialect = dialect{
 	// LIKE, but not with ESCAPE).
 	search:        `id IN (SELECT rowid FROM scm_search WHERE search_text GLOB ?)`,
 	searchPattern: func(s string) string { return "*" + globEscaper.Replace(s) + "*" },
+	shortSearch:   `search_text GLOB ?`,
 	position:      `instr(?, ' ' || provider || ' ')`,
 	like:          `LIKE`,
+	// A read transaction in WAL mode sees one snapshot already. Tables without AUTOINCREMENT
+	// go on from their highest id, which the copied rows set.
+	snapshot:  sql.LevelDefault,
+	lastID:    `SELECT coalesce(max(id), 0) FROM (SELECT max(id) AS id FROM {table} UNION ALL SELECT seq FROM sqlite_sequence WHERE name = ?)`,
+	setLastID: `UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1`,
 }
 
 var postgresDialect = dialect{
@@ -76,6 +97,11 @@ var postgresDialect = dialect{
 	shareLock:     ` FOR SHARE`,
 	forUpdate:     ` FOR UPDATE`,
 	skipLocked:    ` FOR UPDATE SKIP LOCKED`,
+	snapshot:      sql.LevelRepeatableRead,
+	unsynced:      `SET LOCAL synchronous_commit = off`,
+	lastID: `SELECT greatest((SELECT coalesce(max(id), 0) FROM {table}),
+		coalesce(pg_sequence_last_value(pg_get_serial_sequence(?, 'id')::regclass), 0))`,
+	setLastID: `SELECT setval(pg_get_serial_sequence(?1, 'id'), greatest(?2, (SELECT coalesce(max(id), 1) FROM {table})))`,
 }
 
 // globEscaper makes text match itself literally inside a GLOB pattern.

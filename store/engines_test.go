@@ -6,22 +6,18 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating the tests' databases
+	"github.com/scmadmin/scmadmin/store/pgtest"
 )
 
 // testEngine is the engine the tests are running on.
 var testEngine = &sqliteDialect
 
-const postgresEnv = "SCMADMIN_TEST_POSTGRES"
+const postgresEnv = pgtest.Env
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -55,34 +51,6 @@ func sqliteOnly(t testing.TB, what string) {
 	}
 }
 
-// newTestDatabase creates an empty database on the PostgreSQL server of postgresEnv, dropped
-// when the test ends, and returns its URL.
-func newTestDatabase(t testing.TB) string {
-	t.Helper()
-	server := os.Getenv(postgresEnv)
-	admin, err := sql.Open("pgx", server)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresEnv, err)
-	}
-	name := "scmadmin_test_" + strings.ToLower(rand.Text()[:16]) // unquoted names fold to lower case
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		t.Fatalf("create the test's database on %s: %v", postgresEnv, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop the test's database: %v", err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresEnv, err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
 func TestRebind(t *testing.T) {
 	for query, want := range map[string]string{
 		`SELECT a FROM t WHERE b = ? AND c IN (?, ?)`: `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)`,
@@ -108,14 +76,25 @@ func TestPostgresMigrationsFollowSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := pg[0].version
-	for i, m := range pg {
-		if m.version != first+i {
-			t.Errorf("PostgreSQL migration %s: versions must follow each other without gaps", m.name)
+	twins := func(ms []migration) map[int]bool {
+		vs := map[int]bool{}
+		for _, m := range ms {
+			if m.version > pg[0].version {
+				vs[m.version] = true
+			}
+		}
+		return vs
+	}
+	pgVersions, liteVersions := twins(pg), twins(lite)
+	for v := range liteVersions {
+		if !pgVersions[v] {
+			t.Errorf("SQLite's migration %03d has no PostgreSQL twin: write each migration for both engines", v)
 		}
 	}
-	if last := pg[len(pg)-1].version; last != lite[len(lite)-1].version {
-		t.Errorf("the last PostgreSQL migration is %d, SQLite's %d: write each migration for both engines", last, lite[len(lite)-1].version)
+	for v := range pgVersions {
+		if !liteVersions[v] {
+			t.Errorf("PostgreSQL's migration %03d has no SQLite twin: write each migration for both engines", v)
+		}
 	}
 }
 

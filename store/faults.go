@@ -2,8 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -38,4 +44,25 @@ func Unwritable(err error) (cause string, ok bool) {
 		return "a file of the database cannot be opened for writing", true
 	}
 	return "", false
+}
+
+// Unreachable reports whether err is the database server out of reach — refusing or dropping
+// connections, or shutting down — rather than refusing the request: the request may succeed
+// once it is back, and nothing of it was committed unless it said so.
+func Unreachable(err error) bool {
+	var (
+		connect *pgconn.ConnectError
+		pe      *pgconn.PgError
+	)
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &connect), pgconn.SafeToRetry(err), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED):
+		return true
+	case errors.As(err, &pe):
+		// Class 08, connection exception; 57P01–57P03, the server shutting down or starting.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return strings.Contains(err.Error(), "conn closed") // pgconn's own word for a connection it closed
 }

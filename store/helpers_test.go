@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/store/pgtest"
 )
 
 func mustCreateSCM(t *testing.T, s *Store, c SCMConfig, secrets map[string]string) SCMConfig {
@@ -81,7 +82,7 @@ func newTestStoreDSN(t testing.TB) (*Store, string) {
 func testDSN(t testing.TB, dir string) string {
 	t.Helper()
 	if testEngine == &postgresDialect {
-		return newTestDatabase(t)
+		return pgtest.NewDatabase(t)
 	}
 	return filepath.Join(dir, "scmadmin.db")
 }

@@ -316,6 +316,7 @@ var poison = map[int]struct {
 	17: {`CREATE TABLE build_hook_failures (x INTEGER)`, []string{"build_sequence", "build_hook_outbox", "builds.seq"}},
 	18: {`ALTER TABLE scm_configs ADD COLUMN managed_by TEXT`, nil},
 	19: {`CREATE TABLE leases (x INTEGER)`, []string{"scm_configs.failing_since", "health_results"}},
+	20: {`CREATE INDEX failure_windows_last_at ON users (id)`, []string{"servers", "failure_windows"}},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -406,6 +407,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`ALTER TABLE scm_configs DROP COLUMN managed_by`)
 			case 19:
 				_, err = db.Exec(`DROP TABLE leases`)
+			case 20:
+				_, err = db.Exec(`DROP INDEX failure_windows_last_at`)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // SCMConfig is one registered source code host. Which fields a provider uses is the provider
@@ -453,6 +455,10 @@ type SCMQuery struct {
 	Desc     bool
 	Limit    int
 	Offset   int
+	// CountAtMost, when not 0, stops the count of a search or filter past it: the total is
+	// then CountAtMost+1, meaning "more". Counting every match of a broad search costs more
+	// than finding the page.
+	CountAtMost int
 }
 
 // Health is a configuration's last connection test in a word, for the list's filter.
@@ -481,6 +487,9 @@ func (q SCMQuery) where(d *dialect) (string, []any) {
 	var args []any
 	if q.Search != "" {
 		search := []string{d.search}
+		if d.shortSearch != "" && utf8.RuneCountInString(q.Search) < 3 {
+			search[0] = d.shortSearch
+		}
 		args = append(args, d.searchPattern(strings.ToLower(q.Search)))
 		if len(q.Providers) > 0 {
 			search = append(search, `provider IN (`+placeholders(len(q.Providers))+`)`)
@@ -514,11 +523,15 @@ func (q SCMQuery) where(d *dialect) (string, []any) {
 // ListSCMConfigs returns one page of configurations and how many match in all.
 func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfig, total int, err error) {
 	where, args := q.where(s.d)
-	countQuery := `SELECT count(*) FROM scm_configs` + where
-	if where == "" {
+	countQuery, countArgs := `SELECT count(*) FROM scm_configs`+where, args
+	switch {
+	case where == "":
 		countQuery = `SELECT n FROM scm_config_count`
+	case q.CountAtMost > 0:
+		countQuery = `SELECT count(*) FROM (SELECT 1 FROM scm_configs` + where + ` LIMIT ?) matches`
+		countArgs = append(slices.Clip(args), q.CountAtMost+1)
 	}
-	if err := s.queryRow(ctx, countQuery, args...).Scan(&total); err != nil {
+	if err := s.queryRow(ctx, countQuery, countArgs...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count scm configs: %w", err)
 	}
 	order, orderArgs := q.orderBy(s.d)

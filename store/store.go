@@ -54,6 +54,13 @@ type Store struct {
 	// hookWake is set while the build hook is on (StartBuildHook): builds are then queued in
 	// its outbox, and the worker is woken through it.
 	hookWake atomic.Pointer[chan struct{}]
+	// remote moves, on PostgreSQL, with every other server's commit (see listen); listening
+	// says whether it learns of them through LISTEN now. stopListening ends listen, which
+	// closes listened when it has.
+	remote        atomic.Uint64
+	listening     atomic.Bool
+	stopListening context.CancelFunc
+	listened      chan struct{}
 }
 
 // Open opens the database at dsn, a SQLite file's path (created if needed) or a
@@ -127,6 +134,10 @@ func openSQLite(ctx context.Context, path string, keys *keyring.Keyring) (*Store
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.stopListening != nil {
+		s.stopListening()
+		<-s.listened
+	}
 	s.stmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
 		return true
@@ -272,24 +283,19 @@ func (s *Store) Versions(ctx context.Context) (Versions, error) {
 }
 
 // ChangeToken changes whenever anyone commits a write to the database: this process, another
-// server on the same file, or a scmadmin command. Each commit writes a fresh random token
-// into the change file beside the database, so that reading it costs one 8-byte read: while
-// it is unchanged, so are the data versions, and nothing needs to be read again.
+// server on the same database, or a scmadmin command. On SQLite, each commit writes a fresh
+// random token into the change file beside the database, so that reading it costs one 8-byte
+// read; on PostgreSQL, other servers' commits are notified (see listen). While the token is
+// unchanged, so are the data versions, and nothing needs to be read again.
 type ChangeToken struct {
-	file  [8]byte
-	local uint64
+	file          [8]byte
+	local, remote uint64
 }
 
 // ChangeToken returns the current change token.
-//
-// PostgreSQL has no file beside the database: there, for now, no token matches another, so
-// caches read the data versions on every request (correct, one query slower). LISTEN/NOTIFY
-// is to tell of other servers' commits instead.
 func (s *Store) ChangeToken() ChangeToken {
-	t := ChangeToken{local: s.local.Load()}
+	t := ChangeToken{local: s.local.Load(), remote: s.remote.Load()}
 	if s.changes == nil {
-		t.local = 0
-		rand.Read(t.file[:])
 		return t
 	}
 	if _, err := s.changes.ReadAt(t.file[:], 0); err != nil {

@@ -39,9 +39,11 @@ func TestMigrationsAreNumberedFromOne(t *testing.T) {
 	if len(ms) == 0 {
 		t.Fatal("no migrations embedded")
 	}
+	// Parallel branches each take a number ahead of the others': a branch may miss some
+	// until they are merged, so this holds the numbers to rising from 1, one migration each.
 	for i, m := range ms {
-		if m.version != i+1 {
-			t.Errorf("migration %d is %s (version %d): versions must be 1, 2, 3 … without gaps", i, m.name, m.version)
+		if i == 0 && m.version != 1 || i > 0 && m.version <= ms[i-1].version {
+			t.Errorf("migration %d is %s (version %d): versions must rise from 1, one migration each", i, m.name, m.version)
 		}
 		if strings.TrimSpace(m.sql) == "" {
 			t.Errorf("migration %s is empty", m.name)

@@ -76,6 +76,37 @@ type SCMList struct {
 	Query   ListQuery
 	Configs []store.SCMConfig
 	Total   int
+	// CountedTo, when not 0, is where the count stopped (store.SCMQuery.CountAtMost): a Total
+	// past it means "more than CountedTo", shown as "1,000+".
+	CountedTo int
+}
+
+// capped reports whether the count stopped before the last match.
+func (l SCMList) capped() bool { return l.CountedTo > 0 && l.Total > l.CountedTo }
+
+// totalText is the total as the pager shows it: exact, or "1,000+" when the count stopped.
+func (l SCMList) totalText() string {
+	if l.capped() {
+		return thousands(l.CountedTo) + "+"
+	}
+	return thousands(l.Total)
+}
+
+// pagesText is the number of pages as the pager shows it ("40+" when the count stopped).
+func (l SCMList) pagesText() string {
+	if l.capped() {
+		return itoa(l.CountedTo/l.Query.PerPage) + "+"
+	}
+	return itoa(l.lastPage())
+}
+
+// thousands writes n with a comma between each group of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // fresh reports whether the list is that of a fresh install: the built-in configuration alone.

@@ -163,7 +163,7 @@ func TestFailuresAreForgottenAfterQuiet(t *testing.T) {
 }
 
 func TestHugeUsernamesDoNotGrowTheLimiter(t *testing.T) {
-	l := newSignInLimiter()
+	l := newSignInLimiter(nil)
 	ctx := context.Background()
 	for i := range 3 {
 		name := strings.Repeat("x", 1<<20) + strconv.Itoa(i)

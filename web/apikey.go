@@ -29,13 +29,19 @@ const (
 // apiKeyKey is the context key of the store.APIKey a request was authenticated with.
 const apiKeyKey = "scmadmin.apikey"
 
-// failureWindows counts failures per address in fixed windows, in memory (a restart forgets
-// them). It is the address half of the sign-in limiter, kept apart so that the two limits
-// count separately; the two can share one type when the sign-in limiter is rewritten.
+// failureWindows counts failures per address in fixed windows, in memory, and in the
+// database too (when shared is set): each failure adds to the count there and takes back
+// every server's, so that servers sharing the database count together. Requests read the
+// memory alone (they are many): another server's failures count here from this server's next
+// failure from the address on. It is the address half of the sign-in limiter, kept apart so
+// that the two limits count separately.
 type failureWindows struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
+	// shared is the database; name prefixes the addresses' keys there.
+	shared *store.Store
+	name   string
 
 	mu    sync.Mutex
 	addrs map[string]*failureWindow
@@ -46,8 +52,8 @@ type failureWindow struct {
 	start time.Time
 }
 
-func newFailureWindows(limit int, window time.Duration) *failureWindows {
-	return &failureWindows{limit: limit, window: window, now: time.Now, addrs: map[string]*failureWindow{}}
+func newFailureWindows(limit int, window time.Duration, shared *store.Store, name string) *failureWindows {
+	return &failureWindows{limit: limit, window: window, now: time.Now, shared: shared, name: name, addrs: map[string]*failureWindow{}}
 }
 
 // wait returns how long addr must wait before it may try again, or 0.
@@ -61,11 +67,21 @@ func (f *failureWindows) wait(addr string) time.Duration {
 	return max(0, w.start.Add(f.window).Sub(f.now()))
 }
 
-// fail counts a failure from addr.
+// fail counts a failure from addr. Its count in the database runs to its end whatever the
+// request does: a client that leaves does not take its failure with it.
 func (f *failureWindows) fail(addr string) {
+	now := f.now()
+	shared, since := 0, time.Time{}
+	if f.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		counts, err := f.shared.CountFailures(ctx, now, store.FailureWindow{Key: f.name + " " + truncate(addr, maxKeyLen), Window: f.window})
+		if err == nil {
+			shared, since = counts[0].N, counts[0].StartedAt // else this server's count stands alone
+		}
+		cancel()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.now()
 	w := f.addrs[addr]
 	if w == nil || now.Sub(w.start) >= f.window {
 		if len(f.addrs) >= maxFailureAddrs {
@@ -75,6 +91,9 @@ func (f *failureWindows) fail(addr string) {
 		f.addrs[addr] = w
 	}
 	w.count++
+	if shared > w.count {
+		w.count, w.start = shared, since
+	}
 }
 
 func (f *failureWindows) sweep(now time.Time) {

@@ -186,7 +186,7 @@ func TestAPIKeyLastUsed(t *testing.T) {
 }
 
 func TestFailureWindowsForgetFloods(t *testing.T) {
-	f := newFailureWindows(1, time.Minute)
+	f := newFailureWindows(1, time.Minute, nil, "")
 	for i := range maxFailureAddrs + 10 {
 		f.fail("192.0.2." + strconv.Itoa(i))
 	}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -174,12 +173,7 @@ func TestAuditTrailRecordsEverything(t *testing.T) {
 // secret's change is "changed" with no from.
 func assertAuditTableHoldsNoSecret(t *testing.T, app *testApp) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+app.dbPath+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT actor, remote_addr, action, target, changes FROM audit_events`)
+	rows, err := app.rawDB().Query(`SELECT actor, remote_addr, action, target, changes FROM audit_events`)
 	if err != nil {
 		t.Fatal(err)
 	}

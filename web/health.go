@@ -35,12 +35,24 @@ func (h *heartbeat) check(ctx context.Context, st *store.Store) error {
 	return h.err
 }
 
-// unwritablePage answers a request that failed because the database cannot be written: 503
-// naming the cause. It leaves the session alone, so that messages left for the next page are
-// not taken by this one.
-func (s *server) unwritablePage(c echo.Context, cause string) error {
-	p := views.Page{Title: "Service unavailable",
-		Alert: "The database cannot be written: " + cause + ". Nothing was changed. Ask the operator to free disk space or fix the database file, then try again."}
+// unavailable says whether err means that the database cannot serve requests now — it
+// cannot be written (naming the cause), or cannot be reached — what the problem is, and what
+// to do about it.
+func unavailable(err error) (problem, advice string, ok bool) {
+	if cause, ok := store.Unwritable(err); ok {
+		return "The database cannot be written: " + cause, "Ask the operator to free disk space or fix the database file, then try again.", true
+	}
+	if store.Unreachable(err) {
+		return "The database is unreachable", "scmadmin keeps trying to reach it by itself: try again in a moment.", true
+	}
+	return "", "", false
+}
+
+// unavailablePage answers a request that failed because the database is unavailable: 503
+// saying why. It leaves the session alone, so that messages left for the next page are not
+// taken by this one.
+func (s *server) unavailablePage(c echo.Context, problem, advice string) error {
+	p := views.Page{Title: "Service unavailable", Alert: problem + ". Nothing was changed. " + advice}
 	if u, ok := currentUser(c); ok {
 		p.User = u.Username
 	}
@@ -48,21 +60,21 @@ func (s *server) unwritablePage(c echo.Context, cause string) error {
 	return render(c, http.StatusServiceUnavailable, views.ErrorPage(p, p.Title), views.Messages(p, true))
 }
 
-// answerUnwritable answers a request that failed because the database cannot be written (503
-// naming the cause: a page, or the API's error envelope), and reports whether err was that.
-func (s *server) answerUnwritable(c echo.Context, err error) bool {
-	cause, ok := store.Unwritable(err)
+// answerUnavailable answers a request that failed because the database is unavailable (503
+// saying why: a page, or the API's error envelope), and reports whether err was that.
+func (s *server) answerUnavailable(c echo.Context, err error) bool {
+	problem, advice, ok := unavailable(err)
 	if !ok {
 		return false
 	}
-	s.log.Error("database cannot be written", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-		"route", c.Path(), "cause", cause, "err", err)
+	s.log.Error("database unavailable", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"route", c.Path(), "problem", problem, "err", err)
 	if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
 		c.Response().Header().Set("Retry-After", "30")
 		s.answerAPIError(c, &apiError{Status: http.StatusServiceUnavailable, Code: http.StatusServiceUnavailable,
-			Message: "the database cannot be written: " + cause})
+			Message: strings.ToLower(problem[:1]) + problem[1:]})
 	} else {
-		s.unwritablePage(c, cause)
+		s.unavailablePage(c, problem, advice)
 	}
 	return true
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,11 +21,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/scmadmin/scmadmin/store"
 	"github.com/scmadmin/scmadmin/store/keyring"
+	"github.com/scmadmin/scmadmin/store/pgtest"
 	"github.com/scmadmin/scmadmin/web/internal/fakehost"
 	"github.com/scmadmin/scmadmin/web/provider"
 )
@@ -41,8 +44,10 @@ type testApp struct {
 	srv    *httptest.Server
 	st     *store.Store
 	s      *server
-	dbPath string
+	dbPath string // the database: a SQLite file, or a PostgreSQL URL
 	logs   *syncBuffer
+	cfg    Config
+	keys   *keyring.Keyring
 }
 
 // syncBuffer collects the server's log lines so tests can check what reached them.
@@ -75,14 +80,92 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbPath := filepath.Join(dir, "scmadmin.db")
+	dbPath := testDatabase(t, dir)
 	st, err := store.Open(context.Background(), dbPath, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	if _, err := st.CreateFirstAdmin(context.Background(), adminName, adminPassword); err != nil {
 		t.Fatal(err)
 	}
+	return serveApp(t, cfg, st, dbPath, keys)
+}
+
+// engineEnv picks the engine of the web tests' databases: "postgres" for a new PostgreSQL
+// database each (on the server of SCMADMIN_TEST_POSTGRES), else a SQLite file. CI runs the
+// web tests once with each.
+const engineEnv = "SCMADMIN_TEST_ENGINE"
+
+// onPostgres says whether the web tests run on PostgreSQL.
+func onPostgres() bool { return os.Getenv(engineEnv) == "postgres" }
+
+// testDatabase names a new database on the engine under test: a file in dir, or a new
+// PostgreSQL database.
+func testDatabase(t testing.TB, dir string) string {
+	t.Helper()
+	if onPostgres() {
+		return pgtest.NewDatabase(t)
+	}
+	return filepath.Join(dir, "scmadmin.db")
+}
+
+// assertNoRowHolds fails if a row of any table of the app's PostgreSQL database holds s, as
+// text or in bytes.
+func assertNoRowHolds(t *testing.T, app *testApp, what, s string) {
+	t.Helper()
+	db := app.rawDB()
+	rows, err := db.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		rows.Scan(&name)
+		tables = append(tables, name)
+	}
+	rows.Close()
+	for _, table := range tables {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM `+table+` r WHERE strpos(r::text, $1) > 0 OR strpos(r::text, $2) > 0`,
+			s, hex.EncodeToString([]byte(s))).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			t.Errorf("%d rows of %s hold the %s in plain text", n, table, what)
+		}
+	}
+}
+
+// rawDB opens the app's database directly, as another program would (closed when the test
+// ends); queries number their parameters $1, $2 …, which both engines take.
+func (a *testApp) rawDB() *sql.DB {
+	a.t.Helper()
+	driver, dsn := "sqlite", "file:"+a.dbPath+"?_pragma=busy_timeout(5000)"
+	if onPostgres() {
+		driver, dsn = "pgx", a.dbPath
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// dbTime is t as the engine under test takes it in a raw query.
+func dbTime(t time.Time) any {
+	if onPostgres() {
+		return t.UTC()
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.999999999-07:00")
+}
+
+// serveApp serves the application over st, the database at dsn whose secrets keys opens, until
+// the test ends.
+func serveApp(t testing.TB, cfg Config, st *store.Store, dsn string, keys *keyring.Keyring) *testApp {
+	t.Helper()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	e, s, err := newServer(cfg, st)
@@ -90,11 +173,20 @@ func newTestAppWith(t testing.TB, cfg Config) *testApp {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e)
-	t.Cleanup(func() {
-		srv.Close()
-		st.Close()
-	})
-	return &testApp{t: t, srv: srv, st: st, s: s, dbPath: dbPath, logs: logs}
+	t.Cleanup(srv.Close)
+	return &testApp{t: t, srv: srv, st: st, s: s, dbPath: dsn, logs: logs, cfg: cfg, keys: keys}
+}
+
+// secondServer is another server on a's database, with a store of its own, as a second
+// machine behind the same load balancer runs.
+func (a *testApp) secondServer() *testApp {
+	a.t.Helper()
+	st, err := store.Open(context.Background(), a.dbPath, a.keys)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { st.Close() })
+	return serveApp(a.t, a.cfg, st, a.dbPath, a.keys)
 }
 
 // client is a browser stand-in: it keeps cookies and does not follow redirects, so tests see
@@ -586,6 +678,9 @@ func statuses(answers []*response) map[int]int {
 // assertNotStored fails if s is in the database files or the log.
 func assertNotStored(t *testing.T, app *testApp, what, s string) {
 	t.Helper()
+	if onPostgres() {
+		assertNoRowHolds(t, app, what, s)
+	}
 	for _, file := range []string{app.dbPath, app.dbPath + "-wal"} {
 		data, err := os.ReadFile(file)
 		if err != nil && !os.IsNotExist(err) {

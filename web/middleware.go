@@ -275,7 +275,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed || c.Request().Context().Err() != nil {
 		return // answered already, or no one is left to answer
 	}
-	if s.answerUnwritable(c, err) {
+	if s.answerUnavailable(c, err) {
 		return
 	}
 	if _, ok := action.AsRefusal(err); !ok && errors.Is(err, store.ErrNotFound) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -804,13 +803,7 @@ func mustQuery(t *testing.T, pathAndQuery string) url.Values {
 // ageOAuthStates makes every round trip under way look started age ago.
 func ageOAuthStates(t *testing.T, app *testApp, age time.Duration) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+app.dbPath+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	at := time.Now().UTC().Add(-age).Format("2006-01-02 15:04:05.999999999-07:00")
-	if _, err := db.Exec(`UPDATE oauth_states SET created_at = ?`, at); err != nil {
+	if _, err := app.rawDB().Exec(`UPDATE oauth_states SET created_at = $1`, dbTime(time.Now().Add(-age))); err != nil {
 		t.Fatal(err)
 	}
 }

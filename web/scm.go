@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/a-h/templ"
@@ -102,6 +103,10 @@ type listKey struct {
 	user  string
 }
 
+// listCountedTo is where the list stops counting a search's or filter's matches: it shows
+// "1,000+" past it, as code hosts do.
+const listCountedTo = 1000
+
 // maxCachedLists bounds the lists kept: each is tens of kilobytes, and a search as one
 // types asks for one per pause.
 const maxCachedLists = 16
@@ -109,6 +114,9 @@ const maxCachedLists = 16
 // readList reads and renders the view q of the list for user.
 func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
 	sq := storeQuery(q)
+	// A search or filter counts its matches up to listCountedTo (or the page's end, if later):
+	// counting every match of a broad one cost more than finding the page.
+	sq.CountAtMost = max(listCountedTo, sq.Offset+sq.Limit)
 	configs, total, err := s.st.ListSCMConfigs(ctx, sq)
 	if err != nil {
 		return renderedList{}, err
@@ -122,7 +130,8 @@ func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (
 		}
 	}
 	l := renderedList{query: q}
-	if l.table, err = views.Prerender(ctx, views.SCMTable(views.SCMList{Query: q, Configs: configs, Total: total})); err != nil {
+	list := views.SCMList{Query: q, Configs: configs, Total: total, CountedTo: sq.CountAtMost}
+	if l.table, err = views.Prerender(ctx, views.SCMTable(list)); err != nil {
 		return renderedList{}, err
 	}
 	if l.page, err = views.Prerender(ctx, views.SCMListPage(views.Page{Title: listTitle, User: user}, q, l.table)); err != nil {
@@ -424,12 +433,17 @@ func summarize(f *views.SCMForm, notDone string) {
 	}
 }
 
+// healthTimeout bounds /healthz: a database that does not answer within it is unavailable.
+const healthTimeout = 3 * time.Second
+
 func (s *server) healthz(c echo.Context) error {
-	if err := s.st.Ping(c.Request().Context()); err != nil {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), healthTimeout)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
 		s.log.Error("health check failed", "err", err)
 		return c.String(http.StatusServiceUnavailable, "database unavailable")
 	}
-	if err := s.heartbeat.check(c.Request().Context(), s.st); err != nil {
+	if err := s.heartbeat.check(ctx, s.st); err != nil {
 		s.log.Error("health check failed: the database cannot be written", "err", err)
 		cause, ok := store.Unwritable(err)
 		if !ok {

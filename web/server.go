@@ -110,8 +110,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 	s := &server{
 		checker:    checker,
 		metrics:    newMetrics(st),
-		signIns:    newSignInLimiter(),
-		badKeys:    newFailureWindows(badKeysAllowed, badKeyWindow),
+		signIns:    newSignInLimiter(st),
+		badKeys:    newFailureWindows(badKeysAllowed, badKeyWindow, st, "API keys from"),
 		versions:   &dataVersions{st: st},
 		apiKeys:    newCache[[32]byte, store.APIKey](maxCachedAPIKeys, func(v store.Versions) uint64 { return v.APIKeys }),
 		apiAnswers: newCache[string, []byte](maxCachedAPIAnswers, func(v store.Versions) uint64 { return v.Configs }),

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scmadmin/scmadmin/store"
 )
 
 // Sign-in limits: after freeFailures wrong passwords in a row an account waits, twice as
@@ -26,8 +28,11 @@ const (
 	maxKeyLen  = 64
 )
 
-// signInLimiter keeps failed sign-ins in memory: a restart forgets them.
+// signInLimiter keeps failed sign-ins in memory, and counts them in the database too (when
+// shared is set), so that servers sharing it count together: each sign-in reads the
+// account's and the address's counts there before it may try, and each failure adds to them.
 type signInLimiter struct {
+	shared   *store.Store
 	mu       sync.Mutex
 	accounts map[string]*accountFailures
 	addrs    map[string]*addrFailureWindow
@@ -52,12 +57,75 @@ type addrFailureWindow struct {
 	pending     int
 }
 
-func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{},
+func newSignInLimiter(shared *store.Store) *signInLimiter {
+	return &signInLimiter{shared: shared, accounts: map[string]*accountFailures{}, addrs: map[string]*addrFailureWindow{},
 		now: time.Now, max: maxEntries, changed: make(chan struct{})}
 }
 
 func accountKey(username string) string { return truncate(strings.ToLower(username), maxKeyLen) }
+
+// The keys of the limits' counts in the database (store.CountFailures).
+func sharedAccountKey(key string) string { return "sign-in account " + key }
+func sharedAddrKey(addr string) string   { return "sign-in address " + truncate(addr, maxKeyLen) }
+
+// sharedTimeout bounds the database's part in a limit: without an answer, the count of this
+// server stands alone.
+const sharedTimeout = 2 * time.Second
+
+// readShared reads the database's counts of account key and addr; zero without a database or
+// an answer from it.
+func (l *signInLimiter) readShared(ctx context.Context, key, addr string) (account, fromAddr store.Failures) {
+	if l.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+	defer cancel()
+	counts, err := l.shared.ReadFailures(ctx, sharedAccountKey(key), sharedAddrKey(addr))
+	if err != nil {
+		return
+	}
+	return counts[0], counts[1]
+}
+
+// countShared counts a failure of account key and of addr in the database, at now, and
+// returns the counts there (every server's); zero without a database or an answer from it. It
+// runs to its end whatever the request does: a client that leaves does not take its failure
+// with it.
+func (l *signInLimiter) countShared(key, addr string, now time.Time) (account, fromAddr store.Failures) {
+	if l.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	counts, err := l.shared.CountFailures(ctx, now, store.FailureWindow{Key: sharedAccountKey(key), Quiet: maxBackoff},
+		store.FailureWindow{Key: sharedAddrKey(addr), Window: addrWindow})
+	if err != nil {
+		return
+	}
+	return counts[0], counts[1]
+}
+
+// merge takes into a and w the counts of the database where they are ahead (other servers
+// failed too), unless they have expired.
+func merge(a *accountFailures, w *addrFailureWindow, account, fromAddr store.Failures, now time.Time) {
+	if account.N > a.count && now.Sub(account.LastAt) <= maxBackoff {
+		a.count, a.last = account.N, account.LastAt
+		if n := a.count - freeFailures; n >= 0 {
+			a.until = maxTime(a.until, account.LastAt.Add(min(firstBackoff<<min(n, 10), maxBackoff)))
+		}
+	}
+	if fromAddr.N > w.count && now.Sub(fromAddr.StartedAt) <= addrWindow {
+		w.count, w.start = fromAddr.N, fromAddr.StartedAt
+		w.last = maxTime(w.last, fromAddr.LastAt)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 // begin decides whether a sign-in as username from addr may try its password now. An
 // attempt is counted as a failure only once its password proved wrong; meanwhile it is
@@ -68,6 +136,7 @@ func accountKey(username string) string { return truncate(strings.ToLower(userna
 // An attempt begun must end with succeeded, failed or dropped.
 func (l *signInLimiter) begin(ctx context.Context, username, addr string) (wait time.Duration, audit bool, err error) {
 	key := accountKey(username)
+	account, fromAddr := l.readShared(ctx, key, addr)
 	l.mu.Lock()
 	for {
 		now := l.now()
@@ -75,6 +144,7 @@ func (l *signInLimiter) begin(ctx context.Context, username, addr string) (wait 
 			l.prune(now)
 		}
 		a, w := l.current(key, addr, now)
+		merge(a, w, account, fromAddr, now)
 		if wait, audit = l.locked(a, w, now); wait > 0 {
 			l.mu.Unlock()
 			return wait, audit, nil
@@ -133,15 +203,25 @@ func (l *signInLimiter) locked(a *accountFailures, w *addrFailureWindow, now tim
 
 // succeeded ends an attempt whose password was right: the account's failures are forgotten.
 func (l *signInLimiter) succeeded(username, addr string) {
+	failed := false
 	l.end(username, addr, func(a *accountFailures, _ *addrFailureWindow, _ time.Time) {
+		failed = a.count > 0 // here or, as read when the attempt began, on any server
 		a.count, a.until = 0, time.Time{}
 	})
+	if failed && l.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		l.shared.ClearFailures(ctx, sharedAccountKey(accountKey(username))) // failing, the count expires by itself
+		cancel()
+	}
 }
 
 // failed ends an attempt whose password was wrong: it counts against the account and the
-// address, and may lock them.
+// address, here and in the database, and may lock them.
 func (l *signInLimiter) failed(username, addr string) {
+	account, fromAddr := l.countShared(accountKey(username), addr, l.now())
 	l.end(username, addr, func(a *accountFailures, w *addrFailureWindow, now time.Time) {
+		account.N, fromAddr.N = account.N-1, fromAddr.N-1 // this failure is counted below
+		merge(a, w, account, fromAddr, now)
 		a.count++
 		a.last = now
 		if n := a.count - freeFailures; n >= 0 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -672,14 +671,9 @@ func TestWebhookConcurrentRedeliveries(t *testing.T) {
 // a connection of its own to the application's database file.
 func agePreviousSecret(t *testing.T, app *testApp, id int64, age time.Duration) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+app.dbPath+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	at := time.Now().UTC().Add(-age)
-	res, err := db.Exec(`UPDATE scm_secrets SET set_at = ? WHERE config_id = ? AND name = ?`,
-		at.Format("2006-01-02 15:04:05.999999999-07:00"), id, store.WebhookSecretPrevious)
+	res, err := app.rawDB().Exec(`UPDATE scm_secrets SET set_at = $1 WHERE config_id = $2 AND name = $3`,
+		dbTime(at), id, store.WebhookSecretPrevious)
 	if err != nil {
 		t.Fatal(err)
 	}

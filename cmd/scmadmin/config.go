@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,7 +48,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		return def
 	}
 	fs.StringVar(&c.Addr, "addr", env("SCMADMIN_ADDR", ":8080"), "listen address")
-	fs.StringVar(&c.DB, "db", env("SCMADMIN_DB", "scmadmin.db"), "SQLite database file (created and migrated on start)")
+	fs.StringVar(&c.DB, "db", env("SCMADMIN_DB", "scmadmin.db"), "SQLite database file, or postgres:// URL (created or migrated on start)")
 	fs.StringVar(&c.BaseURL, "base-url", env("SCMADMIN_BASE_URL", ""), "the public URL; https:// turns on Secure cookies and HSTS (default http://localhost:PORT)")
 	fs.StringVar(&c.KeyFile, "key-file", env("SCMADMIN_KEY_FILE", ""), "the keys that encrypt stored secrets (default scmadmin.key beside the database)")
 	fs.StringVar(&c.CAFile, "ca-file", env("SCMADMIN_CA_FILE", ""), "extra PEM certificates trusted when testing connections (internal CAs)")
@@ -71,6 +72,20 @@ func (c *config) recheckInterval() (time.Duration, error) {
 	return d, nil
 }
 
+// dbName names the database for a log line or a message: the file, or PostgreSQL's URL
+// without its password.
+func (c *config) dbName() string {
+	if !store.IsPostgres(c.DB) {
+		return c.DB
+	}
+	u, err := url.Parse(c.DB)
+	if err != nil {
+		return "the PostgreSQL database of SCMADMIN_DB"
+	}
+	u.RawQuery = "" // which may hold a password too
+	return u.Redacted()
+}
+
 // baseURL is the public URL: as configured, or else this machine at the port listened on.
 func (c *config) baseURL(listening net.Addr) string {
 	if c.BaseURL != "" {
@@ -83,9 +98,14 @@ func (c *config) baseURL(listening net.Addr) string {
 	return "http://localhost:" + port
 }
 
+// keyFile is the key file: as configured, or else scmadmin.key beside a SQLite database, or in
+// the working directory for a PostgreSQL one.
 func (c *config) keyFile() string {
-	if c.KeyFile != "" {
+	switch {
+	case c.KeyFile != "":
 		return c.KeyFile
+	case store.IsPostgres(c.DB):
+		return "scmadmin.key"
 	}
 	return filepath.Join(filepath.Dir(c.DB), "scmadmin.key")
 }
@@ -137,6 +157,9 @@ func (c *config) openExistingStore(ctx context.Context) (*store.Store, error) {
 }
 
 func (c *config) open(ctx context.Context, create bool) (*store.Store, error) {
+	if store.IsPostgres(c.DB) {
+		return c.openPostgres(ctx, create)
+	}
 	var keys *keyring.Keyring
 	var err error
 	if _, statErr := os.Stat(c.DB); errors.Is(statErr, fs.ErrNotExist) {
@@ -157,6 +180,37 @@ func (c *config) open(ctx context.Context, create bool) (*store.Store, error) {
 	st, err := store.Open(ctx, c.DB, keys)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return st, nil
+}
+
+// openPostgres is open for a PostgreSQL database, which the server itself holds: nothing here
+// can tell a new one from a mistyped one, and the URL is never repeated (it may hold a
+// password). A key file is made only for a database with no secret sealed yet.
+func (c *config) openPostgres(ctx context.Context, create bool) (*store.Store, error) {
+	keys, err := keyring.Load(c.keyFile())
+	made := false
+	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return nil, fmt.Errorf("the key file %s does not exist: point --key-file (SCMADMIN_KEY_FILE) at the key file "+
+				"the servers of this database use", c.keyFile())
+		}
+		keys, made, err = keyring.LoadOrCreate(c.keyFile())
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, c.DB, keys)
+	if err != nil {
+		return nil, fmt.Errorf("open the PostgreSQL database of SCMADMIN_DB: %w", err)
+	}
+	if made {
+		if err := st.CheckKeys(ctx); err != nil {
+			st.Close()
+			os.Remove(c.keyFile())
+			return nil, fmt.Errorf("the database holds secrets but the key file %s did not exist: point --key-file "+
+				"(SCMADMIN_KEY_FILE) at the key file its servers use (%w)", c.keyFile(), err)
+		}
 	}
 	return st, nil
 }

@@ -46,7 +46,7 @@ func TestDatabaseThatCannotBeWritten(t *testing.T) {
 	}
 
 	// Room for start-up, not for much more.
-	p := startProcess(t, withFileSizeLimit(t, bin, 48<<10), vars)
+	p := startProcess(t, withFileSizeLimit(t, bin, 96<<10), vars)
 	a := signInAdmin(t, p.base)
 	token, err := a.token("/admin/scm/new?provider=bitbucket_server")
 	if err != nil {

@@ -6,15 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/scmadmin/scmadmin/store/keyring"
 )
 
-// keySwitchWait is how long rotation waits, after adding the new key, before re-sealing: long
-// enough for a secret that a running server sealed with the old key just before the file
-// changed to be committed (servers check the key file on every use of a key).
-var keySwitchWait = 2 * time.Second
+// keySwitchTimeout bounds how long rotation waits for the running servers to load the new
+// key (each records the key it seals with every attendEvery) before it re-seals anything.
+var keySwitchTimeout = 30 * time.Second
 
 // keys runs `scmadmin keys rotate`: a new key seals every secret, with the old keys kept in
 // the file until no secret needs them, so that a server running meanwhile reads them all.
@@ -34,10 +34,8 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	fmt.Fprintf(stdout, "Added key %d to %s; waiting for running servers to start using it…\n", id, cfg.keyFile())
-	select {
-	case <-time.After(keySwitchWait):
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := waitForServers(ctx, &cfg, id); err != nil {
+		return err
 	}
 	// A store over the key file as it is now: its current key is the one just added.
 	st, err := cfg.openExistingStore(ctx)
@@ -77,4 +75,38 @@ func checkKeys(ctx context.Context, cfg *config) error {
 		return fmt.Errorf("keys rotate: %w: fix the key file before rotating", err)
 	}
 	return nil
+}
+
+// waitForServers waits until no running server seals with a key older than id: from then on,
+// none seals a secret that the re-encryption would miss.
+func waitForServers(ctx context.Context, cfg *config, id uint32) error {
+	st, err := cfg.openExistingStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	deadline := time.Now().Add(keySwitchTimeout)
+	for {
+		behind, err := st.ServersBehind(ctx, id, serversGone)
+		if err != nil {
+			return fmt.Errorf("keys rotate: %w", err)
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var lag []string
+			for _, b := range behind {
+				lag = append(lag, fmt.Sprintf("%s (key %d, seen %s ago)", b.Name, b.KeyID, time.Since(b.SeenAt).Round(time.Second)))
+			}
+			return fmt.Errorf("keys rotate: after %s these servers still seal with an older key than %d: %s. Give each of them "+
+				"the new key file %s (it must be the same file on every server), then run keys rotate again; nothing was re-sealed",
+				keySwitchTimeout, id, strings.Join(lag, "; "), cfg.keyFile())
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -11,6 +11,7 @@
 //	scmadmin backup FILE             write a consistent copy of the database
 //	scmadmin export                  write every configuration as a configuration file
 //	scmadmin apply -f FILE           make the configurations match the file (--dry-run, --prune)
+//	scmadmin copy --from SRC --to DST copy a whole installation between SQLite and PostgreSQL
 package main
 
 import (
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = exportCmd(ctx, args, getenv, stdout)
 	case "apply":
 		err = applyCmd(ctx, args, getenv, stdin, stdout)
+	case "copy":
+		err = copyCommand(ctx, args, getenv, stdout)
 	case "help":
 		err = flag.ErrHelp
 	default:
@@ -67,17 +70,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 const usage = `usage:
-  scmadmin [serve] [--addr ADDR] [--db FILE] [--base-url URL] [--key-file FILE] [--ca-file FILE]
-                   [--trusted-proxies CIDR,…] [--config-file FILE]
-  scmadmin user add NAME [--admin] [--db FILE] [--key-file FILE]
-  scmadmin user passwd NAME [--db FILE] [--key-file FILE]
-  scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE] [--key-file FILE]
-  scmadmin apikey list [--db FILE] [--key-file FILE]
-  scmadmin apikey revoke NAME [--db FILE] [--key-file FILE]
-  scmadmin user admin NAME [--off] [--db FILE] [--key-file FILE]
-  scmadmin keys rotate [--db FILE] [--key-file FILE]
-  scmadmin backup FILE [--db FILE]
-  scmadmin export [--db FILE]
-  scmadmin apply -f FILE|- [--dry-run] [--prune] [--db FILE] [--key-file FILE]
+  scmadmin [serve] [--addr ADDR] [--db FILE|URL] [--base-url URL] [--key-file FILE] [--ca-file FILE]
+                   [--trusted-proxies CIDR,…] [--config-file FILE] [--recheck-interval DURATION]
+                   [--build-hook-url URL]
+  scmadmin user add NAME [--admin] [--db FILE|URL] [--key-file FILE]
+  scmadmin user passwd NAME [--db FILE|URL] [--key-file FILE]
+  scmadmin apikey add NAME [--scope read|admin] [--as USERNAME] [--db FILE|URL] [--key-file FILE]
+  scmadmin apikey list [--db FILE|URL] [--key-file FILE]
+  scmadmin apikey revoke NAME [--db FILE|URL] [--key-file FILE]
+  scmadmin user admin NAME [--off] [--db FILE|URL] [--key-file FILE]
+  scmadmin keys rotate [--db FILE|URL] [--key-file FILE]
+  scmadmin backup FILE [--db FILE|URL]
+  scmadmin copy --from FILE|URL --to URL|FILE [--key-file FILE]
+  scmadmin export [--db FILE|URL] [--key-file FILE]
+  scmadmin apply -f FILE|- [--dry-run] [--prune] [--db FILE|URL] [--key-file FILE]
 Flags override the SCMADMIN_* environment variables; see README.md.
 `

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -90,8 +91,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		stopBackground()
 		<-background
 	}()
-	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.DB,
+	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.dbName(),
 		"recheck_interval", wcfg.RecheckInterval.String())
+	attending := attend(ctx, st, ln.Addr().String(), log)
+	defer func() { <-attending }()
 	return serveUntilDone(ctx, ln, app, log)
 }
 
@@ -113,6 +116,41 @@ func (c *config) startBuildHook(ctx context.Context, st *store.Store, wcfg web.C
 		hook.Run(ctx)
 	}()
 	return done, nil
+}
+
+// attendEvery is how often a server records that it runs and which key it seals with;
+// serversGone is how long one that stopped recording counts as running all the same.
+const (
+	attendEvery = time.Second
+	serversGone = 10 * attendEvery
+)
+
+// attend records, until ctx is done, that this server runs and which key of the key file it
+// has loaded, for `scmadmin keys rotate` to wait for (see store.RecordServer); then it takes
+// the server off the list. The returned channel closes when it has.
+func attend(ctx context.Context, st *store.Store, addr string, log *slog.Logger) <-chan struct{} {
+	host, _ := os.Hostname()
+	id, name, started := rand.Text(), fmt.Sprintf("%s pid %d on %s", host, os.Getpid(), addr), time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(attendEvery)
+		defer tick.Stop()
+		for {
+			if err := st.RecordServer(ctx, id, name, started); err != nil && ctx.Err() == nil {
+				log.Warn("could not record this server as running", "err", err)
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				st.ForgetServer(fctx, id)
+				return
+			}
+		}
+	}()
+	return done
 }
 
 // serveUntilDone serves h on ln until ctx is done, then lets the requests in flight finish

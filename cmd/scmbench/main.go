@@ -11,7 +11,11 @@
 // sink on 127.0.0.1 takes the builds) unless -build-hook=false. The JSON API's cases carry
 // API keys the store makes before the server starts.
 //
-//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-build-hook=false] [-cpuprofile file]
+// With -db postgres://… (a server where it may create databases), each size runs on a new
+// PostgreSQL database instead of a SQLite file, and one more case drives the list through
+// two servers on that database while deliveries arrive.
+//
+//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-build-hook=false] [-cpuprofile file] [-db postgres://…]
 package main
 
 import (
@@ -19,7 +23,9 @@ import (
 	"cmp"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -74,6 +80,7 @@ func main() {
 	only := flag.String("cases", "", "run only the cases whose names match this regexp (and the baseline)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator) to this file")
 	flag.BoolVar(&l.buildHook, "build-hook", true, "run the server with its build hook on (every build also queued in the outbox and POSTed to a local sink)")
+	flag.StringVar(&l.db, "db", "", "a PostgreSQL server (postgres://…) where scmbench may create a database per size; default: SQLite files")
 	flag.Parse()
 	var err error
 	l.only, err = regexp.Compile(*only)
@@ -94,8 +101,9 @@ func main() {
 	}
 }
 
-// load is how the cases are driven.
+// load is how the cases are driven, and on which engine.
 type load struct {
+	db          string // a PostgreSQL server to create the databases on, "" for SQLite
 	rounds      int
 	duration    time.Duration // per case and round
 	conns       int
@@ -124,7 +132,7 @@ func run(sizeList string, l load, out io.Writer) error {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/scmadmin").CombinedOutput(); err != nil {
 		return fmt.Errorf("build scmadmin (run scmbench from the repository root): %v\n%s", err, out)
 	}
-	startup, err := timeToHealthy(bin)
+	startup, err := timeToHealthy(bin, l.db)
 	if err != nil {
 		return err
 	}
@@ -156,7 +164,12 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	st, fx, err := seeded(dir, n, out)
+	dsn, drop, err := newDatabase(dir, l.db)
+	if err != nil {
+		return 0, err
+	}
+	defer drop()
+	st, fx, err := seeded(dir, dsn, n, out)
 	if err != nil {
 		return 0, err
 	}
@@ -166,14 +179,32 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer sv.close()
-	cases := sv.cases(n, fx, l.only)
+	var second string // another server on the same PostgreSQL database
+	if l.db != "" {
+		keys, err := keyring.Load(filepath.Join(dir, "scmadmin.key"))
+		if err != nil {
+			return 0, err
+		}
+		st2, err := store.Open(context.Background(), dsn, keys)
+		if err != nil {
+			return 0, err
+		}
+		defer st2.Close()
+		sv2, err := serve(st2, false) // the build hook runs on the first
+		if err != nil {
+			return 0, err
+		}
+		defer sv2.close()
+		second = sv2.base
+	}
+	cases := sv.cases(n, fx, second, l.only)
 	rounds, before, err := driveRounds(sv.base, sv.jar, cases, l)
 	if err != nil {
 		return 0, err
 	}
 	listP50 := report(out, cases, rounds, before)
 	sv.close()
-	rss, err := serverRSS(bin, dir, l)
+	rss, err := serverRSS(bin, dsn, dir, l)
 	if err != nil {
 		return 0, err
 	}
@@ -189,14 +220,42 @@ type fixture struct {
 	readKey, adminKey string
 }
 
-// seeded opens a fresh store in dir with the admin, its API keys and n configurations.
-func seeded(dir string, n int, out io.Writer) (*store.Store, fixture, error) {
+// newDatabase names a new database for one size: a SQLite file in dir, or, with server set, a
+// new PostgreSQL database there, which drop drops.
+func newDatabase(dir, server string) (dsn string, drop func(), err error) {
+	if server == "" {
+		return filepath.Join(dir, "scmadmin.db"), func() {}, nil
+	}
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		return "", nil, err
+	}
+	name := "scmbench_" + strings.ToLower(rand.Text()[:12])
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("-db: create a database: %w", err)
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), func() {
+		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		admin.Close()
+	}, nil
+}
+
+// seeded opens a fresh store on dsn, with its key file in dir, with the admin, its API keys and
+// n configurations.
+func seeded(dir, dsn string, n int, out io.Writer) (*store.Store, fixture, error) {
 	ctx := context.Background()
 	keys, _, err := keyring.LoadOrCreate(filepath.Join(dir, "scmadmin.key"))
 	if err != nil {
 		return nil, fixture{}, err
 	}
-	st, err := store.Open(ctx, filepath.Join(dir, "scmadmin.db"), keys)
+	st, err := store.Open(ctx, dsn, keys)
 	if err != nil {
 		return nil, fixture{}, err
 	}
@@ -291,13 +350,14 @@ func startBuildHook(st *store.Store, log *slog.Logger) (stop func(), err error) 
 }
 
 // cases are the cases to drive at n configurations, the baseline first, then those only matches.
-func (sv *served) cases(n int, fx fixture, only *regexp.Regexp) []benchCase {
+func (sv *served) cases(n int, fx fixture, second string, only *regexp.Regexp) []benchCase {
 	lastPage := max(1, (n+1+24)/25)
 	cases := []benchCase{
 		{name: "baseline (trivial handler)", path: baselinePath},
 		{name: "list, first page", path: listPath},
 		// Right after the list alone, to which it is compared round by round.
 		{name: fmt.Sprintf("list, with %d deliveries/s", hooksPerSecond), path: listPath, hooks: hooksPerSecond, hookTo: fx.hookTo},
+		{name: fmt.Sprintf("list, 2 servers, %d deliv./s", hooksPerSecond), path: listPath, hooks: hooksPerSecond, hookTo: fx.hookTo, second: second},
 		{name: fmt.Sprintf("(trivial, as long: %d kB)", len(sv.sameSize)/1000), path: sameSizePath},
 		{name: "list, search", path: "/admin/scm?q=bb4"},
 		{name: fmt.Sprintf("list, last page (%d)", lastPage), path: fmt.Sprintf("/admin/scm?page=%d", lastPage)},
@@ -311,6 +371,7 @@ func (sv *served) cases(n int, fx fixture, only *regexp.Regexp) []benchCase {
 	return slices.DeleteFunc(cases, func(bc benchCase) bool {
 		return bc.path != baselinePath && (!only.MatchString(bc.name) ||
 			(bc.hooks > 0 || bc.deliver) && bc.hookTo == 0 || // no configuration to deliver to
+			strings.Contains(bc.name, "2 servers") && second == "" || // one server: SQLite
 			bc.path == apiListPath+"/") // none to ask for
 	})
 }
@@ -384,14 +445,14 @@ func report(out io.Writer, cases []benchCase, rounds, before [][]result) time.Du
 
 // serverRSS serves the database in dir with the scmadmin binary as its own process, drives
 // the list and the Add form at it, and returns its peak resident set size (VmHWM).
-func serverRSS(bin, dir string, l load) (string, error) {
+func serverRSS(bin, dsn, dir string, l load) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--addr", addr, "--db", filepath.Join(dir, "scmadmin.db"))
+	cmd := exec.Command(bin, "--addr", addr, "--db", dsn, "--key-file", filepath.Join(dir, "scmadmin.key"))
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
@@ -497,6 +558,8 @@ type benchCase struct {
 	hooks   int
 	deliver bool
 	hookTo  int64
+	// second, when set, is another server on the same database: half the connections drive it.
+	second string
 }
 
 type result struct {
@@ -566,10 +629,14 @@ func hammer(client *http.Client, base string, bc benchCase, token string, l load
 		all      []time.Duration
 		wg       sync.WaitGroup
 	)
-	for range l.conns {
+	for c := range l.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			base := base
+			if bc.second != "" && c%2 == 1 {
+				base = bc.second
+			}
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
 				if issued.Add(1) > int64(l.maxRequests) {
@@ -756,19 +823,24 @@ func request(client *http.Client, base string, bc benchCase, token string) bool 
 
 // timeToHealthy starts the scmadmin binary on a fresh database and returns how long it took
 // from the start to its first 200 on /healthz.
-func timeToHealthy(bin string) (time.Duration, error) {
+func timeToHealthy(bin, server string) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "scmbench-start-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
+	dsn, drop, err := newDatabase(dir, server)
+	if err != nil {
+		return 0, err
+	}
+	defer drop()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--addr", addr, "--db", filepath.Join(dir, "db"))
+	cmd := exec.Command(bin, "--addr", addr, "--db", dsn, "--key-file", filepath.Join(dir, "scmadmin.key"))
 	cmd.Env = append(os.Environ(), "SCMADMIN_ADMIN_PASSWORD="+adminPassword)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
