@@ -72,15 +72,24 @@ type BuildHook struct {
 	wake   <-chan struct{}
 }
 
+// Check refuses settings the build hook cannot work with: the server checks them before it
+// writes anything.
+func (cfg BuildHookConfig) Check() error {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		return errors.New("SCMADMIN_BUILD_HOOK_URL must be an absolute http:// or https:// URL")
+	}
+	if cfg.Secret == "" {
+		return errors.New("SCMADMIN_BUILD_HOOK_SECRET must be set with SCMADMIN_BUILD_HOOK_URL: builds are signed with it")
+	}
+	return nil
+}
+
 // NewBuildHook checks cfg and turns the store's outbox on: from its return, every build
 // recorded waits for the hook. Call it before serving; then Run.
 func NewBuildHook(ctx context.Context, cfg BuildHookConfig, st *store.Store) (*BuildHook, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-		return nil, errors.New("SCMADMIN_BUILD_HOOK_URL must be an absolute http:// or https:// URL")
-	}
-	if cfg.Secret == "" {
-		return nil, errors.New("SCMADMIN_BUILD_HOOK_SECRET must be set with SCMADMIN_BUILD_HOOK_URL: builds are signed with it")
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil || roots == nil {

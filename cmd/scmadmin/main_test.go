@@ -357,3 +357,46 @@ func TestRecheckInterval(t *testing.T) {
 		}
 	}
 }
+
+// A setting the server cannot work with stops the start before anything is written: no new
+// database, no key file, no first admin whose only password would sit in a failed start's log.
+func TestBadSettingsWriteNothing(t *testing.T) {
+	for name, vars := range map[string]map[string]string{
+		"recheck interval":  {"SCMADMIN_RECHECK_INTERVAL": "abc"},
+		"build hook URL":    {"SCMADMIN_BUILD_HOOK_URL": "x", "SCMADMIN_BUILD_HOOK_SECRET": "s"},
+		"build hook secret": {"SCMADMIN_BUILD_HOOK_URL": "https://platform.example.com/builds"},
+		"config file":       {"SCMADMIN_CONFIG_FILE": "scms.yaml"},
+		"trusted proxies":   {"SCMADMIN_TRUSTED_PROXIES": "not-a-cidr"},
+		"listen address":    {"SCMADMIN_ADDR": "256.0.0.1:1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "scms.yaml"), []byte("scms:\n  - id: a\n    colour: red\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			vars["SCMADMIN_DB"] = filepath.Join(dir, "scm.db")
+			if vars["SCMADMIN_CONFIG_FILE"] != "" {
+				vars["SCMADMIN_CONFIG_FILE"] = filepath.Join(dir, vars["SCMADMIN_CONFIG_FILE"])
+			}
+			args := []string{"serve"}
+			if vars["SCMADMIN_ADDR"] == "" {
+				args = append(args, "--addr", "127.0.0.1:0")
+			}
+			var out strings.Builder
+			err := run(context.Background(), args, env(vars), strings.NewReader(""), &out)
+			if err == nil {
+				t.Fatal("the server started")
+			}
+			if strings.Contains(out.String(), "password") {
+				t.Errorf("a first admin was made before the start failed:\n%s", out.String())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				t.Errorf("the failed start (%v) left %v behind", err, names)
+			}
+		})
+	}
+}

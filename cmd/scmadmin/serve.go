@@ -40,6 +40,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 
+	// Every setting is checked before anything is written: a bad one must not leave a new
+	// database, a key file, or the first admin's password in the log of a failed start.
+	wcfg, err := cfg.webConfig(log)
+	if err != nil {
+		return err
+	}
+	if cfg.BuildHookURL != "" {
+		if err := cfg.buildHook(wcfg).Check(); err != nil {
+			return err
+		}
+	}
+	if cfg.ConfigFile != "" {
+		if _, err := readConfigFile(cfg.ConfigFile, nil, getenv); err != nil {
+			return fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	baseURL := cfg.baseURL(ln.Addr())
+	wcfg.BaseURL = baseURL
+
 	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
@@ -49,9 +73,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%w: %s is not the key file this database was encrypted with; point --key-file "+
 			"(SCMADMIN_KEY_FILE) at the right one", err, cfg.keyFile())
 	}
-	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
-		return err
-	}
+	// The configuration file first: what only the database can refuse in it (a duplicate, a
+	// lifecycle rule) stops the start before the first admin's password is made and shown.
 	if cfg.ConfigFile != "" {
 		cf := &configFileApplier{path: cfg.ConfigFile, getenv: getenv, a: action.New(st, nil, log, nil, nil), log: log}
 		if err := cf.apply(ctx, "start"); err != nil {
@@ -59,14 +82,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		cf.onSIGHUP(ctx)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	defer ln.Close()
-	baseURL := cfg.baseURL(ln.Addr())
-	wcfg, err := cfg.webConfig(baseURL, log)
-	if err != nil {
+	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
 		return err
 	}
 	app, err := web.New(wcfg, st)
@@ -106,8 +122,7 @@ func (c *config) startBuildHook(ctx context.Context, st *store.Store, wcfg web.C
 		close(done)
 		return done, nil
 	}
-	hook, err := web.NewBuildHook(ctx, web.BuildHookConfig{URL: c.BuildHookURL, Secret: c.buildHookSecret,
-		ExtraCAs: wcfg.ExtraCAs, Logger: wcfg.Logger}, st)
+	hook, err := web.NewBuildHook(ctx, c.buildHook(wcfg), st)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +168,11 @@ func attend(ctx context.Context, st *store.Store, addr string, log *slog.Logger)
 	return done
 }
 
+// buildHook is the build hook's configuration.
+func (c *config) buildHook(wcfg web.Config) web.BuildHookConfig {
+	return web.BuildHookConfig{URL: c.BuildHookURL, Secret: c.buildHookSecret, ExtraCAs: wcfg.ExtraCAs, Logger: wcfg.Logger}
+}
+
 // serveUntilDone serves h on ln until ctx is done, then lets the requests in flight finish
 // for shutdownGrace.
 func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
@@ -184,8 +204,9 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, log *s
 	return nil
 }
 
-// webConfig is what the web application needs of the configuration.
-func (c *config) webConfig(baseURL string, log *slog.Logger) (web.Config, error) {
+// webConfig is what the web application needs of the configuration, but the base URL, known
+// once listening.
+func (c *config) webConfig(log *slog.Logger) (web.Config, error) {
 	cas, err := c.extraCAs()
 	if err != nil {
 		return web.Config{}, err
@@ -198,7 +219,7 @@ func (c *config) webConfig(baseURL string, log *slog.Logger) (web.Config, error)
 	if err != nil {
 		return web.Config{}, err
 	}
-	return web.Config{BaseURL: baseURL, Logger: log, ExtraCAs: cas, TrustedProxies: proxies, BuildHook: c.BuildHookURL != "",
+	return web.Config{Logger: log, ExtraCAs: cas, TrustedProxies: proxies, BuildHook: c.BuildHookURL != "",
 		RecheckInterval: recheck}, nil
 }
 
