@@ -101,7 +101,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 			switch {
 			case errors.Is(err, ErrNotRegistered):
 				d.Result, d.Reason = DeliveryIgnored, rec.FullName()+" is "+ErrNotRegistered.Error()+
-					" of this configuration (none was created through scmadmin): no build"
+					" of this configuration (not created through scmadmin): no build"
 			case err != nil:
 				return err
 			case !built:

@@ -135,6 +135,13 @@ func (r *apiAnswer) errorCode() int {
 	return int(n)
 }
 
+// message is the envelope's message.
+func (r *apiAnswer) message() string {
+	e, _ := r.json["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
+}
+
 // field is the envelope's message for field, "" when it names none.
 func (r *apiAnswer) field(name string) string {
 	e, _ := r.json["error"].(map[string]any)
@@ -306,7 +313,9 @@ func TestAPIUpdateAndLifecycle(t *testing.T) {
 	if err := app.st.AddRepository(context.Background(), cfg.ID, "sentiment-analysis"); err != nil {
 		t.Fatal(err)
 	}
-	api.call(http.MethodDelete, path, "").want(http.StatusConflict, 4043)
+	if msg := api.call(http.MethodDelete, path, "").want(http.StatusConflict, 4043).message(); !strings.Contains(msg, "still hosts an algorithm repository ") {
+		t.Errorf("the refusal says %q, want it to count one repository in plain words", msg)
+	}
 	api.call(http.MethodDelete, "/v1/admin/scms/nothing", "").want(http.StatusNotFound, 4009)
 	other := api.call(http.MethodPost, "/v1/admin/scms", bbJSON("bb2.example.com", "TWO")).want(http.StatusCreated, 0).str("id")
 	api.call(http.MethodPost, "/v1/admin/scms/"+other+"/default", "").want(http.StatusNoContent, 0)

@@ -116,8 +116,12 @@ func refusal(c store.SCMConfig, err error) *Refusal {
 	case errors.Is(err, store.ErrDeleteBuiltIn):
 		r.Message = "The built-in configuration always exists and cannot be deleted."
 	case errors.Is(err, store.ErrHostsRepositories):
-		r.Message = fmt.Sprintf("%s still hosts %d algorithm repositories and cannot be deleted. Keep it disabled instead: "+
-			"no new algorithm can be created in it.", name, c.Repositories)
+		repos := fmt.Sprintf("%d algorithm repositories", c.Repositories)
+		if c.Repositories == 1 {
+			repos = "an algorithm repository"
+		}
+		r.Message = name + " still hosts " + repos + " and cannot be deleted. Keep it disabled instead: " +
+			"no new algorithm can be created in it."
 	default:
 		return nil
 	}
