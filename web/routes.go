@@ -26,6 +26,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.HEAD("/static/*", echo.WrapHandler(static.Handler()))
 	// Bitbucket's deliveries: no session, no CSRF token; the signature authenticates.
 	e.POST("/hooks/scm/:id", s.receiveWebhook)
+	e.GET("/hooks/scm/:id", hookTakesPost)
 
 	s.apiRoutes(e)
 

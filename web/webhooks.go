@@ -67,6 +67,15 @@ func (s *server) receiveWebhook(c echo.Context) error {
 	return s.answerDelivery(c, d, status, result, reason, b)
 }
 
+// hookTakesPost answers an admin who opens a webhook URL in a browser, to check it: the URL
+// is right, and the host POSTs its deliveries there.
+func hookTakesPost(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
+	return c.String(http.StatusMethodNotAllowed, "This is a webhook URL: the source code host POSTs its push deliveries "+
+		"here, signed with the configuration's webhook secret. A browser cannot open it; its configuration's page tells "+
+		"what it received.")
+}
+
 // loadHookTarget returns the configuration the :id names and how its host delivers; when
 // there is none or it takes no deliveries, it answers 404 and returns no format.
 func (s *server) loadHookTarget(c echo.Context) (store.SCMConfig, *provider.WebhookFormat, error) {

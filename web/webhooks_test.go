@@ -1174,3 +1174,14 @@ func TestWebhookURLOnLoopbackIsWarnedOf(t *testing.T) {
 		}
 	}
 }
+
+// An admin who opens the webhook URL in a browser to check it learns that it is right and
+// takes POSTs, not that the page does not exist.
+func TestWebhookURLOpenedInABrowser(t *testing.T) {
+	_, c, id := newHookApp(t)
+	r := c.get("/hooks/scm/" + ref(id))
+	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != http.MethodPost || !strings.Contains(r.body, "webhook URL") {
+		t.Errorf("GET of the webhook URL: %d Allow %q %q, want 405 saying it is a webhook URL that takes POST",
+			r.status, r.header.Get("Allow"), r.body)
+	}
+}
