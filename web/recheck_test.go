@@ -157,6 +157,10 @@ func TestContinuousHealthFollowsAHostThatBreaksAndRecovers(t *testing.T) {
 	if !strings.HasSuffix(cells.Last().AttrOr("title", ""), ": Passed") {
 		t.Errorf("the newest cell's title is %q", cells.Last().AttrOr("title", ""))
 	}
+	// Passing again, the table of results is folded under the timeline.
+	if _, open := details.doc.Find("details.health-results").Attr("open"); open || details.doc.Find("details.health-results").Length() != 1 {
+		t.Error("the results table of a configuration that passes is not folded")
+	}
 }
 
 // concurrencyCounter is a host's handler that counts the requests it serves at once.
