@@ -190,10 +190,41 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 // out and another server claimed it (which then delivers it again: at least once).
 var ErrLeaseLost = errors.New("the build hook's lease on this build ran out")
 
-// BuildHookDelivered removes the build of seq, which the target took, from the outbox.
-func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string) error {
-	res, err := s.exec(ctx, `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ?`, seq, owner)
-	return leaseResult(res, err, "delivered", seq)
+// BuildHookDelivered removes the build of seq, which the target took, from the outbox and, in
+// the same transaction, claims for owner until leaseUntil its configuration's next build (now
+// the head) when it is due at now and nobody holds it; nil when there is none. A
+// configuration's backlog thus goes out at one transaction a build, in order.
+func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string, now, leaseUntil time.Time) (*HookDelivery, error) {
+	var next *HookDelivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		next = nil
+		var configID int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ? RETURNING config_id`,
+			seq, owner).Scan(&configID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrLeaseLost
+		} else if err != nil {
+			return err
+		}
+		var h HookDelivery
+		err = tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
+			WHERE seq = (SELECT min(seq) FROM build_hook_outbox WHERE config_id = ?3)
+			  AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)
+			RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`,
+			owner, leaseUntil.UTC(), configID, now.UTC()).Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository,
+			&h.Commit, &h.Actor, &h.Trigger, &h.CreatedAt, &h.Attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		next = &h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: build %d delivered: %w", seq, err)
+	}
+	return next, nil
 }
 
 // BuildHookFailed records that the target did not take the build of seq (status: the

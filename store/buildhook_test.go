@@ -279,7 +279,7 @@ func TestBuildHookDeliversEachConfigurationInOrder(t *testing.T) {
 		t.Errorf("claimed again while leased: %v", commits(again))
 	}
 	// a's first is taken: its second comes next. b's first fails: nothing of b before it.
-	if err := s.BuildHookDelivered(ctx, heads[0].Seq, "me"); err != nil {
+	if _, err := s.BuildHookDelivered(ctx, heads[0].Seq, "me", time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	retry := start.Add(4 * time.Second)
@@ -329,13 +329,13 @@ func TestBuildHookLeaseRunsOut(t *testing.T) {
 	if err != nil || len(theirs) != 1 || theirs[0].Seq != mine[0].Seq {
 		t.Fatalf("claim after the lease ran out: %v %v", theirs, err)
 	}
-	if err := s.BuildHookDelivered(ctx, mine[0].Seq, "dead"); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.BuildHookDelivered(ctx, mine[0].Seq, "dead", time.Time{}, time.Time{}); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("delivered by the server whose lease ran out: %v, want ErrLeaseLost", err)
 	}
 	if err := s.BuildHookFailed(ctx, mine[0].Seq, "dead", 0, "x", now); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("failed by the server whose lease ran out: %v, want ErrLeaseLost", err)
 	}
-	if err := s.BuildHookDelivered(ctx, theirs[0].Seq, "alive"); err != nil {
+	if _, err := s.BuildHookDelivered(ctx, theirs[0].Seq, "alive", time.Time{}, time.Time{}); err != nil {
 		t.Error(err)
 	}
 	if n := countRows(t, s, "build_hook_outbox"); n != 0 {
@@ -387,7 +387,7 @@ func TestBuildHookServersNeverDeliverTheSameBuildAtOnce(t *testing.T) {
 					mu.Lock()
 					delivered[h.ConfigID] = append(delivered[h.ConfigID], h.Commit)
 					mu.Unlock()
-					if err := st.BuildHookDelivered(ctx, h.Seq, owner); err != nil {
+					if _, err := st.BuildHookDelivered(ctx, h.Seq, owner, time.Time{}, time.Time{}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -432,5 +432,40 @@ func TestPruneKeepsTheLatest(t *testing.T) {
 	}
 	if n := len(mustDeliveries(t, s, other.ID, 100)); n != 30 {
 		t.Errorf("the other configuration keeps %d deliveries, want its 30", n)
+	}
+}
+
+// TestBuildHookDeliveredClaimsTheNext: recording a build delivered claims its configuration's
+// next one in the same transaction, unless another server holds it or it is not due.
+func TestBuildHookDeliveredClaimsTheNext(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	if _, err := s.StartBuildHook(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "repo")
+	for i := range 3 {
+		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprintf("%040x", i)))
+	}
+	now := time.Now()
+	heads, _, err := s.ClaimBuildHooks(ctx, "me", now, now.Add(time.Minute), 10)
+	if err != nil || len(heads) != 1 {
+		t.Fatalf("claim: %v %v, want the head alone", heads, err)
+	}
+	next, err := s.BuildHookDelivered(ctx, heads[0].Seq, "me", now, now.Add(time.Minute))
+	if err != nil || next == nil || next.Commit != fmt.Sprintf("%040x", 1) {
+		t.Fatalf("delivered the first: next %+v %v, want the second claimed", next, err)
+	}
+	if again, _, _ := s.ClaimBuildHooks(ctx, "other", now, now.Add(time.Minute), 10); len(again) != 0 {
+		t.Errorf("another server claimed %v while the second is held", again)
+	}
+	// Stopping: delivered, and nothing more claimed.
+	if last, err := s.BuildHookDelivered(ctx, next.Seq, "me", time.Time{}, time.Time{}); err != nil || last != nil {
+		t.Fatalf("delivered the second, claiming nothing: %+v %v", last, err)
+	}
+	third, _, err := s.ClaimBuildHooks(ctx, "other", now, now.Add(time.Minute), 10)
+	if err != nil || len(third) != 1 || third[0].Commit != fmt.Sprintf("%040x", 2) {
+		t.Errorf("the third after the second: %v %v", third, err)
 	}
 }

@@ -40,6 +40,8 @@ const (
 	// hookPoll is how often the outbox is looked at without being woken: for builds other
 	// servers on the same PostgreSQL recorded, and leases that ran out.
 	hookPoll = 2 * time.Second
+	// hookGather is how long a woken worker lets builds gather before it claims them.
+	hookGather = 20 * time.Millisecond
 	// A failed build is tried again after a random time up to hookBackoff·2^attempts
 	// (full jitter), at most hookMaxBackoff.
 	hookBackoff    = 250 * time.Millisecond
@@ -162,26 +164,45 @@ func (h *BuildHook) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-h.wake:
+			// Builds come in bursts: gathered for a moment, one claim starts a configuration's
+			// chain (see deliver) instead of a claim each.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(hookGather):
+			}
 		case <-finished:
 		case <-timer.C:
 		}
 	}
 }
 
-// deliver POSTs one build and records what became of it.
+// deliver POSTs a claimed build and records what became of it, then its configuration's
+// next ones, claimed as each is recorded delivered, while the target takes them.
 func (h *BuildHook) deliver(ctx context.Context, d store.HookDelivery) {
+	for next := &d; next != nil; {
+		next = h.deliverOne(ctx, *next)
+	}
+}
+
+// deliverOne POSTs one build and records what became of it; it returns its configuration's
+// next build when that was claimed with the record of this one's delivery.
+func (h *BuildHook) deliverOne(ctx context.Context, d store.HookDelivery) (next *store.HookDelivery) {
 	body, err := json.Marshal(toBuildJSON(d.Build))
 	if err != nil {
 		h.log.Error("build hook: encode build", "build", d.ID, "err", err)
-		return
+		return nil
 	}
 	status, failure := h.post(ctx, body)
 	// What the target said is recorded even as the server stops.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	switch {
+	case failure == "" && ctx.Err() == nil:
+		now := time.Now()
+		next, err = h.st.BuildHookDelivered(sctx, d.Seq, h.owner, now, now.Add(hookLease))
 	case failure == "":
-		err = h.st.BuildHookDelivered(sctx, d.Seq, h.owner)
+		_, err = h.st.BuildHookDelivered(sctx, d.Seq, h.owner, time.Time{}, time.Time{}) // stopping: claim nothing more
 	case ctx.Err() != nil: // stopped before the target answered: not the target's failure
 		err = h.st.ReleaseBuildHook(sctx, d.Seq, h.owner)
 	default:
@@ -193,6 +214,7 @@ func (h *BuildHook) deliver(ctx context.Context, d store.HookDelivery) {
 	if err != nil {
 		h.log.Error("build hook: recording a delivery", "build", d.ID, "err", err)
 	}
+	return next
 }
 
 // post POSTs body to the target, signed; it returns the target's status (0 when it did not
