@@ -311,7 +311,7 @@ func TestWebhookFixtureStartsOneBuild(t *testing.T) {
 	// The configuration now hosts a repository: even disabled, it cannot be deleted.
 	act(c, id, "disable", "/admin/scm").wantStatus(http.StatusSeeOther)
 	r = act(c, id, "delete", "/admin/scm").wantStatus(http.StatusConflict)
-	if msg := r.text("p[role=alert]"); !strings.Contains(msg, "cannot be deleted") || !strings.Contains(msg, "1 algorithm repositor") {
+	if msg := r.text("p[role=alert]"); !strings.Contains(msg, "cannot be deleted") || !strings.Contains(msg, "still hosts an algorithm repository ") {
 		t.Errorf("delete refusal %q", msg)
 	}
 	if !configExists(t, app, id) {
