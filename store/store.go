@@ -233,7 +233,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	latest := ms[len(ms)-1].version
 	for _, m := range ms {
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.migrationTx(ctx, func(tx *sql.Tx) error {
 			if s.d.lockSchema != "" {
 				if _, err := tx.ExecContext(ctx, s.d.lockSchema); err != nil {
 					return err
@@ -316,14 +316,48 @@ func (s *Store) changed() {
 	s.changes.WriteAt(b[:], 0) // a failure leaves other processes to expire nothing: local still moves
 }
 
-// exec runs one writing statement through the writer.
+// exec runs one writing statement through the writer, in a transaction of its own (see inTx).
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	defer s.changed() // after the write, so that versions read before it are retired
-	return s.w.ExecContext(ctx, query, args...)
+	var res sql.Result
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }
 
-// inTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+// inTx runs fn in a transaction, committing when it returns nil. The change token moves when
+// the transaction moved a data version (or may have: its commit failed), and only then: the
+// builds, deliveries and outbox rows that most writes are leave every cache as it is, where
+// moving the token would have made each server's next requests read the versions again.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	before, err := versionsSum(ctx, tx)
+	if err == nil {
+		err = fn(tx)
+	}
+	var after int64
+	if err == nil {
+		after, err = versionsSum(ctx, tx)
+	}
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil || after != before {
+		s.changed() // after the write, so that versions read before it are retired
+		return err
+	}
+	return nil
+}
+
+// migrationTx runs fn, a migration, in a transaction, committing when it returns nil. It
+// moves the change token whatever fn did: before migration 007 there are no data versions.
+func (s *Store) migrationTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	defer s.changed()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -334,4 +368,10 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// versionsSum sums the data versions, as tx sees them: a write that moves one moves the sum.
+func versionsSum(ctx context.Context, tx *sql.Tx) (sum int64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`).Scan(&sum)
+	return sum, err
 }
