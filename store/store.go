@@ -47,6 +47,9 @@ type Store struct {
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
+	// writes holds the writer's prepared statements (see busiestWrites), by SQL text; it is
+	// filled at Open and only read after.
+	writes map[string]*sql.Stmt
 	// changes is the database's change file (see ChangeToken), nil on PostgreSQL; local
 	// counts this process's commits, which change the token even when the file cannot be written.
 	changes *os.File
@@ -113,6 +116,9 @@ func openSQLite(ctx context.Context, path string, keys *keyring.Keyring) (*Store
 	// A database that cannot be written reads fine: start-up proves the write path.
 	err = s.migrate(ctx)
 	if err == nil {
+		err = s.prepareWrites(ctx)
+	}
+	if err == nil {
 		err = s.Heartbeat(ctx)
 	}
 	if err != nil {
@@ -142,6 +148,9 @@ func (s *Store) Close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
+	for _, st := range s.writes {
+		st.Close()
+	}
 	err := errors.Join(s.db.Close(), s.w.Close())
 	if s.changes != nil {
 		err = errors.Join(err, s.changes.Close())
@@ -336,13 +345,13 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	if err != nil {
 		return err
 	}
-	before, err := versionsSum(ctx, tx)
+	before, err := s.versionsSum(ctx, tx)
 	if err == nil {
 		err = fn(tx)
 	}
 	var after int64
 	if err == nil {
-		after, err = versionsSum(ctx, tx)
+		after, err = s.versionsSum(ctx, tx)
 	}
 	if err != nil {
 		tx.Rollback()
@@ -371,7 +380,50 @@ func (s *Store) migrationTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // versionsSum sums the data versions, as tx sees them: a write that moves one moves the sum.
-func versionsSum(ctx context.Context, tx *sql.Tx) (sum int64, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`).Scan(&sum)
+func (s *Store) versionsSum(ctx context.Context, tx *sql.Tx) (sum int64, err error) {
+	err = s.txQueryRow(ctx, tx, versionsSumSQL).Scan(&sum)
 	return sum, err
+}
+
+const versionsSumSQL = `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`
+
+// busiestWrites are the statements of the writes that run most: every transaction's
+// versionsSum, and a push's build with its delivery and the build hook's record of it. They
+// are prepared once on the writer's connection, at Open: on SQLite, parsing them was a third
+// of a push's transaction. (They cannot be prepared at their first run: that runs in a
+// transaction, which holds the writer's one connection.)
+func (s *Store) busiestWrites() []string {
+	return []string{versionsSumSQL, s.registeredRepositorySQL(), nextBuildSeqSQL, insertBuildSQL, queueBuildHookSQL,
+		insertDeliverySQL, hookDeliveredSQL, claimNextHookSQL}
+}
+
+// prepareWrites prepares busiestWrites on the writer's connection.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	s.writes = make(map[string]*sql.Stmt)
+	for _, q := range s.busiestWrites() {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("store: prepare %q: %w", q, err)
+		}
+		s.writes[q] = st
+	}
+	return nil
+}
+
+// txQueryRow runs query in tx, through the writer's prepared statement when it is one of
+// busiestWrites.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.writes[query]; st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// txExec runs query in tx, through the writer's prepared statement when it is one of
+// busiestWrites.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.writes[query]; st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
 }
