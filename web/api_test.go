@@ -233,7 +233,7 @@ func TestAPICreateRefusals(t *testing.T) {
 			400, 4020, "provider", "Choose"},
 		{"unknown member", `{"provider": "github", "colour": "blue"}`, 400, 4020, "colour", "not a member"},
 		{"wrong type", `{"provider": "github", "urls": {"web": 42, "api": "https://x", "ssh": "ssh://x:1"}}`, 400, 4020, "website_url", "string"},
-		{"enabled as a string", `{"provider": "github", "enabled": "yes"}`, 400, 4020, "enabled", "bool"},
+		{"enabled as a string", `{"provider": "github", "enabled": "yes"}`, 400, 4020, "enabled", "enabled must be true or false, not a string."},
 		{"not JSON", `{"provider": `, 400, 4020, "", ""},
 		{"two values", `{} {}`, 400, 4020, "", ""},
 		{"numeric vanity id", strings.Replace(bbJSON("bb3.example.com", "ALGO"), `{`, `{"id": "42",`, 1), 400, 4020, "id", "letter"},
@@ -245,6 +245,9 @@ func TestAPICreateRefusals(t *testing.T) {
 				t.Errorf("fields.%s = %q, want it to say %q: %s", tc.field, r.field(tc.field), tc.inWord, r.body)
 			}
 		})
+	}
+	if msg := api.call(http.MethodPost, "/v1/admin/scms", `["github"]`).want(400, 4020).message(); msg != "The body must be an object, not an array." {
+		t.Errorf("an array for a body: %q", msg)
 	}
 	plain, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/v1/admin/scms", strings.NewReader(bbJSON("x.example.com", "X")))
 	plain.Header.Set("Authorization", "Simple "+api.key)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -212,13 +214,43 @@ func decodeError(code int, err error) *apiError {
 		if f, ok := jsonMemberFields[field]; ok {
 			field = f
 		}
-		return badRequest(code, field, fmt.Sprintf("%s must be a JSON %s, not %s.", typeErr.Field, typeErr.Type.Kind(), typeErr.Value))
+		subject := cmp.Or(typeErr.Field, "The body")
+		return badRequest(code, field, fmt.Sprintf("%s must be %s, not %s.", subject, jsonKind(typeErr.Type.Kind()), jsonValue(typeErr.Value)))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name = strings.Trim(name, `"`)
 		return badRequest(code, name, fmt.Sprintf("%q is not a member this request takes.", name))
 	}
 	return badRequest(code, "", "The body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: ")+".")
+}
+
+// jsonKind is what JSON a Go value of kind k decodes from, in words.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "a number"
+	}
+}
+
+// jsonValue is the kind of JSON value encoding/json names ("bool", "number 4.5", "array" …),
+// in words.
+func jsonValue(v string) string {
+	switch word, _, _ := strings.Cut(v, " "); word {
+	case "bool":
+		return "true or false"
+	case "array", "object":
+		return "an " + word
+	default:
+		return "a " + word
+	}
 }
 
 // codeManaged is the code of a change refused because a configuration file manages the

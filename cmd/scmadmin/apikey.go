@@ -54,6 +54,9 @@ func addAPIKey(ctx context.Context, st *store.Store, name, scope, as string, std
 	if errors.Is(err, store.ErrNotAdmin) || errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("apikey add: %w; a key acts as a cluster admin: name one with --as", err)
 	}
+	if errors.Is(err, store.ErrDuplicate) {
+		return fmt.Errorf("apikey add: a key called %q exists (a revoked key keeps its name, for the audit log): choose another name", name)
+	}
 	if err != nil {
 		return fmt.Errorf("apikey add: %w", err)
 	}

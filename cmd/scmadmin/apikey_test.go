@@ -88,7 +88,7 @@ func TestAPIKeyCommandRefusals(t *testing.T) {
 		{[]string{"apikey", "add", "x", "--as", "nobody"}, "no user"},
 		{[]string{"apikey", "add", "x", "--scope", "write"}, "scope"},
 		{[]string{"apikey", "add", "bad name"}, "letters, digits"},
-		{[]string{"apikey", "add", "OK"}, "exists"},
+		{[]string{"apikey", "add", "OK"}, `a key called "OK" exists (a revoked key keeps its name, for the audit log): choose another name`},
 		{[]string{"apikey", "revoke", "nope"}, "no key"},
 		{[]string{"apikey"}, "bad arguments"},
 		{[]string{"apikey", "add"}, "bad arguments"},
