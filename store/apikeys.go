@@ -122,7 +122,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, name, scope, madeBy string, by
 	}
 	key, publicID := newAPIKey()
 	k := APIKey{Name: name, Scope: scope, CreatedAt: s.now()}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var admin bool
 		err := tx.QueryRowContext(ctx, `SELECT id, username, is_admin FROM users WHERE username = ?`, madeBy).
 			Scan(&k.UserID, &k.MadeBy, &admin)
@@ -155,7 +155,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, name, scope, madeBy string, by
 // RevokeAPIKey ends the key called name: ErrNotFound when there is none, ErrRevoked when it
 // was revoked before.
 func (s *Store) RevokeAPIKey(ctx context.Context, name string, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var stored string
 		var revoked sql.NullTime
 		err := tx.QueryRowContext(ctx, `SELECT name, revoked_at FROM api_keys WHERE name = ?`, name).Scan(&stored, &revoked)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -49,7 +48,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // *ManagedError), while those of file, or of none, change. With dryRun the transaction is
 // rolled back once every step has run: the same checks, and nothing written.
 func (s *Store) ApplySCMConfigs(ctx context.Context, file string, steps []Step, by Actor, dryRun bool) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		for i, st := range steps {
 			if err := s.applyStep(ctx, tx, file, st, by); err != nil {
 				return &StepError{Index: i, Err: err}
@@ -70,7 +69,7 @@ func (s *Store) ApplySCMConfigs(ctx context.Context, file string, steps []Step, 
 }
 
 // applyStep takes st within tx.
-func (s *Store) applyStep(ctx context.Context, tx *sql.Tx, file string, st Step, by Actor) error {
+func (s *Store) applyStep(ctx context.Context, tx *wtx, file string, st Step, by Actor) error {
 	if st.Kind == StepCreate {
 		if _, err := s.createTx(ctx, tx, st.Config, st.Secrets, by); err != nil {
 			return createError(st.Config, err)

@@ -75,7 +75,7 @@ func configEvent(by Actor, action string, c SCMConfig, changes []Change) AuditEv
 
 // RecordAudit adds an event that is not part of a configuration change, such as a sign-in.
 func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.audit(ctx, tx, ev) }); err != nil {
+	if err := s.inTx(ctx, func(tx *wtx) error { return s.audit(ctx, tx, ev) }); err != nil {
 		return fmt.Errorf("store: record audit: %w", err)
 	}
 	return nil

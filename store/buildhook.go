@@ -23,9 +23,9 @@ import (
 // hold across servers too.
 
 // nextBuildSeq takes the next seq of the feed, inside tx.
-func (s *Store) nextBuildSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+func (s *Store) nextBuildSeq(ctx context.Context, tx *wtx) (int64, error) {
 	var seq int64
-	err := s.txQueryRow(ctx, tx, nextBuildSeqSQL).Scan(&seq)
+	err := tx.QueryRowContext(ctx, nextBuildSeqSQL).Scan(&seq)
 	return seq, err
 }
 
@@ -93,11 +93,11 @@ func (s *Store) StartBuildHook(ctx context.Context) (<-chan struct{}, error) {
 
 // queueBuildHook puts the build of seq in the outbox, inside its transaction, while the
 // hook is on.
-func (s *Store) queueBuildHook(ctx context.Context, tx *sql.Tx, seq int64, now time.Time) error {
+func (s *Store) queueBuildHook(ctx context.Context, tx *wtx, seq int64, now time.Time) error {
 	if s.hookWake.Load() == nil {
 		return nil
 	}
-	_, err := s.txExec(ctx, tx, queueBuildHookSQL, now, seq)
+	_, err := tx.ExecContext(ctx, queueBuildHookSQL, now, seq)
 	return err
 }
 
@@ -142,7 +142,7 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 	now, leaseUntil = now.UTC(), leaseUntil.UTC() // SQLite compares times as text
 	var claimed []HookDelivery
 	var next time.Time
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
 			WHERE next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until < ?3) AND seq IN (
 				SELECT o.seq FROM build_hook_outbox o
@@ -200,17 +200,17 @@ var ErrLeaseLost = errors.New("the build hook's lease on this build ran out")
 // configuration's backlog thus goes out at one transaction a build, in order.
 func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string, now, leaseUntil time.Time) (*HookDelivery, error) {
 	var next *HookDelivery
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		next = nil
 		var configID int64
-		err := s.txQueryRow(ctx, tx, hookDeliveredSQL, seq, owner).Scan(&configID)
+		err := tx.QueryRowContext(ctx, hookDeliveredSQL, seq, owner).Scan(&configID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrLeaseLost
 		} else if err != nil {
 			return err
 		}
 		var h HookDelivery
-		err = s.txQueryRow(ctx, tx, claimNextHookSQL, owner, leaseUntil.UTC(), configID, now.UTC()).Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository,
+		err = tx.QueryRowContext(ctx, claimNextHookSQL, owner, leaseUntil.UTC(), configID, now.UTC()).Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository,
 			&h.Commit, &h.Actor, &h.Trigger, &h.CreatedAt, &h.Attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -239,7 +239,7 @@ const (
 // target's answer, 0 for none; reason: in words) and leaves it to be tried again at retryAt.
 func (s *Store) BuildHookFailed(ctx context.Context, seq int64, owner string, status int, reason string, retryAt time.Time) error {
 	reason, retryAt = clip(reason, 500), retryAt.UTC()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var configID int64
 		err := tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET attempts = attempts + 1, next_attempt_at = ?,
 			leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ? RETURNING config_id`, retryAt, seq, owner).Scan(&configID)

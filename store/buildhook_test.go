@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -82,11 +81,12 @@ func TestBuildsFeedNeverShowsABuildBehindTheCursor(t *testing.T) {
 	second := openTestStore(t, dsn, first.keys)
 	follower := openTestStore(t, dsn, first.keys)
 
-	tx, err := first.w.BeginTx(ctx, nil)
+	sqlTx, err := first.w.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := &wtx{Tx: sqlTx, s: first}
 	slow := *testBuild("repo", "slow")
 	slow.ConfigID, slow.RequestID = c.ID, "slow"
 	if _, built, err := first.recordBuild(ctx, tx, slow, first.now()); err != nil || !built {
@@ -422,7 +422,7 @@ func TestPruneKeepsTheLatest(t *testing.T) {
 		}
 	}
 	for range 10 * pruneOneIn { // all calls but about one in pruneOneIn leave the rows alone
-		if err := s.inTx(ctx, func(tx *sql.Tx) error { return pruneSometimes(ctx, tx, "webhook_deliveries", c.ID, 10) }); err != nil {
+		if err := s.inTx(ctx, func(tx *wtx) error { return pruneSometimes(ctx, tx, "webhook_deliveries", c.ID, 10) }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -64,7 +64,7 @@ func Copy(ctx context.Context, from, to *Store) ([]CopyCount, error) {
 	}
 	defer src.Rollback()
 	var counts []CopyCount
-	err = to.inTx(ctx, func(dst *sql.Tx) error {
+	err = to.inTx(ctx, func(dst *wtx) error {
 		for _, t := range copiedTables {
 			if err := refuseNonEmpty(ctx, dst, t.name, t.fresh); err != nil {
 				return err
@@ -98,7 +98,7 @@ func Copy(ctx context.Context, from, to *Store) ([]CopyCount, error) {
 }
 
 // refuseNonEmpty fails when table holds a row beyond those that fresh selects.
-func refuseNonEmpty(ctx context.Context, tx *sql.Tx, table, fresh string) error {
+func refuseNonEmpty(ctx context.Context, tx *wtx, table, fresh string) error {
 	query := `SELECT count(*) FROM ` + table
 	if fresh != "" {
 		query += ` WHERE NOT (` + fresh + `)`
@@ -115,7 +115,7 @@ func refuseNonEmpty(ctx context.Context, tx *sql.Tx, table, fresh string) error 
 
 // copyTable inserts every row of table in src into dst, column by column as named, and says
 // how many.
-func copyTable(ctx context.Context, src, dst *sql.Tx, table string) (int, error) {
+func copyTable(ctx context.Context, src *sql.Tx, dst *wtx, table string) (int, error) {
 	rows, err := src.QueryContext(ctx, `SELECT * FROM `+table)
 	if err != nil {
 		return 0, err
@@ -146,7 +146,7 @@ func copyTable(ctx context.Context, src, dst *sql.Tx, table string) (int, error)
 
 // copyLastID makes dst's table hand out ids after the last that src's handed out (which may
 // be higher than any left in it: deleted rows' ids are not reused).
-func copyLastID(ctx context.Context, fromD *dialect, src *sql.Tx, toD *dialect, dst *sql.Tx, table string) error {
+func copyLastID(ctx context.Context, fromD *dialect, src *sql.Tx, toD *dialect, dst *wtx, table string) error {
 	var last int64
 	if err := src.QueryRowContext(ctx, strings.ReplaceAll(fromD.lastID, "{table}", table), table).Scan(&last); err != nil {
 		return err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -37,7 +36,7 @@ func (s *Store) CountFailures(ctx context.Context, at time.Time, windows ...Fail
 		return at.Add(-d).UTC()
 	}
 	counts := make([]Failures, len(windows))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		if s.d.unsynced != "" {
 			if _, err := tx.ExecContext(ctx, s.d.unsynced); err != nil {
 				return err

@@ -56,7 +56,7 @@ const FieldHealth = "health"
 // audit entry by by. ErrNotFound when the configuration was deleted meanwhile.
 func (s *Store) RecordConnectionTest(ctx context.Context, id int64, r HealthResult, by Actor) (ConnectionTest, error) {
 	t := ConnectionTest{At: r.At.UTC(), Passed: !r.Failing(), Warned: r.Outcome == HealthWarning, Summary: r.Summary}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		// Locked for the transaction, so that two tests finishing together see each other's result.
 		c, err := scanSCM(tx.QueryRowContext(ctx, `SELECT `+scmColumns+` FROM scm_configs WHERE id = ?`+s.d.forUpdate, id))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -72,7 +72,7 @@ func (s *Store) ReencryptSecrets(ctx context.Context, id uint32) (int, error) {
 			return done, fmt.Errorf("store: re-encrypt %s of %d: %w", ss.name, ss.configID, err)
 		}
 		keyID, sealed := s.keys.Seal(plain, ad)
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
+		err = s.inTx(ctx, func(tx *wtx) error {
 			res, err := tx.ExecContext(ctx, `UPDATE scm_secrets SET key_id = ?, ciphertext = ? WHERE config_id = ? AND name = ? AND ciphertext = ?`,
 				keyID, sealed, ss.configID, ss.name, ss.sealed)
 			if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -91,7 +90,7 @@ func (c SCMConfig) CanChange() error {
 // a configuration file manages it.
 func (s *Store) UpdateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	var updated SCMConfig
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		old, err := s.scmConfig(ctx, tx, c.ID)
 		if err != nil {
 			return err
@@ -119,7 +118,7 @@ func updateError(c SCMConfig, err error) error {
 
 // updateTx is UpdateSCMConfig within tx, over old as tx read it: c's column-backed values,
 // unique key and file that manages it replace old's.
-func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, old, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
+func (s *Store) updateTx(ctx context.Context, tx *wtx, old, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	updated := old
 	for _, col := range columns {
 		*col.of(&updated) = *col.of(&c)
@@ -148,7 +147,7 @@ func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, old, c SCMConfig, secr
 // MakeDefault makes configuration id the default and returns the previous default's id. A
 // *ManagedError when a configuration file manages either.
 func (s *Store) MakeDefault(ctx context.Context, id int64, by Actor) (previous int64, err error) {
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, id)
 		if err != nil {
 			return err
@@ -167,7 +166,7 @@ func (s *Store) MakeDefault(ctx context.Context, id int64, by Actor) (previous i
 
 // makeDefaultTx is MakeDefault of c within tx; unsetting rules whether the previous default may
 // stop being it.
-func (s *Store) makeDefaultTx(ctx context.Context, tx *sql.Tx, c SCMConfig, by Actor, unsetting func(SCMConfig) error) (previous int64, err error) {
+func (s *Store) makeDefaultTx(ctx context.Context, tx *wtx, c SCMConfig, by Actor, unsetting func(SCMConfig) error) (previous int64, err error) {
 	if err := c.CanMakeDefault(); err != nil {
 		return 0, err
 	}
@@ -197,7 +196,7 @@ func (s *Store) makeDefaultTx(ctx context.Context, tx *sql.Tx, c SCMConfig, by A
 // SetEnabled enables or disables configuration id; a *ManagedError when a configuration file
 // manages it.
 func (s *Store) SetEnabled(ctx context.Context, id int64, enabled bool, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, id)
 		if err != nil {
 			return err
@@ -217,7 +216,7 @@ func (s *Store) SetEnabled(ctx context.Context, id int64, enabled bool, by Actor
 }
 
 // setEnabledTx is SetEnabled of c, as tx read it, within tx.
-func (s *Store) setEnabledTx(ctx context.Context, tx *sql.Tx, c SCMConfig, enabled bool, by Actor) error {
+func (s *Store) setEnabledTx(ctx context.Context, tx *wtx, c SCMConfig, enabled bool, by Actor) error {
 	if c.Enabled == enabled {
 		return nil
 	}
@@ -239,7 +238,7 @@ func (s *Store) setEnabledTx(ctx context.Context, tx *sql.Tx, c SCMConfig, enabl
 // DeleteSCMConfig deletes configuration id, which must be disabled, host no repository and
 // be managed by no configuration file.
 func (s *Store) DeleteSCMConfig(ctx context.Context, id int64, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, id)
 		if err != nil {
 			return err
@@ -256,7 +255,7 @@ func (s *Store) DeleteSCMConfig(ctx context.Context, id int64, by Actor) error {
 }
 
 // deleteTx is DeleteSCMConfig of c, as tx read it, within tx.
-func (s *Store) deleteTx(ctx context.Context, tx *sql.Tx, c SCMConfig, by Actor) error {
+func (s *Store) deleteTx(ctx context.Context, tx *wtx, c SCMConfig, by Actor) error {
 	if err := c.CanDelete(); err != nil {
 		return err
 	}
@@ -280,7 +279,7 @@ func (s *Store) AddRepository(ctx context.Context, configID int64, slug string) 
 // forgetOAuthOnNewClient forgets the accounts' tokens when the OAuth client changes (its id,
 // a new secret, or another host): they were given to the old one, and must never be sent to
 // another host.
-func forgetOAuthOnNewClient(ctx context.Context, tx *sql.Tx, old, updated SCMConfig, secrets map[string]string) error {
+func forgetOAuthOnNewClient(ctx context.Context, tx *wtx, old, updated SCMConfig, secrets map[string]string) error {
 	sameHost := old.WebsiteURL == updated.WebsiteURL && old.APIURL == updated.APIURL
 	if _, newSecret := secrets[FieldClientSecret]; sameHost && old.ClientID == updated.ClientID && !newSecret {
 		return nil

@@ -38,7 +38,7 @@ var ErrStateExpired = errors.New("store: the OAuth state has expired")
 // CreateOAuthState keeps st under stateHash until it is taken or expires.
 func (s *Store) CreateOAuthState(ctx context.Context, stateHash []byte, st OAuthState) error {
 	now := s.now()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE created_at < ?`, now.Add(-oauthStateKept)); err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func (s *Store) CreateOAuthState(ctx context.Context, stateHash []byte, st OAuth
 // too old.
 func (s *Store) TakeOAuthState(ctx context.Context, stateHash []byte) (OAuthState, error) {
 	var st OAuthState
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		return tx.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state_hash = ?
 			RETURNING session_hash, user_id, config_id, verifier, created_at`, stateHash).
 			Scan(&st.SessionHash, &st.UserID, &st.ConfigID, &st.Verifier, &st.CreatedAt)
@@ -102,7 +102,7 @@ func (s *Store) SaveOAuthConnection(ctx context.Context, c OAuthConnection, cred
 	now := s.now()
 	orgs, _ := json.Marshal(c.Orgs)
 	keyID, sealed := s.keys.Seal([]byte(c.Token), oauthAD(c.UserID, c.ConfigID))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		cfg, err := s.scmConfig(ctx, tx, c.ConfigID)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func (s *Store) SaveOAuthConnection(ctx context.Context, c OAuthConnection, cred
 
 // RecordOAuthFailure keeps a failed round trip through configuration configID as its last.
 func (s *Store) RecordOAuthFailure(ctx context.Context, configID int64, credentials, detail string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		return recordOAuthCheck(ctx, tx, configID, OAuthCheck{At: s.now(), Detail: detail, Credentials: credentials})
 	})
 	if err != nil {
@@ -136,7 +136,7 @@ func (s *Store) RecordOAuthFailure(ctx context.Context, configID int64, credenti
 	return nil
 }
 
-func recordOAuthCheck(ctx context.Context, tx *sql.Tx, configID int64, c OAuthCheck) error {
+func recordOAuthCheck(ctx context.Context, tx *wtx, configID int64, c OAuthCheck) error {
 	_, err := tx.ExecContext(ctx, `UPDATE scm_configs SET oauth_checked_at = ?, oauth_check_ok = ?, oauth_check_detail = ?,
 		oauth_check_credentials = ? WHERE id = ?`, c.At, c.OK, c.Detail, c.Credentials, configID)
 	return err
@@ -218,7 +218,7 @@ func (s *Store) CountOAuthConnections(ctx context.Context, configID int64) (int,
 // DeleteOAuthConnection forgets user userID's connection to configuration configID and
 // audits it; ErrNotFound when there was none.
 func (s *Store) DeleteOAuthConnection(ctx context.Context, userID, configID int64, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var username string
 		err := tx.QueryRowContext(ctx, `DELETE FROM oauth_tokens WHERE user_id = ? AND config_id = ? RETURNING scm_username`,
 			userID, configID).Scan(&username)

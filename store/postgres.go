@@ -49,9 +49,6 @@ func openPostgres(ctx context.Context, url string, keys *keyring.Keyring) (*Stor
 		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 	err = s.migrate(ctx)
 	if err == nil {
-		err = s.prepareWrites(ctx)
-	}
-	if err == nil {
 		err = s.Heartbeat(ctx) // as on SQLite: start-up proves the write path
 	}
 	if err != nil {

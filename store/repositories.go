@@ -51,7 +51,7 @@ func scanRepository(row interface{ Scan(...any) error }) (Repository, error) {
 // when the configuration has a repository of that name already.
 func (s *Store) RegisterRepository(ctx context.Context, r Repository, by Actor) (Repository, error) {
 	r.CreatedAt, r.CreatedBy = s.now(), by.Username
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, r.ConfigID)
 		if err != nil {
 			return err
@@ -108,7 +108,7 @@ func (s *Store) RepositoryByName(ctx context.Context, configID int64, name strin
 // ForgetRepository forgets configuration configID's repository called name; purged says it
 // was deleted on the host too, for the audit trail. ErrNotFound when there is none.
 func (s *Store) ForgetRepository(ctx context.Context, configID int64, name string, purged bool, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, configID)
 		if err != nil {
 			return err

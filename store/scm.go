@@ -247,7 +247,7 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, "
 // when c.Ref is or was another's.
 func (s *Store) CreateSCMConfig(ctx context.Context, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	var created SCMConfig
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var err error
 		created, err = s.createTx(ctx, tx, c, secrets, by)
 		return err
@@ -270,7 +270,7 @@ func createError(c SCMConfig, err error) error {
 }
 
 // createTx is CreateSCMConfig within tx.
-func (s *Store) createTx(ctx context.Context, tx *sql.Tx, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
+func (s *Store) createTx(ctx context.Context, tx *wtx, c SCMConfig, secrets map[string]string, by Actor) (SCMConfig, error) {
 	now := s.now()
 	c.Enabled, c.IsDefault, c.CreatedAt, c.UpdatedAt = true, false, now, now
 	if c.Ref != "" {
@@ -304,7 +304,7 @@ func (s *Store) createTx(ctx context.Context, tx *sql.Tx, c SCMConfig, secrets m
 }
 
 // putSecrets seals and stores secrets (field name → plain text), replacing those of the same name.
-func (s *Store) putSecrets(ctx context.Context, tx *sql.Tx, configID int64, secrets map[string]string, now time.Time) error {
+func (s *Store) putSecrets(ctx context.Context, tx *wtx, configID int64, secrets map[string]string, now time.Time) error {
 	for name, plain := range secrets {
 		keyID, sealed := s.keys.Seal([]byte(plain), secretAD(configID, name))
 		if _, err := tx.ExecContext(ctx,

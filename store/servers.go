@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -26,7 +25,7 @@ const forgetServersAfter = time.Hour
 // servers and the failure counts (failure_windows) that have long been silent.
 func (s *Store) RecordServer(ctx context.Context, id, name string, startedAt time.Time) error {
 	now := s.now()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		for _, stmt := range []struct {
 			sql  string
 			args []any

@@ -47,9 +47,12 @@ type Store struct {
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
-	// writes holds the writer's prepared statements (see busiestWrites), by SQL text; it is
-	// filled at Open and only read after.
-	writes map[string]*sql.Stmt
+	// writes holds the writer's prepared statements by SQL text (see wtx); under toPrepareMu,
+	// written counts them and toPrepare holds those a transaction ran unprepared.
+	writes      sync.Map
+	toPrepareMu sync.Mutex
+	written     int
+	toPrepare   map[string]bool
 	// changes is the database's change file (see ChangeToken), nil on PostgreSQL; local
 	// counts this process's commits, which change the token even when the file cannot be written.
 	changes *os.File
@@ -116,9 +119,6 @@ func openSQLite(ctx context.Context, path string, keys *keyring.Keyring) (*Store
 	// A database that cannot be written reads fine: start-up proves the write path.
 	err = s.migrate(ctx)
 	if err == nil {
-		err = s.prepareWrites(ctx)
-	}
-	if err == nil {
 		err = s.Heartbeat(ctx)
 	}
 	if err != nil {
@@ -148,9 +148,10 @@ func (s *Store) Close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	for _, st := range s.writes {
-		st.Close()
-	}
+	s.writes.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	err := errors.Join(s.db.Close(), s.w.Close())
 	if s.changes != nil {
 		err = errors.Join(err, s.changes.Close())
@@ -328,7 +329,7 @@ func (s *Store) changed() {
 // exec runs one writing statement through the writer, in a transaction of its own (see inTx).
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var err error
 		res, err = tx.ExecContext(ctx, query, args...)
 		return err
@@ -340,18 +341,20 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // the transaction moved a data version (or may have: its commit failed), and only then: the
 // builds, deliveries and outbox rows that most writes are leave every cache as it is, where
 // moving the token would have made each server's next requests read the versions again.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) inTx(ctx context.Context, fn func(*wtx) error) error {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	before, err := s.versionsSum(ctx, tx)
+	defer s.prepareWrites(ctx) // once the writer's connection is free again
+	tx := &wtx{Tx: sqlTx, s: s}
+	before, err := versionsSum(ctx, tx)
 	if err == nil {
 		err = fn(tx)
 	}
 	var after int64
 	if err == nil {
-		after, err = s.versionsSum(ctx, tx)
+		after, err = versionsSum(ctx, tx)
 	}
 	if err != nil {
 		tx.Rollback()
@@ -380,50 +383,83 @@ func (s *Store) migrationTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // versionsSum sums the data versions, as tx sees them: a write that moves one moves the sum.
-func (s *Store) versionsSum(ctx context.Context, tx *sql.Tx) (sum int64, err error) {
-	err = s.txQueryRow(ctx, tx, versionsSumSQL).Scan(&sum)
+func versionsSum(ctx context.Context, tx *wtx) (sum int64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`).Scan(&sum)
 	return sum, err
 }
 
-const versionsSumSQL = `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`
-
-// busiestWrites are the statements of the writes that run most: every transaction's
-// versionsSum, and a push's build with its delivery and the build hook's record of it. They
-// are prepared once on the writer's connection, at Open: on SQLite, parsing them was a third
-// of a push's transaction. (They cannot be prepared at their first run: that runs in a
-// transaction, which holds the writer's one connection.)
-func (s *Store) busiestWrites() []string {
-	return []string{versionsSumSQL, s.registeredRepositorySQL(), nextBuildSeqSQL, insertBuildSQL, queueBuildHookSQL,
-		insertDeliverySQL, hookDeliveredSQL, claimNextHookSQL}
+// wtx is a write transaction (inTx). Its statements run prepared on the writer's connection:
+// on SQLite, parsing them was a third of a push's transaction. Each is prepared once, right
+// after the first transaction that ran it (which held the writer's one connection, so could
+// not prepare it for later ones), and kept.
+type wtx struct {
+	*sql.Tx
+	s *Store
 }
 
-// prepareWrites prepares busiestWrites on the writer's connection.
-func (s *Store) prepareWrites(ctx context.Context) error {
-	s.writes = make(map[string]*sql.Stmt)
-	for _, q := range s.busiestWrites() {
-		st, err := s.w.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("store: prepare %q: %w", q, err)
-		}
-		s.writes[q] = st
+// maxWriterStatements bounds the writer's prepared statements. The store's writes are a fixed
+// set of statements (copy's, one per table, are the most), so it is never reached.
+const maxWriterStatements = 256
+
+// stmt returns query prepared for tx, or nil when it is not prepared yet (it will be, after tx).
+func (tx *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := tx.s.writes.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt))
 	}
+	tx.s.toPrepareMu.Lock()
+	if tx.s.toPrepare == nil {
+		tx.s.toPrepare = make(map[string]bool)
+	}
+	if tx.s.written+len(tx.s.toPrepare) < maxWriterStatements {
+		tx.s.toPrepare[query] = true
+	}
+	tx.s.toPrepareMu.Unlock()
 	return nil
 }
 
-// txQueryRow runs query in tx, through the writer's prepared statement when it is one of
-// busiestWrites.
-func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st := s.writes[query]; st != nil {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+// QueryRowContext runs query in tx, prepared once it has been.
+func (tx *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
-	return tx.QueryRowContext(ctx, query, args...)
+	return tx.Tx.QueryRowContext(ctx, query, args...)
 }
 
-// txExec runs query in tx, through the writer's prepared statement when it is one of
-// busiestWrites.
-func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st := s.writes[query]; st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+// QueryContext runs query in tx, prepared once it has been.
+func (tx *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
 	}
-	return tx.ExecContext(ctx, query, args...)
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// ExecContext runs query in tx, prepared once it has been.
+func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// prepareWrites prepares, on the writer's connection, the statements that transactions ran
+// unprepared, up to maxWriterStatements in all. One that fails to prepare is run unprepared
+// again, and tried again after.
+func (s *Store) prepareWrites(ctx context.Context) {
+	s.toPrepareMu.Lock()
+	queries := s.toPrepare
+	s.toPrepare = nil
+	s.toPrepareMu.Unlock()
+	for q := range queries {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		if _, loaded := s.writes.LoadOrStore(q, st); loaded {
+			st.Close()
+			continue
+		}
+		s.toPrepareMu.Lock()
+		s.written++
+		s.toPrepareMu.Unlock()
+	}
 }

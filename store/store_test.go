@@ -413,3 +413,34 @@ func TestChangeTokenSeesOtherProcesses(t *testing.T) {
 		t.Error("a read changed the change token")
 	}
 }
+
+// A write's statements are prepared after its first run and reused by every run after: the
+// writer's prepared statements do not grow with the writes.
+func TestWritesArePreparedOnce(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), map[string]string{FieldAccessToken: "tok"})
+	prepared := func() int {
+		s.toPrepareMu.Lock()
+		defer s.toPrepareMu.Unlock()
+		return s.written
+	}
+	afterOne := prepared()
+	if afterOne == 0 {
+		t.Fatal("creating a configuration prepared none of its statements")
+	}
+	for i := range 20 {
+		if err := s.SetEnabled(ctx, c.ID, i%2 == 0, testActor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	afterTwenty := prepared()
+	for i := range 20 {
+		if err := s.SetEnabled(ctx, c.ID, i%2 == 0, testActor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := prepared(); got != afterTwenty || got > maxWriterStatements {
+		t.Errorf("prepared statements: %d after a create, %d after 20 changes, %d after 20 more; want the last two equal", afterOne, afterTwenty, got)
+	}
+}

@@ -75,7 +75,7 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, admin
 	}
 	u := User{Username: username, IsAdmin: admin, CreatedAt: s.now()}
 	hash := hashPassword(password)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO users (username, password_hash, is_admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			username, hash, admin, u.CreatedAt, u.CreatedAt).Scan(&u.ID)
@@ -142,7 +142,7 @@ func (s *Store) SetPassword(ctx context.Context, username, password string, by A
 		}
 	}
 	hash := hashPassword(password)
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *wtx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ? RETURNING id, username`,
 			hash, s.now(), username).Scan(&id, &username)
@@ -258,7 +258,7 @@ func (s *Store) SetDisabled(ctx context.Context, username string, disabled bool,
 // writes are serialised (one writer, immediate transactions), so two admins taking each
 // other's rights at once cannot both succeed. Disabling also ends the account's sessions.
 func (s *Store) changeAccount(ctx context.Context, username, column string, value bool, action string, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var id int64
 		var was bool
 		err := tx.QueryRowContext(ctx, `SELECT id, username, `+column+` FROM users WHERE username = ?`, username).

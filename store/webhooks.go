@@ -92,7 +92,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	now := s.now()
 	d.ReceivedAt = now
 	built := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		if b != nil {
 			b.ConfigID, b.RequestID = d.ConfigID, d.RequestID
 			var rec Build
@@ -108,7 +108,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 				d.Result, d.Reason = DeliveryDuplicate, "already built (same commit of this repository, or same delivery id): no second build"
 			}
 		}
-		if err := s.txQueryRow(ctx, tx, insertDeliverySQL,
+		if err := tx.QueryRowContext(ctx, insertDeliverySQL,
 			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID); err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ const insertDeliverySQL = `INSERT INTO webhook_deliveries (config_id, request_id
 // whether it is new. ErrNotRegistered when b's repository is not registered.
 func (s *Store) StartBuild(ctx context.Context, b Build) (Build, bool, error) {
 	var built bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		var err error
 		now := s.now()
 		b, built, err = s.recordBuild(ctx, tx, b, now)
@@ -162,7 +162,7 @@ func (b Build) FullName() string { return b.ProjectKey + "/" + b.Repository }
 // transaction ends, so that it cannot be forgotten while its build is being recorded. While
 // the build hook is on (StartBuildHook), the build also waits in the hook's outbox, written in
 // this same transaction.
-func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.Time) (Build, bool, error) {
+func (s *Store) recordBuild(ctx context.Context, tx *wtx, b Build, now time.Time) (Build, bool, error) {
 	b.Repository, b.Actor, b.Commit = clip(b.Repository, maxSlugLen), clip(b.Actor, maxActorLen), clip(b.Commit, maxCommitLen)
 	b.ProjectKey = clip(b.ProjectKey, maxSlugLen)
 	b.Trigger = cmp.Or(b.Trigger, TriggerPush)
@@ -171,7 +171,7 @@ func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.T
 	}
 	b.PushedAt, b.CreatedAt = b.PushedAt.UTC(), now
 	var repoID int64
-	err := s.txQueryRow(ctx, tx, s.registeredRepositorySQL(), b.ConfigID, b.Repository, b.ProjectKey).Scan(&repoID)
+	err := tx.QueryRowContext(ctx, s.registeredRepositorySQL(), b.ConfigID, b.Repository, b.ProjectKey).Scan(&repoID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, ErrNotRegistered
 	} else if err != nil {
@@ -180,7 +180,7 @@ func (s *Store) recordBuild(ctx context.Context, tx *sql.Tx, b Build, now time.T
 	if b.Seq, err = s.nextBuildSeq(ctx, tx); err != nil {
 		return b, false, err
 	}
-	err = s.txQueryRow(ctx, tx, insertBuildSQL,
+	err = tx.QueryRowContext(ctx, insertBuildSQL,
 		b.ConfigID, b.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt, now, b.Seq).Scan(&b.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, nil // the seq taken is not used: the feed's order has gaps, never a reversal
@@ -209,7 +209,7 @@ const pruneOneIn = 64
 
 // pruneSometimes prunes once in about pruneOneIn calls: for the long histories
 // (webhook_deliveries, builds), bounded but not exactly.
-func pruneSometimes(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
+func pruneSometimes(ctx context.Context, tx *wtx, table string, configID int64, kept int) error {
 	if rand.N(pruneOneIn) != 0 {
 		return nil
 	}
@@ -217,7 +217,7 @@ func pruneSometimes(ctx context.Context, tx *sql.Tx, table string, configID int6
 }
 
 // prune deletes a configuration's rows of table but its latest kept.
-func prune(ctx context.Context, tx *sql.Tx, table string, configID int64, kept int) error {
+func prune(ctx context.Context, tx *wtx, table string, configID int64, kept int) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE config_id = ?1 AND id <= (
 	   SELECT id FROM `+table+` WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, configID, kept)
 	return err
@@ -267,7 +267,7 @@ func (s *Store) WebhookStatus(ctx context.Context, configID int64) (WebhookStatu
 
 // RecordWebhookInstalled notes that the webhook was installed on the host now.
 func (s *Store) RecordWebhookInstalled(ctx context.Context, configID int64, by Actor) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, configID)
 		if err != nil {
 			return err
@@ -282,7 +282,7 @@ func (s *Store) RecordWebhookInstalled(ctx context.Context, configID int64, by A
 // RotateWebhookSecret makes secret the webhook's secret; the one it replaces stays valid for
 // WebhookGrace, so that deliveries signed with it are not lost while the host is updated.
 func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret string, by Actor) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, configID)
 		if err != nil {
 			return err
@@ -320,7 +320,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 // one (a configuration from before every one had one), and returns the one it has: of two
 // callers at once, both get the same.
 func (s *Store) EnsureWebhookSecret(ctx context.Context, configID int64, secret string, by Actor) (string, error) {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, configID)
 		if err != nil {
 			return err
