@@ -58,6 +58,11 @@ type dialect struct {
 	// queue the writer behind an fsync each. SQLite (WAL, synchronous=NORMAL) syncs only at
 	// checkpoints already.
 	unsynced string
+	// prepareWrites says whether the writer's statements are prepared by the store (see wtx).
+	// pgx prepares each statement once per connection by itself, and drops one that a
+	// migration made invalid ("cached plan must not change result type"), where a statement
+	// the store prepared would fail until restart; modernc's SQLite parses at every run.
+	prepareWrites bool
 }
 
 var sqliteDialect = dialect{
@@ -74,9 +79,10 @@ var sqliteDialect = dialect{
 	like:          `LIKE`,
 	// A read transaction in WAL mode sees one snapshot already. Tables without AUTOINCREMENT
 	// go on from their highest id, which the copied rows set.
-	snapshot:  sql.LevelDefault,
-	lastID:    `SELECT coalesce(max(id), 0) FROM (SELECT max(id) AS id FROM {table} UNION ALL SELECT seq FROM sqlite_sequence WHERE name = ?)`,
-	setLastID: `UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1`,
+	snapshot:      sql.LevelDefault,
+	lastID:        `SELECT coalesce(max(id), 0) FROM (SELECT max(id) AS id FROM {table} UNION ALL SELECT seq FROM sqlite_sequence WHERE name = ?)`,
+	setLastID:     `UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1`,
+	prepareWrites: true,
 }
 
 var postgresDialect = dialect{

@@ -48,15 +48,19 @@ type Store struct {
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
 	// writes holds the writer's prepared statements by SQL text (see wtx); under toPrepareMu,
-	// written counts them and toPrepare holds those a transaction ran unprepared.
+	// written counts them, toPrepare holds those a transaction ran unprepared, and
+	// unprepared counts such runs.
 	writes      sync.Map
 	toPrepareMu sync.Mutex
 	written     int
 	toPrepare   map[string]bool
+	unprepared  int
 	// changes is the database's change file (see ChangeToken), nil on PostgreSQL; local
 	// counts this process's commits, which change the token even when the file cannot be written.
 	changes *os.File
 	local   atomic.Uint64
+	// versionsSum is the sum of the data versions that this store's last write transaction saw.
+	versionsSum atomic.Int64
 	// hookWake is set while the build hook is on (StartBuildHook): builds are then queued in
 	// its outbox, and the worker is woken through it.
 	hookWake atomic.Pointer[chan struct{}]
@@ -292,11 +296,12 @@ func (s *Store) Versions(ctx context.Context) (Versions, error) {
 	return v, nil
 }
 
-// ChangeToken changes whenever anyone commits a write to the database: this process, another
-// server on the same database, or a scmadmin command. On SQLite, each commit writes a fresh
-// random token into the change file beside the database, so that reading it costs one 8-byte
-// read; on PostgreSQL, other servers' commits are notified (see listen). While the token is
-// unchanged, so are the data versions, and nothing needs to be read again.
+// ChangeToken changes whenever anyone commits a write that changes a data version: this
+// process, another server on the same database, or a scmadmin command. On SQLite, each such
+// commit writes a fresh random token into the change file beside the database, so that
+// reading it costs one 8-byte read; on PostgreSQL, other servers' commits are notified (see
+// listen). While the token is unchanged, so are the data versions, and nothing needs to be
+// read again.
 type ChangeToken struct {
 	file          [8]byte
 	local, remote uint64
@@ -315,7 +320,8 @@ func (s *Store) ChangeToken() ChangeToken {
 	return t
 }
 
-// changed marks a commit: after it, ChangeToken differs in every process.
+// changed marks a commit that changed a data version (or may have): after it, ChangeToken
+// differs in every process.
 func (s *Store) changed() {
 	s.local.Add(1)
 	if s.changes == nil {
@@ -341,6 +347,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // the transaction moved a data version (or may have: its commit failed), and only then: the
 // builds, deliveries and outbox rows that most writes are leave every cache as it is, where
 // moving the token would have made each server's next requests read the versions again.
+// Versions only grow, so a sum of them that differs from the one the last transaction of
+// this store saw means a change, by this transaction or by another process since (which
+// moves the token once more than needed, never less).
 func (s *Store) inTx(ctx context.Context, fn func(*wtx) error) error {
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -348,19 +357,16 @@ func (s *Store) inTx(ctx context.Context, fn func(*wtx) error) error {
 	}
 	defer s.prepareWrites(ctx) // once the writer's connection is free again
 	tx := &wtx{Tx: sqlTx, s: s}
-	before, err := versionsSum(ctx, tx)
+	err = fn(tx)
+	var sum int64
 	if err == nil {
-		err = fn(tx)
-	}
-	var after int64
-	if err == nil {
-		after, err = versionsSum(ctx, tx)
+		err = tx.QueryRowContext(ctx, `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`).Scan(&sum)
 	}
 	if err != nil {
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil || after != before {
+	if err := tx.Commit(); err != nil || s.versionsSum.Swap(sum) != sum {
 		s.changed() // after the write, so that versions read before it are retired
 		return err
 	}
@@ -382,12 +388,6 @@ func (s *Store) migrationTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// versionsSum sums the data versions, as tx sees them: a write that moves one moves the sum.
-func versionsSum(ctx context.Context, tx *wtx) (sum int64, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`).Scan(&sum)
-	return sum, err
-}
-
 // wtx is a write transaction (inTx). Its statements run prepared on the writer's connection:
 // on SQLite, parsing them was a third of a push's transaction. Each is prepared once, right
 // after the first transaction that ran it (which held the writer's one connection, so could
@@ -401,12 +401,17 @@ type wtx struct {
 // set of statements (copy's, one per table, are the most), so it is never reached.
 const maxWriterStatements = 256
 
-// stmt returns query prepared for tx, or nil when it is not prepared yet (it will be, after tx).
+// stmt returns query prepared for tx, or nil when it is not prepared yet (it will be, after
+// tx) or the driver prepares it by itself.
 func (tx *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if !tx.s.d.prepareWrites {
+		return nil
+	}
 	if st, ok := tx.s.writes.Load(query); ok {
 		return tx.StmtContext(ctx, st.(*sql.Stmt))
 	}
 	tx.s.toPrepareMu.Lock()
+	tx.s.unprepared++
 	if tx.s.toPrepare == nil {
 		tx.s.toPrepare = make(map[string]bool)
 	}
