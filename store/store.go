@@ -343,8 +343,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	return res, err
 }
 
-// inTx runs fn in a transaction, committing when it returns nil. The change token moves when
-// the transaction moved a data version (or may have: its commit failed), and only then: the
+// inTx runs fn in a transaction, committing when it returns nil. Where the dialect has
+// tokenOnVersions, the change token moves when the transaction moved a data version (or may
+// have: its commit failed), and only then (elsewhere, at every commit): the
 // builds, deliveries and outbox rows that most writes are leave every cache as it is, where
 // moving the token would have made each server's next requests read the versions again.
 // Versions only grow, so a sum of them that differs from the one the last transaction of
@@ -359,14 +360,14 @@ func (s *Store) inTx(ctx context.Context, fn func(*wtx) error) error {
 	tx := &wtx{Tx: sqlTx, s: s}
 	err = fn(tx)
 	var sum int64
-	if err == nil {
+	if err == nil && s.d.tokenOnVersions {
 		err = tx.QueryRowContext(ctx, `SELECT CAST(sum(n) AS BIGINT) FROM data_versions`).Scan(&sum)
 	}
 	if err != nil {
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil || s.versionsSum.Swap(sum) != sum {
+	if err := tx.Commit(); err != nil || !s.d.tokenOnVersions || s.versionsSum.Swap(sum) != sum {
 		s.changed() // after the write, so that versions read before it are retired
 		return err
 	}
