@@ -198,6 +198,9 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		second = sv2.base
 	}
 	cases := sv.cases(n, fx, second, l.only)
+	if len(cases) == 1 {
+		return 0, fmt.Errorf("-cases %q matches no case (only the baseline would run)", l.only)
+	}
 	rounds, before, err := driveRounds(sv.base, sv.jar, cases, l)
 	if err != nil {
 		return 0, err
