@@ -131,6 +131,11 @@ func TestManagedConfigurationInTheAPI(t *testing.T) {
 			t.Errorf("%s %s %s: message %q does not name the file", call.method, call.path, call.body, msg)
 		}
 	}
+	// Making another one the default would unset the managed default: the refusal says so.
+	msg := api.call("POST", "/v1/admin/scms/internal/default", "").want(http.StatusConflict, 4050).message()
+	if !strings.HasPrefix(msg, "The default, “") || !strings.Contains(msg, "would change it") || !strings.Contains(msg, "(default: true)") {
+		t.Errorf("making another configuration the default: %q", msg)
+	}
 	if got := mustConfig(t, app, m.ID); got.Name != "" || !got.Enabled || !got.IsDefault {
 		t.Errorf("after the refused changes: %+v", got)
 	}

@@ -101,6 +101,11 @@ func refusal(c store.SCMConfig, err error) *Refusal {
 	r := &Refusal{Rule: err}
 	var managed *store.ManagedError
 	switch {
+	case errors.As(err, &managed) && managed.Config != c.DisplayName():
+		// Making c the default would unset the default, which a file manages.
+		r.Message = fmt.Sprintf("The default, “%s”, is managed by the configuration file %s, and making %s the default "+
+			"would change it: choose the default in that file (default: true), which is applied when the server starts, "+
+			"on SIGHUP, or with scmadmin apply -f %s.", managed.Config, managed.File, name, managed.File)
 	case errors.As(err, &managed):
 		r.Message = fmt.Sprintf("“%s” is managed by the configuration file %s: change it in that file, which is applied "+
 			"when the server starts, on SIGHUP, or with scmadmin apply -f %s.", managed.Config, managed.File, managed.File)
