@@ -481,13 +481,26 @@ var healthConds = map[Health]string{
 	HealthUntested: `last_test_at IS NULL`,
 }
 
-// where is q's WHERE clause ("" for every configuration) and its arguments.
-func (q SCMQuery) where(d *dialect) (string, []any) {
+// broadSearch says whether search is broad (see dialect.shortSearch).
+func (s *Store) broadSearch(ctx context.Context, search string) (bool, error) {
+	if s.d.broadProbe == "" || utf8.RuneCountInString(search) < 3 { // a short one is read in order anyway
+		return false, nil
+	}
+	var n int
+	if err := s.queryRow(ctx, s.d.broadProbe, s.d.searchPattern(strings.ToLower(search))).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: probe the search: %w", err)
+	}
+	return n >= broadMatches, nil
+}
+
+// where is q's WHERE clause ("" for every configuration) and its arguments; broad says the
+// search is broad (broadSearch).
+func (q SCMQuery) where(d *dialect, broad bool) (string, []any) {
 	var conds []string
 	var args []any
 	if q.Search != "" {
 		search := []string{d.search}
-		if d.shortSearch != "" && utf8.RuneCountInString(q.Search) < 3 {
+		if d.shortSearch != "" && (broad || utf8.RuneCountInString(q.Search) < 3) {
 			search[0] = d.shortSearch
 		}
 		args = append(args, d.searchPattern(strings.ToLower(q.Search)))
@@ -522,7 +535,11 @@ func (q SCMQuery) where(d *dialect) (string, []any) {
 
 // ListSCMConfigs returns one page of configurations and how many match in all.
 func (s *Store) ListSCMConfigs(ctx context.Context, q SCMQuery) (page []SCMConfig, total int, err error) {
-	where, args := q.where(s.d)
+	broad, err := s.broadSearch(ctx, q.Search)
+	if err != nil {
+		return nil, 0, err
+	}
+	where, args := q.where(s.d, broad)
 	countQuery, countArgs := `SELECT count(*) FROM scm_configs`+where, args
 	switch {
 	case where == "":

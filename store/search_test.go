@@ -31,6 +31,40 @@ func TestSearchCountAtMost(t *testing.T) {
 	}
 }
 
+// A broad search (found in many of the first rows) reads the table in order instead of asking
+// the trigram index for every match: it finds the same page and counts the same.
+func TestBroadSearchFindsWhatTheIndexWould(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for i := range broadMatches + 10 {
+		mustCreateSCM(t, s, bbServerConfig(fmt.Sprintf("BRD%d", i)), map[string]string{"access_token": "t"})
+	}
+	if broad, err := s.broadSearch(ctx, "brd"); err != nil || broad != (s.d.broadProbe != "") {
+		t.Fatalf("brd is broad = %v (%v); want it so where the engine probes", broad, err)
+	}
+	if broad, err := s.broadSearch(ctx, "brd1"); err != nil || broad {
+		t.Fatalf("brd1 is broad = %v (%v)", broad, err)
+	}
+	for _, tc := range []struct {
+		search            string
+		countAtMost, want int
+	}{
+		{"brd", 0, broadMatches + 10}, {"brd", 10, 11}, {"BRD", 1000, broadMatches + 10}, {"brd1", 0, 11}, {"brd1", 5, 6},
+	} {
+		page, total, err := s.ListSCMConfigs(ctx, SCMQuery{Search: tc.search, Limit: 2, CountAtMost: tc.countAtMost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := "BRD0"
+		if tc.search == "brd1" {
+			first = "BRD1"
+		}
+		if total != tc.want || len(page) != 2 || page[0].ProjectKey != first {
+			t.Errorf("search %q capped at %d: total %d, page %v; want %d, from %s", tc.search, tc.countAtMost, total, page, tc.want, first)
+		}
+	}
+}
+
 // Text PostgreSQL cannot hold (a NUL, bytes that are not UTF-8) finds nothing, rather than
 // failing, on both engines.
 func TestLookupsOfTextPostgresRefuses(t *testing.T) {
