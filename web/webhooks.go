@@ -177,24 +177,25 @@ func (s *server) loadWebhookSCM(c echo.Context) (store.SCMConfig, *provider.Prov
 }
 
 // loadProjectHookSCM returns the configuration the :id names, if scmadmin installs its
-// project's webhook: only then can the webhook be installed, pinged or given a new secret
-// here (the other hosts' webhooks sit on each repository, made with the secret).
+// project's webhook: only then can the webhook be installed or pinged here (the other hosts'
+// webhooks sit on each repository, made with the secret).
 func (s *server) loadProjectHookSCM(c echo.Context) (store.SCMConfig, *provider.Provider, error) {
 	cfg, p, err := s.loadHostedSCM(c)
 	if err == nil && !p.ProjectHook() {
 		err = echo.NewHTTPError(http.StatusBadRequest, "Only Bitbucket Server (build-on-checkin) configurations have a project webhook "+
-			"to install, ping or give a new secret.")
+			"to install or ping.")
 	}
 	return cfg, p, err
 }
 
-// confirmRotateWebhookSecret asks before a rotation: the new secret must then reach Bitbucket.
+// confirmRotateWebhookSecret asks before a rotation: the new secret must then reach the host
+// (every configuration but the built-in one has a webhook secret).
 func (s *server) confirmRotateWebhookSecret(c echo.Context) error {
-	cfg, _, err := s.loadProjectHookSCM(c)
+	cfg, p, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.WebhookRotatePage(s.page(c, "Rotate the webhook secret of "+cfg.DisplayName()), cfg), nil)
+	return render(c, http.StatusOK, views.WebhookRotatePage(s.page(c, "Rotate the webhook secret of "+cfg.DisplayName()), cfg, p.ProjectHook()), nil)
 }
 
 // newWebhookSecretFlash is the session flash that carries a new webhook secret to the one
@@ -204,7 +205,7 @@ const newWebhookSecretFlash = "new-webhook-secret"
 // rotateWebhookSecret makes a new secret and sends the browser (303) to the page that shows
 // it, once: reloading that page neither rotates again nor shows the secret again.
 func (s *server) rotateWebhookSecret(c echo.Context) error {
-	cfg, _, err := s.loadProjectHookSCM(c)
+	cfg, _, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,7 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 // showWebhookSecret shows the secret the rotation just made, this once (and only while it is
 // still the current one); afterwards it sends the browser to the configuration's page.
 func (s *server) showWebhookSecret(c echo.Context) error {
-	cfg, _, err := s.loadProjectHookSCM(c)
+	cfg, p, err := s.loadHostedSCM(c)
 	if err != nil {
 		return err
 	}
@@ -246,7 +247,8 @@ func (s *server) showWebhookSecret(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, views.DetailsURL(cfg.Ref))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return render(c, http.StatusOK, views.WebhookSecretPage(s.page(c, "New webhook secret for "+cfg.DisplayName()), cfg, s.webhookURL(cfg.Ref), secret), nil)
+	return render(c, http.StatusOK, views.WebhookSecretPage(s.page(c, "New webhook secret for "+cfg.DisplayName()), cfg, s.webhookURL(cfg.Ref), secret,
+		p.ProjectHook()), nil)
 }
 
 // installWebhook creates (or updates) the project's webhook on Bitbucket; refused (409) while

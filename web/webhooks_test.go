@@ -847,7 +847,7 @@ func TestNoWebhookForOtherProviders(t *testing.T) {
 			if r.has("#webhook-url") || r.has("#webhook-activity") || r.has("section.webhook") || strings.Contains(r.body, "/hooks/scm/") {
 				t.Error("the details page has a webhook section")
 			}
-			for _, action := range []string{"webhook/rotate", "webhook/install", "webhook/ping"} {
+			for _, action := range []string{"webhook/install", "webhook/ping"} {
 				c.submit(scmPath(id, ""), scmPath(id, action), nil).wantStatus(http.StatusBadRequest)
 			}
 			c.get(scmPath(id, "webhook/activity")).wantStatus(http.StatusBadRequest)
@@ -859,6 +859,11 @@ func TestNoWebhookForOtherProviders(t *testing.T) {
 			}
 		})
 	}
+	// A new secret, though, every configuration but the built-in one can have (SPEC).
+	c.submit(scmPath(1, ""), scmPath(1, "webhook/rotate"), nil).wantStatus(http.StatusBadRequest)
+	if secret := rotateSecret(t, c, ids["bitbucket_server_api"]).text("#webhook-secret"); len(secret) != 64 {
+		t.Errorf("bitbucket_server_api's new secret %q", secret)
+	}
 	for _, action := range []string{"webhook/rotate", "webhook/install", "webhook/ping"} {
 		c.submit("/admin/scm", scmPath(999, action), nil).wantStatus(http.StatusNotFound)
 	}
@@ -866,8 +871,8 @@ func TestNoWebhookForOtherProviders(t *testing.T) {
 }
 
 // The OAuth providers' pushes come through the webhook of each repository made with a
-// connected account: their page shows the URL, the refused signatures and the deliveries, but
-// there is no project webhook to install, ping or rotate.
+// connected account: their page shows the URL, the refused signatures and the deliveries, and
+// offers a new secret, but there is no project webhook to install or ping.
 func TestOAuthProvidersHavePushWebhooks(t *testing.T) {
 	app := newTestAppWith(t, Config{BaseURL: hookBaseURL})
 	c := app.adminClient()
@@ -884,15 +889,30 @@ func TestOAuthProvidersHavePushWebhooks(t *testing.T) {
 			if !strings.Contains(r.text("section.webhook"), "default branch") {
 				t.Errorf("the webhook section does not say which pushes build: %q", r.text("section.webhook"))
 			}
-			for _, action := range []string{"webhook/rotate", "webhook/install", "webhook/ping"} {
+			for _, action := range []string{"webhook/install", "webhook/ping"} {
 				if r.has(fmt.Sprintf(`form[action="%s"], a[href="%s"]`, scmPath(id, action), scmPath(id, action))) {
 					t.Errorf("the page offers %s", action)
 				}
 				c.submit(scmPath(id, ""), scmPath(id, action), nil).wantStatus(http.StatusBadRequest)
 			}
 			c.get(scmPath(id, "webhook/activity")).wantStatus(http.StatusOK)
-			if _, ok := openSecrets(t, app, id)[store.WebhookSecret]; !ok {
+			old, ok := openSecrets(t, app, id)[store.WebhookSecret]
+			if !ok {
 				t.Error("no webhook secret made at creation")
+			}
+			if !r.has(fmt.Sprintf(`a[href="%s"]`, scmPath(id, "webhook/rotate"))) {
+				t.Error("the page offers no Rotate webhook secret")
+			}
+			confirm := c.get(scmPath(id, "webhook/rotate")).wantStatus(http.StatusOK)
+			if !strings.Contains(confirm.text("main"), "each repository's webhook settings") {
+				t.Errorf("the confirmation does not say where the new secret goes: %q", confirm.text("main"))
+			}
+			shown := rotateSecret(t, c, id)
+			if secret := shown.text("#webhook-secret"); secret == old || secret != openSecrets(t, app, id)[store.WebhookSecret] {
+				t.Errorf("the page shows %q; the old secret was %q", secret, old)
+			}
+			if !contains(auditActions(t, app, id), store.ActionRotateWebhookSecret) {
+				t.Error("the rotation is not in the audit trail")
 			}
 		})
 	}
