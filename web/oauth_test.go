@@ -164,6 +164,9 @@ func (f *oauthHost) writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (f *oauthHost) serve(w http.ResponseWriter, r *http.Request) {
+	// The API calls left, as GitHub and GitLab tell on their answers.
+	w.Header().Set("X-RateLimit-Remaining", "4999")
+	w.Header().Set("RateLimit-Remaining", "1999")
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(strings.NewReader(string(body))) // for the extra routes
 	req := oauthRequest{method: r.Method, path: r.URL.Path, query: r.URL.Query(), body: string(body)}

@@ -281,5 +281,5 @@ func (c *Checker) hostCall(ctx context.Context, t Target, call func(*run) error)
 		return &OAuthError{Msg: "Too many calls to hosts are running at once. Try again in a moment."}
 	}
 	defer release()
-	return call(&run{c: c, ctx: ctx, t: t})
+	return call(c.newRun(ctx, t, nil))
 }

@@ -199,7 +199,7 @@ func (c *Checker) Check(ctx context.Context, t Target) Result {
 	}
 	budget, cancel := context.WithTimeout(ctx, c.totalTimeout)
 	defer cancel()
-	run := &run{c: c, ctx: budget, t: t, told: &r}
+	run := c.newRun(budget, t, &r)
 	for _, s := range c.plan(t) {
 		step := Step{ID: s.id, Title: s.title}
 		if run.failed {
@@ -245,6 +245,15 @@ type run struct {
 	http   *http.Client
 	// told is the result's record of what the host told besides the steps' outcomes.
 	told *Result
+}
+
+// newRun is a run of calls to t's host within ctx, keeping what the host tells in told (a
+// throwaway one outside a connection test: a call that is not a test keeps nothing of it).
+func (c *Checker) newRun(ctx context.Context, t Target, told *Result) *run {
+	if told == nil {
+		told = &Result{}
+	}
+	return &run{c: c, ctx: ctx, t: t, told: told}
 }
 
 // plan lists the steps for t's family: the network's, the family's own, then SSH.

@@ -56,7 +56,7 @@ func (c *Checker) InstallWebhook(ctx context.Context, t Target, hookURL, secret 
 		return false, &hostError{msg: "Too many calls to hosts are running at once. Try again in a moment."}
 	}
 	defer release()
-	r := &run{c: c, ctx: ctx, t: t}
+	r := c.newRun(ctx, t, nil)
 	hooks := r.projectURL() + "/webhooks"
 	res, err := r.call(http.MethodGet, hooks+"?limit=100", nil, r.bearer)
 	if err != nil || res.status != http.StatusOK {
@@ -97,7 +97,7 @@ func (c *Checker) PingWebhook(ctx context.Context, t Target, hookURL string) (st
 		return "", &hostError{msg: "Too many calls to hosts are running at once. Try again in a moment."}
 	}
 	defer release()
-	r := &run{c: c, ctx: ctx, t: t}
+	r := c.newRun(ctx, t, nil)
 	res, err := r.call(http.MethodPost, r.projectURL()+"/webhooks/test?url="+url.QueryEscape(hookURL), nil, r.bearer)
 	if err != nil || res.status != http.StatusOK {
 		return "", r.failure("send a test ping", res, err)
