@@ -238,6 +238,8 @@ func TestAPICreateRefusals(t *testing.T) {
 		{"two values", `{} {}`, 400, 4020, "", ""},
 		{"numeric vanity id", strings.Replace(bbJSON("bb3.example.com", "ALGO"), `{`, `{"id": "42",`, 1), 400, 4020, "id", "letter"},
 		{"malformed vanity id", strings.Replace(bbJSON("bb3.example.com", "ALGO"), `{`, `{"id": "Bad ID",`, 1), 400, 4020, "id", "lower-case"},
+		{"vanity id a page has", strings.Replace(bbJSON("bb3.example.com", "ALGO"), `{`, `{"id": "new",`, 1), 400, 4020, "id", "a word the addresses use"},
+		{"vanity id the OAuth callback has", strings.Replace(bbJSON("bb3.example.com", "ALGO"), `{`, `{"id": "oauth",`, 1), 400, 4020, "id", "choose another"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := api.call(http.MethodPost, "/v1/admin/scms", tc.body).want(tc.status, tc.code)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -71,9 +72,16 @@ func checkVanityID(id string) string {
 		return "The id must be 1 to 63 lower-case letters, digits, dashes and underscores, starting with a letter or digit."
 	case strings.Trim(id, "0123456789") == "":
 		return "The id must hold a letter, dash or underscore: numbers are the ids the server gives."
+	case slices.Contains(reservedIDs, id):
+		return fmt.Sprintf("The id %q is a word the addresses use (as in /admin/scm/new or /v1/scms/oauth/finish): choose another.", id)
 	}
 	return ""
 }
+
+// reservedIDs are the words the routes use where a configuration's id stands
+// (/admin/scm/new, /admin/scm/test, /v1/scms/oauth/finish): a configuration of that id would
+// have no page of its own.
+var reservedIDs = []string{"new", "test", "oauth"}
 
 // Update validates in over configuration id's stored values and saves the result. Fixed
 // fields keep their stored values; a secret left empty keeps the stored secret.
