@@ -457,3 +457,26 @@ func TestListRowsShowProviderURLAndID(t *testing.T) {
 		}
 	}
 }
+
+// A create redirects to the list, where the new configuration is listed (SPEC) even when it
+// sorts past the first page: after the page's rows, this once.
+func TestCreatedConfigurationIsListedPastThePage(t *testing.T) {
+	app := newTestApp(t)
+	seedMany(t, app, 30)
+	c := app.adminClient()
+	id := addConfig(t, c, bbForm("newest.example.com", "NEW"))
+	row := fmt.Sprintf(`table#scm-configs tr[data-scm-id="%s"]`, ref(id))
+	list := c.get("/admin/scm").wantStatus(http.StatusOK)
+	if !list.has(row) {
+		t.Fatal("the list the create redirected to does not show the new configuration")
+	}
+	if rows := list.doc.Find("table#scm-configs tbody tr").Length(); rows != 26 {
+		t.Errorf("%d rows, want the page's 25 and the new one", rows)
+	}
+	if !strings.Contains(list.text("[role=status]"), "Added") {
+		t.Errorf("status %q", list.text("[role=status]"))
+	}
+	if c.get("/admin/scm").wantStatus(http.StatusOK).has(row) {
+		t.Error("the new configuration is still added past the page after the create's list")
+	}
+}

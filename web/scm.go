@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -65,7 +66,29 @@ func parseListQuery(v url.Values) views.ListQuery {
 }
 
 func (s *server) listSCM(c echo.Context) error {
-	return s.renderList(c, http.StatusOK, parseListQuery(c.QueryParams()), s.page(c, listTitle))
+	q, p := parseListQuery(c.QueryParams()), s.page(c, listTitle)
+	added, err := s.popFlash(c, justAddedFlash)
+	if err != nil {
+		return err
+	}
+	if added != "" {
+		return s.renderListAdded(c, q, p, added)
+	}
+	return s.renderList(c, http.StatusOK, q, p)
+}
+
+// justAddedFlash carries a new configuration's id from its create to the list the create
+// redirects to, which shows it even when it sorts past the page shown.
+const justAddedFlash = "just-added"
+
+// renderListAdded renders the list right after configuration ref was created: its row is in
+// the table, after the page's, when the page would not hold it.
+func (s *server) renderListAdded(c echo.Context, q views.ListQuery, p views.Page, ref string) error {
+	l, err := s.readList(c.Request().Context(), q, p.User, ref)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.SCMListPage(p, l.query, l.table), templ.Join(l.table, views.Messages(p, true)))
 }
 
 // listTitle is the list page's title.
@@ -75,7 +98,7 @@ const listTitle = "Source Code Management"
 // page's messages swapped out of band.
 func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
 	l, err := s.lists.load(c.Request().Context(), s.versions.read, listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
-		return s.readList(ctx, q, p.User)
+		return s.readList(ctx, q, p.User, "")
 	})
 	if err != nil {
 		return err
@@ -111,8 +134,9 @@ const listCountedTo = 1000
 // types asks for one per pause.
 const maxCachedLists = 16
 
-// readList reads and renders the view q of the list for user.
-func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (renderedList, error) {
+// readList reads and renders the view q of the list for user; the configuration added (its
+// id, or "") is in the table even when it sorts past the page.
+func (s *server) readList(ctx context.Context, q views.ListQuery, user, added string) (renderedList, error) {
 	sq := storeQuery(q)
 	// A search or filter counts its matches up to listCountedTo (or the page's end, if later):
 	// counting every match of a broad one cost more than finding the page.
@@ -127,6 +151,11 @@ func (s *server) readList(ctx context.Context, q views.ListQuery, user string) (
 		sq.Offset = (q.Page - 1) * q.PerPage
 		if configs, total, err = s.st.ListSCMConfigs(ctx, sq); err != nil {
 			return renderedList{}, err
+		}
+	}
+	if added != "" && !slices.ContainsFunc(configs, func(c store.SCMConfig) bool { return c.Ref == added }) {
+		if c, err := s.st.SCMConfigByRef(ctx, added); err == nil {
+			configs = append(configs, c)
 		}
 	}
 	l := renderedList{query: q}
@@ -208,6 +237,9 @@ func (s *server) createSCM(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if sess, ok := c.Get(sessionKey).(*sessions.Session); ok {
+		sess.AddFlash(created.Config.Ref, justAddedFlash) // saved with the status below
 	}
 	if err := s.setStatus(c, noted("Added “"+created.Config.DisplayName()+"”.", created.Notes)); err != nil {
 		return err
