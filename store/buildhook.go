@@ -23,13 +23,11 @@ import (
 // hold across servers too.
 
 // nextBuildSeq takes the next seq of the feed, inside tx.
-func (s *Store) nextBuildSeq(ctx context.Context, tx *wtx) (int64, error) {
+func nextBuildSeq(ctx context.Context, tx *wtx) (int64, error) {
 	var seq int64
-	err := tx.QueryRowContext(ctx, nextBuildSeqSQL).Scan(&seq)
+	err := tx.QueryRowContext(ctx, `UPDATE build_sequence SET n = n + 1 WHERE id = 1 RETURNING n`).Scan(&seq)
 	return seq, err
 }
-
-const nextBuildSeqSQL = `UPDATE build_sequence SET n = n + 1 WHERE id = 1 RETURNING n`
 
 // BuildsAfter returns up to limit builds whose seq is greater than after, by seq: the builds
 // feed. A configuration keeps its latest KeptBuilds builds (and none once it is deleted): a
@@ -97,14 +95,12 @@ func (s *Store) queueBuildHook(ctx context.Context, tx *wtx, seq int64, now time
 	if s.hookWake.Load() == nil {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, queueBuildHookSQL, now, seq)
+	_, err := tx.ExecContext(ctx, `INSERT INTO build_hook_outbox (seq, config_id, build_id, scm_ref, repository, commit_id,
+		actor, via, created_at, next_attempt_at)
+		SELECT b.seq, b.config_id, b.id, c.ref, b.repository, b.commit_id, b.actor, b.via, b.created_at, ?
+		FROM builds b JOIN scm_configs c ON c.id = b.config_id WHERE b.seq = ?`, now, seq)
 	return err
 }
-
-const queueBuildHookSQL = `INSERT INTO build_hook_outbox (seq, config_id, build_id, scm_ref, repository, commit_id,
-		actor, via, created_at, next_attempt_at)
-	SELECT b.seq, b.config_id, b.id, c.ref, b.repository, b.commit_id, b.actor, b.via, b.created_at, ?
-	FROM builds b JOIN scm_configs c ON c.id = b.config_id WHERE b.seq = ?`
 
 // buildQueued wakes the hook's worker after a commit that queued a build.
 func (s *Store) buildQueued() {
@@ -203,14 +199,19 @@ func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string,
 	err := s.inTx(ctx, func(tx *wtx) error {
 		next = nil
 		var configID int64
-		err := tx.QueryRowContext(ctx, hookDeliveredSQL, seq, owner).Scan(&configID)
+		err := tx.QueryRowContext(ctx, `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ? RETURNING config_id`,
+			seq, owner).Scan(&configID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrLeaseLost
 		} else if err != nil {
 			return err
 		}
 		var h HookDelivery
-		err = tx.QueryRowContext(ctx, claimNextHookSQL, owner, leaseUntil.UTC(), configID, now.UTC()).Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository,
+		err = tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
+			WHERE seq = (SELECT min(seq) FROM build_hook_outbox WHERE config_id = ?3)
+			  AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)
+			RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`,
+			owner, leaseUntil.UTC(), configID, now.UTC()).Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository,
 			&h.Commit, &h.Actor, &h.Trigger, &h.CreatedAt, &h.Attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -225,15 +226,6 @@ func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string,
 	}
 	return next, nil
 }
-
-const (
-	hookDeliveredSQL = `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ? RETURNING config_id`
-	// claimNextHookSQL claims a configuration's next build when it is due and nobody holds it.
-	claimNextHookSQL = `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
-		WHERE seq = (SELECT min(seq) FROM build_hook_outbox WHERE config_id = ?3)
-		  AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)
-		RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`
-)
 
 // BuildHookFailed records that the target did not take the build of seq (status: the
 // target's answer, 0 for none; reason: in words) and leaves it to be tried again at retryAt.

@@ -47,14 +47,13 @@ type Store struct {
 	// stmts holds the readers' prepared statements by SQL text: parsing a query cost as much
 	// as running it. The store's queries are a fixed set, so it stays small.
 	stmts sync.Map
-	// writes holds the writer's prepared statements by SQL text (see wtx); under toPrepareMu,
-	// written counts them, toPrepare holds those a transaction ran unprepared, and
-	// unprepared counts such runs.
-	writes      sync.Map
-	toPrepareMu sync.Mutex
-	written     int
-	toPrepare   map[string]bool
-	unprepared  int
+	// Under writesMu: writes holds the writer's prepared statements by SQL text (see wtx),
+	// toPrepare those a transaction ran unprepared, and unprepared counts such runs. The
+	// writer's transactions run one at a time, so the lock is never waited for long.
+	writesMu   sync.Mutex
+	writes     map[string]*sql.Stmt
+	toPrepare  map[string]bool
+	unprepared int
 	// changes is the database's change file (see ChangeToken), nil on PostgreSQL; local
 	// counts this process's commits, which change the token even when the file cannot be written.
 	changes *os.File
@@ -152,10 +151,11 @@ func (s *Store) Close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	s.writes.Range(func(_, st any) bool {
-		st.(*sql.Stmt).Close()
-		return true
-	})
+	s.writesMu.Lock()
+	for _, st := range s.writes {
+		st.Close()
+	}
+	s.writesMu.Unlock()
 	err := errors.Join(s.db.Close(), s.w.Close())
 	if s.changes != nil {
 		err = errors.Join(err, s.changes.Close())
@@ -408,18 +408,19 @@ func (tx *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
 	if !tx.s.d.prepareWrites {
 		return nil
 	}
-	if st, ok := tx.s.writes.Load(query); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt))
+	s := tx.s
+	s.writesMu.Lock()
+	defer s.writesMu.Unlock()
+	if st, ok := s.writes[query]; ok {
+		return tx.StmtContext(ctx, st)
 	}
-	tx.s.toPrepareMu.Lock()
-	tx.s.unprepared++
-	if tx.s.toPrepare == nil {
-		tx.s.toPrepare = make(map[string]bool)
+	s.unprepared++
+	if s.toPrepare == nil {
+		s.toPrepare = make(map[string]bool)
 	}
-	if tx.s.written+len(tx.s.toPrepare) < maxWriterStatements {
-		tx.s.toPrepare[query] = true
+	if len(s.writes)+len(s.toPrepare) < maxWriterStatements {
+		s.toPrepare[query] = true
 	}
-	tx.s.toPrepareMu.Unlock()
 	return nil
 }
 
@@ -451,21 +452,24 @@ func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.
 // unprepared, up to maxWriterStatements in all. One that fails to prepare is run unprepared
 // again, and tried again after.
 func (s *Store) prepareWrites(ctx context.Context) {
-	s.toPrepareMu.Lock()
+	s.writesMu.Lock()
 	queries := s.toPrepare
 	s.toPrepare = nil
-	s.toPrepareMu.Unlock()
+	s.writesMu.Unlock()
 	for q := range queries {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			continue
 		}
-		if _, loaded := s.writes.LoadOrStore(q, st); loaded {
+		s.writesMu.Lock()
+		if _, ok := s.writes[q]; ok {
 			st.Close()
-			continue
+		} else {
+			if s.writes == nil {
+				s.writes = make(map[string]*sql.Stmt)
+			}
+			s.writes[q] = st
 		}
-		s.toPrepareMu.Lock()
-		s.written++
-		s.toPrepareMu.Unlock()
+		s.writesMu.Unlock()
 	}
 }

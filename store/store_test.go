@@ -421,9 +421,9 @@ func TestWritesArePreparedOnce(t *testing.T) {
 	ctx := context.Background()
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), map[string]string{FieldAccessToken: "tok"})
 	counts := func() (written, unprepared int) {
-		s.toPrepareMu.Lock()
-		defer s.toPrepareMu.Unlock()
-		return s.written, s.unprepared
+		s.writesMu.Lock()
+		defer s.writesMu.Unlock()
+		return len(s.writes), s.unprepared
 	}
 	toggle := func() {
 		for i := range 20 {

@@ -108,7 +108,9 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 				d.Result, d.Reason = DeliveryDuplicate, "already built (same commit of this repository, or same delivery id): no second build"
 			}
 		}
-		if err := tx.QueryRowContext(ctx, insertDeliverySQL,
+		if err := tx.QueryRowContext(ctx,
+			`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID); err != nil {
 			return err
 		}
@@ -124,9 +126,6 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	}
 	return d, nil
 }
-
-const insertDeliverySQL = `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`
 
 // StartBuild records b, a build the platform asked for, unless the same commit of the same
 // repository is built already; it returns the build recorded, or the one that was, and
@@ -171,16 +170,19 @@ func (s *Store) recordBuild(ctx context.Context, tx *wtx, b Build, now time.Time
 	}
 	b.PushedAt, b.CreatedAt = b.PushedAt.UTC(), now
 	var repoID int64
-	err := tx.QueryRowContext(ctx, s.registeredRepositorySQL(), b.ConfigID, b.Repository, b.ProjectKey).Scan(&repoID)
+	err := tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE config_id = ? AND slug = ? AND lower(owner) = lower(?)`+s.d.shareLock,
+		b.ConfigID, b.Repository, b.ProjectKey).Scan(&repoID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, ErrNotRegistered
 	} else if err != nil {
 		return b, false, err
 	}
-	if b.Seq, err = s.nextBuildSeq(ctx, tx); err != nil {
+	if b.Seq, err = nextBuildSeq(ctx, tx); err != nil {
 		return b, false, err
 	}
-	err = tx.QueryRowContext(ctx, insertBuildSQL,
+	err = tx.QueryRowContext(ctx,
+		`INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at, seq)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
 		b.ConfigID, b.RequestID, b.ProjectKey, b.Repository, b.Commit, b.Actor, b.Trigger, b.PushedAt, now, b.Seq).Scan(&b.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, nil // the seq taken is not used: the feed's order has gaps, never a reversal
@@ -192,15 +194,6 @@ func (s *Store) recordBuild(ctx context.Context, tx *wtx, b Build, now time.Time
 	}
 	return b, true, pruneSometimes(ctx, tx, "builds", b.ConfigID, KeptBuilds)
 }
-
-// registeredRepositorySQL selects the registered repository a build is of, and keeps it
-// (shareLock) until the transaction ends.
-func (s *Store) registeredRepositorySQL() string {
-	return `SELECT id FROM repositories WHERE config_id = ? AND slug = ? AND lower(owner) = lower(?)` + s.d.shareLock
-}
-
-const insertBuildSQL = `INSERT INTO builds (config_id, request_id, project_key, repository, commit_id, actor, via, pushed_at, created_at, seq)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`
 
 // pruneOneIn is how often pruneSometimes prunes: finding the row kept rows back walks kept
 // index entries, which for thousands kept cost as much as the rest of a delivery. Pruning at a

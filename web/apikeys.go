@@ -58,9 +58,7 @@ func (s *server) createAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if sess, ok := c.Get(sessionKey).(*sessions.Session); ok {
-		sess.AddFlash(key, newAPIKeyFlash) // saved with the status below
-	}
+	s.keepFlash(c, newAPIKeyFlash, key)
 	if err := s.setStatus(c, "Made the API key "+k.Name+" with the scope "+k.Scope+"."); err != nil {
 		return err
 	}
@@ -69,6 +67,14 @@ func (s *server) createAPIKey(c echo.Context) error {
 
 // popNewAPIKey returns (and forgets) the key the previous request made.
 func (s *server) popNewAPIKey(c echo.Context) (string, error) { return s.popFlash(c, newAPIKeyFlash) }
+
+// keepFlash leaves value in the session under name for the next request, which popFlash
+// gives it to; it is saved with the status setStatus sets after it.
+func (s *server) keepFlash(c echo.Context, name, value string) {
+	if sess, ok := c.Get(sessionKey).(*sessions.Session); ok {
+		sess.AddFlash(value, name)
+	}
+}
 
 // popFlash returns (and forgets) the last value the previous request left in the session
 // under name: a secret shown once.

@@ -79,7 +79,7 @@ func (s *server) renderWhere(c echo.Context, status int, next string, id string,
 			return err
 		}
 	}
-	return s.renderList(c, status, parseListQuery(u.Query()), pg)
+	return s.renderList(c, status, parseListQuery(u.Query()), pg, "")
 }
 
 // confirmDeleteSCM asks to confirm a delete: a page, or with htmx a row in place of the row.

@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/a-h/templ"
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -71,35 +70,28 @@ func (s *server) listSCM(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if added != "" {
-		return s.renderListAdded(c, q, p, added)
-	}
-	return s.renderList(c, http.StatusOK, q, p)
+	return s.renderList(c, http.StatusOK, q, p, added)
 }
 
 // justAddedFlash carries a new configuration's id from its create to the list the create
 // redirects to, which shows it even when it sorts past the page shown.
 const justAddedFlash = "just-added"
 
-// renderListAdded renders the list right after configuration ref was created: its row is in
-// the table, after the page's, when the page would not hold it.
-func (s *server) renderListAdded(c echo.Context, q views.ListQuery, p views.Page, ref string) error {
-	l, err := s.readList(c.Request().Context(), q, p.User, ref)
-	if err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.SCMListPage(p, l.query, l.table), templ.Join(l.table, views.Messages(p, true)))
-}
-
 // listTitle is the list page's title.
 const listTitle = "Source Code Management"
 
 // renderList renders the list as q views it: the page, or for htmx the table with the
-// page's messages swapped out of band.
-func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page) error {
-	l, err := s.lists.load(c.Request().Context(), s.versions.read, listKey{query: q, user: p.User}, func(ctx context.Context) (renderedList, error) {
-		return s.readList(ctx, q, p.User, "")
-	})
+// page's messages swapped out of band. The configuration added (its id, or ""), just created,
+// is in the table even when it sorts past the page: that list is read for this response alone.
+func (s *server) renderList(c echo.Context, status int, q views.ListQuery, p views.Page, added string) error {
+	read := func(ctx context.Context) (renderedList, error) { return s.readList(ctx, q, p.User, added) }
+	var l renderedList
+	var err error
+	if added == "" {
+		l, err = s.lists.load(c.Request().Context(), s.versions.read, listKey{query: q, user: p.User}, read)
+	} else {
+		l, err = read(c.Request().Context())
+	}
 	if err != nil {
 		return err
 	}
@@ -238,9 +230,7 @@ func (s *server) createSCM(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if sess, ok := c.Get(sessionKey).(*sessions.Session); ok {
-		sess.AddFlash(created.Config.Ref, justAddedFlash) // saved with the status below
-	}
+	s.keepFlash(c, justAddedFlash, created.Config.Ref)
 	if err := s.setStatus(c, noted("Added “"+created.Config.DisplayName()+"”.", created.Notes)); err != nil {
 		return err
 	}

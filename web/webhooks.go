@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -213,11 +212,9 @@ func (s *server) rotateWebhookSecret(c echo.Context) error {
 	if err := s.st.RotateWebhookSecret(c.Request().Context(), cfg.ID, secret, actor(c)); err != nil {
 		return err
 	}
-	if sess, ok := c.Get(sessionKey).(*sessions.Session); ok {
-		// The session keeps only which secret may be shown (its fingerprint): the secret
-		// itself stays sealed in the store.
-		sess.AddFlash(cfg.Ref+"\n"+store.Fingerprint(secret), newWebhookSecretFlash) // saved with the status below
-	}
+	// The session keeps only which secret may be shown (its fingerprint): the secret itself
+	// stays sealed in the store.
+	s.keepFlash(c, newWebhookSecretFlash, cfg.Ref+"\n"+store.Fingerprint(secret))
 	if err := s.setStatus(c, "Made a new webhook secret. The old one keeps working for 24 hours."); err != nil {
 		return err
 	}
