@@ -124,7 +124,9 @@ func (l SCMList) lastPage() int { return max(1, (l.Total+l.Query.PerPage-1)/l.Qu
 
 func (l SCMList) first() int { return (l.Query.Page-1)*l.Query.PerPage + 1 }
 
-func (l SCMList) last() int { return l.first() + len(l.Configs) - 1 }
+// last is the page's last position: by the page and the total, not by the rows shown, which
+// may hold one more (a configuration just created that sorts past the page).
+func (l SCMList) last() int { return min(l.first()+l.Query.PerPage-1, l.Total) }
 
 // SCMForm is the Add form for one provider, or the Edit form of a stored configuration.
 type SCMForm struct {

@@ -473,6 +473,9 @@ func TestCreatedConfigurationIsListedPastThePage(t *testing.T) {
 	if rows := list.doc.Find("table#scm-configs tbody tr").Length(); rows != 26 {
 		t.Errorf("%d rows, want the page's 25 and the new one", rows)
 	}
+	if got := list.text(".pager"); !strings.Contains(got, "1–25 of 32") {
+		t.Errorf("the pager says %q, want 1–25 of 32 (the new one is extra)", got)
+	}
 	if !strings.Contains(list.text("[role=status]"), "Added") {
 		t.Errorf("status %q", list.text("[role=status]"))
 	}
