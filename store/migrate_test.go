@@ -317,6 +317,7 @@ var poison = map[int]struct {
 	18: {`ALTER TABLE scm_configs ADD COLUMN managed_by TEXT`, nil},
 	19: {`CREATE TABLE leases (x INTEGER)`, []string{"scm_configs.failing_since", "health_results"}},
 	20: {`CREATE INDEX failure_windows_last_at ON users (id)`, []string{"servers", "failure_windows"}},
+	21: {`CREATE TRIGGER secrets_deleted AFTER DELETE ON scm_secrets BEGIN SELECT 1; END`, nil},
 }
 
 func TestFailingMigrationIsRolledBack(t *testing.T) {
@@ -409,6 +410,8 @@ func TestFailingMigrationIsRolledBack(t *testing.T) {
 				_, err = db.Exec(`DROP TABLE leases`)
 			case 20:
 				_, err = db.Exec(`DROP INDEX failure_windows_last_at`)
+			case 21:
+				_, err = db.Exec(`DROP TRIGGER secrets_deleted`)
 			}
 			if err != nil {
 				t.Fatal(err)

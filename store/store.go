@@ -279,7 +279,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // Versions are the data versions (migration 007): each changes with every committed write
 // to what it names, by any process.
 type Versions struct {
-	Configs, Users, Sessions, APIKeys uint64
+	Configs, Users, Sessions, APIKeys, Secrets uint64
 }
 
 // Versions reads the data versions. Something read after Versions is current while Versions
@@ -288,8 +288,8 @@ func (s *Store) Versions(ctx context.Context) (Versions, error) {
 	var v Versions
 	err := s.queryRow(ctx, `SELECT (SELECT n FROM data_versions WHERE name = 'configs'),
 		(SELECT n FROM data_versions WHERE name = 'users'), (SELECT n FROM data_versions WHERE name = 'sessions'),
-		(SELECT n FROM data_versions WHERE name = 'apikeys')`).
-		Scan(&v.Configs, &v.Users, &v.Sessions, &v.APIKeys)
+		(SELECT n FROM data_versions WHERE name = 'apikeys'), (SELECT n FROM data_versions WHERE name = 'secrets')`).
+		Scan(&v.Configs, &v.Users, &v.Sessions, &v.APIKeys, &v.Secrets)
 	if err != nil {
 		return Versions{}, fmt.Errorf("store: data versions: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,38 +269,43 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 		SSHURL: "ssh://git@bb.example.com:7999", ProjectKey: "ALGO", UniqueKey: "bitbucket_server https://bb.example.com ALGO"}
 	var id, uid int64
 	hash := make([]byte, 32)
+	type version = func(Versions) uint64
 	configs := func(v Versions) uint64 { return v.Configs }
 	users := func(v Versions) uint64 { return v.Users }
 	sessions := func(v Versions) uint64 { return v.Sessions }
+	secrets := func(v Versions) uint64 { return v.Secrets }
 	writes := []struct {
 		name    string
-		changes func(Versions) uint64 // nil: none
+		changes []version // none: nil
 		do      func() error
 	}{
-		{"create", configs, func() error {
+		{"create", []version{configs, secrets}, func() error {
 			c, err := s.CreateSCMConfig(ctx, cfg, map[string]string{"access_token": "t"}, testActor)
 			id = c.ID
 			return err
 		}},
-		{"connection test", configs, func() error {
+		{"connection test", []version{configs}, func() error {
 			_, err := s.RecordConnectionTest(ctx, id, HealthResult{At: time.Now(), Outcome: HealthPassed, Summary: "passed"}, testActor)
 			return err
 		}},
-		{"disable", configs, func() error { return s.SetEnabled(ctx, id, false, testActor) }},
-		{"user", users, func() error {
+		{"disable", []version{configs}, func() error { return s.SetEnabled(ctx, id, false, testActor) }},
+		{"user", []version{users}, func() error {
 			u, err := s.CreateUser(ctx, "someone", "a long enough passphrase", false, Actor{})
 			uid = u.ID
 			return err
 		}},
-		{"session", sessions, func() error { return s.CreateSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
+		{"session", []version{sessions}, func() error { return s.CreateSession(ctx, hash, uid, []byte("{}"), time.Now()) }},
 		{"refused webhook delivery", nil, func() error { return s.CountWebhookFailure(ctx, id) }},
 		{"ignored webhook delivery", nil, func() error {
 			_, err := s.RecordDelivery(ctx, Delivery{ConfigID: id, Result: DeliveryIgnored, Status: 202, Reason: "tag"}, nil)
 			return err
 		}},
-		{"repository", configs, func() error {
+		{"repository", []version{configs}, func() error {
 			_, err := s.RegisterRepository(ctx, Repository{ConfigID: id, Owner: "ALGO", Name: "algo"}, testActor)
 			return err
+		}},
+		{"webhook secret rotation", []version{secrets}, func() error {
+			return s.RotateWebhookSecret(ctx, id, "a new webhook secret", testActor)
 		}},
 		{"push that builds, into the build hook's outbox", nil, func() error {
 			d, err := s.RecordDelivery(ctx, Delivery{ConfigID: id, RequestID: "push-1", Event: "repo:refs_changed", Result: DeliveryAccepted,
@@ -329,9 +335,10 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 			t.Fatalf("%s: %v", w.name, err)
 		}
 		after := mustVersions(t, s)
-		for _, pick := range []func(Versions) uint64{configs, users, sessions} {
+		for _, pick := range []version{configs, users, sessions, secrets} {
 			changed := pick(after) != pick(before)
-			if want := w.changes != nil && pick(Versions{1, 2, 3, 4}) == w.changes(Versions{1, 2, 3, 4}); changed != want {
+			which := Versions{Configs: 1, Users: 2, Sessions: 3, APIKeys: 4, Secrets: 5}
+			if want := slices.ContainsFunc(w.changes, func(v version) bool { return v(which) == pick(which) }); changed != want {
 				t.Errorf("%s: a version went from %d to %d; want changed=%v (%+v → %+v)", w.name, pick(before), pick(after), want, before, after)
 			}
 		}

@@ -56,16 +56,17 @@ type server struct {
 	// lists holds the list's rendered views (see renderedList).
 	lists *cache[listKey, renderedList]
 	// crossOrigin refuses state changes that browsers say come from another origin.
-	crossOrigin *http.CrossOriginProtection
-	checker     *probe.Checker
-	actions     *action.Actions
-	metrics     *metrics
-	signIns     *signInLimiter
-	badKeys     *failureWindows // bad API keys per address
-	apiKeys     *cache[[32]byte, store.APIKey]
-	apiAnswers  *cache[string, []byte] // the encoded answers of the API's GET routes
-	hashing     *hashQueue             // sign-ins' argon2 hashes
-	heartbeat   heartbeat              // /healthz's proof that the database can be written
+	crossOrigin    *http.CrossOriginProtection
+	checker        *probe.Checker
+	actions        *action.Actions
+	metrics        *metrics
+	signIns        *signInLimiter
+	badKeys        *failureWindows // bad API keys per address
+	apiKeys        *cache[[32]byte, store.APIKey]
+	apiAnswers     *cache[string, []byte] // the encoded answers of the API's GET routes
+	webhookTargets *cache[string, webhookTarget]
+	hashing        *hashQueue // sign-ins' argon2 hashes
+	heartbeat      heartbeat  // /healthz's proof that the database can be written
 	// receiving bounds the webhook deliveries checked and recorded at once; bodies, the
 	// bodies being read (see readDelivery).
 	receiving   chan struct{}
@@ -117,6 +118,8 @@ func newServer(cfg Config, st *store.Store) (*echo.Echo, *server, error) {
 		apiAnswers: newCache[string, []byte](maxCachedAPIAnswers, func(v store.Versions) uint64 { return v.Configs }),
 		users:      newCache[int64, store.User](maxCachedUsers, func(v store.Versions) uint64 { return v.Users }),
 		lists:      newCache[listKey, renderedList](maxCachedLists, func(v store.Versions) uint64 { return v.Configs }),
+		// Each counter only grows: their sum changes when either does.
+		webhookTargets: newCache[string, webhookTarget](maxCachedWebhookTargets, func(v store.Versions) uint64 { return v.Configs + v.Secrets }),
 
 		bodyTimeout: bodyTimeout,
 		hashing:     newHashQueue(hashPlaces),

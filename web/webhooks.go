@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -34,10 +35,11 @@ func (s *server) webhookURL(id string) string {
 // and "Algorithm repositories and builds"), in the format the catalog gives its provider. It
 // needs no session: the signature authenticates. It never logs a body.
 func (s *server) receiveWebhook(c echo.Context) error {
-	cfg, format, err := s.loadHookTarget(c)
-	if err != nil || format == nil {
+	target, err := s.loadWebhookTarget(c)
+	if err != nil || target.format == nil {
 		return err // without a format, the 404 is answered
 	}
+	cfg, format := target.cfg, target.format
 	h := c.Request().Header
 	d := store.Delivery{ConfigID: cfg.ID, RequestID: truncate(h.Get(format.DeliveryHeader), 100),
 		Event: truncate(h.Get(format.EventHeader), 100)}
@@ -55,7 +57,7 @@ func (s *server) receiveWebhook(c echo.Context) error {
 	if format.PingEvent != "" && d.Event == format.PingEvent {
 		return c.String(http.StatusOK, "pong")
 	}
-	if !s.validSignature(c, cfg.ID, format, h.Get(format.SignatureHeader), body) {
+	if !target.authentic(h.Get(format.SignatureHeader), body, time.Now()) {
 		s.metrics.deliveries.WithLabelValues("unauthorized").Inc()
 		if err := s.st.CountWebhookFailure(c.Request().Context(), cfg.ID); err != nil {
 			return err
@@ -75,19 +77,63 @@ func hookTakesPost(c echo.Context) error {
 		"what it received.")
 }
 
-// loadHookTarget returns the configuration the :id names and how its host delivers; when
-// there is none or it takes no deliveries, it answers 404 and returns no format.
-func (s *server) loadHookTarget(c echo.Context) (store.SCMConfig, *provider.WebhookFormat, error) {
-	cfg, p, err := s.actions.Load(c.Request().Context(), configID(c))
+// webhookTarget is what taking a delivery to a configuration needs: the configuration, how its
+// host delivers (nil: it takes no deliveries), and the secrets a delivery may be signed with.
+// The server keeps it (webhookTargets) while neither the configurations nor the secrets change,
+// so that a delivery reads neither, and opens no sealed secret.
+type webhookTarget struct {
+	cfg    store.SCMConfig
+	format *provider.WebhookFormat
+	// secret is the webhook secret; previous, the one a rotation replaced, which is accepted
+	// until previousUntil (store.WebhookGrace after the rotation).
+	secret, previous string
+	previousUntil    time.Time
+}
+
+// maxCachedWebhookTargets bounds the webhook targets kept: more than the configurations that push.
+const maxCachedWebhookTargets = 1024
+
+// authentic reports whether header signs body with the webhook secret, or at now with the
+// previous one within its grace period, as the host's format says.
+func (t webhookTarget) authentic(header string, body []byte, now time.Time) bool {
+	return t.format.Authentic(header, body, t.secret) ||
+		t.previous != "" && now.Before(t.previousUntil) && t.format.Authentic(header, body, t.previous)
+}
+
+// loadWebhookTarget returns the target the :id names; when there is no such configuration or it
+// takes no deliveries, it answers 404 and returns a target without a format.
+func (s *server) loadWebhookTarget(c echo.Context) (webhookTarget, error) {
+	ref := configID(c)
+	t, err := s.webhookTargets.load(c.Request().Context(), s.versions.read, ref, func(ctx context.Context) (webhookTarget, error) {
+		return s.readWebhookTarget(ctx, ref)
+	})
 	if r, ok := action.AsRefusal(err); ok && errors.Is(r, store.ErrNotFound) {
-		return cfg, nil, c.String(http.StatusNotFound, "no such configuration")
+		return t, c.String(http.StatusNotFound, "no such configuration")
 	} else if err != nil {
-		return cfg, nil, err
+		return t, err
 	}
-	if p.Webhook == nil {
-		return cfg, nil, c.String(http.StatusNotFound, "no webhook for this configuration")
+	if t.format == nil {
+		return t, c.String(http.StatusNotFound, "no webhook for this configuration")
 	}
-	return cfg, p.Webhook, nil
+	return t, nil
+}
+
+// readWebhookTarget reads the target ref names from the store.
+func (s *server) readWebhookTarget(ctx context.Context, ref string) (webhookTarget, error) {
+	cfg, p, err := s.actions.Load(ctx, ref)
+	if err != nil || p.Webhook == nil {
+		return webhookTarget{cfg: cfg}, err
+	}
+	secrets, err := s.st.OpenSecrets(ctx, cfg.ID)
+	if err != nil {
+		return webhookTarget{}, err
+	}
+	infos, err := s.st.SCMSecrets(ctx, cfg.ID)
+	if err != nil {
+		return webhookTarget{}, err
+	}
+	return webhookTarget{cfg: cfg, format: p.Webhook, secret: secrets[store.WebhookSecret], previous: secrets[store.WebhookSecretPrevious],
+		previousUntil: infos[store.WebhookSecretPrevious].SetAt.Add(store.WebhookGrace)}, nil
 }
 
 // judgeDelivery decides what a signed delivery to cfg does: a build, or why none. Whether
@@ -122,25 +168,6 @@ func (s *server) answerDelivery(c echo.Context, d store.Delivery, status int, re
 	}
 	s.metrics.deliveries.WithLabelValues(recorded.Result).Inc()
 	return c.String(status, recorded.Result+": "+recorded.Reason)
-}
-
-// validSignature checks body against the webhook secret, or the previous one within the
-// grace period after a rotation, as format says.
-func (s *server) validSignature(c echo.Context, configID int64, format *provider.WebhookFormat, header string, body []byte) bool {
-	ctx := c.Request().Context()
-	secrets, err := s.st.OpenSecrets(ctx, configID)
-	if err != nil {
-		s.log.Error("open webhook secret", "config", configID, "err", err)
-		return false
-	}
-	if format.Authentic(header, body, secrets[store.WebhookSecret]) {
-		return true
-	}
-	if prev, ok := secrets[store.WebhookSecretPrevious]; ok && format.Authentic(header, body, prev) {
-		infos, err := s.st.SCMSecrets(ctx, configID)
-		return err == nil && time.Since(infos[store.WebhookSecretPrevious].SetAt) < store.WebhookGrace
-	}
-	return false
 }
 
 // loopback says why no host can deliver to webhook URLs under base when base is this

@@ -692,6 +692,8 @@ func agePreviousSecret(t *testing.T, app *testApp, id int64, age time.Duration) 
 func TestWebhookSecretRotation(t *testing.T) {
 	app, c, id := newHookApp(t)
 	original := openSecrets(t, app, id)[store.WebhookSecretPrevious] // made at creation
+	// A delivery before the rotation: the server keeps the secrets it checked it with.
+	push(t, app, id, "before-rotation", hookSecret, pushBody(masterPush(strings.Repeat("0", 40))), http.StatusAccepted)
 
 	r := rotateSecret(t, c, id)
 	secret := r.text("#webhook-secret")
@@ -735,8 +737,8 @@ func TestWebhookSecretRotation(t *testing.T) {
 	push(t, app, id, "old-secret", hookSecret, pushBody(masterPush(strings.Repeat("2", 40))), http.StatusAccepted)
 	// The one made at creation was rotated out twice: gone.
 	push(t, app, id, "original-secret", original, pushBody(masterPush(strings.Repeat("3", 40))), http.StatusUnauthorized)
-	if bs := buildsOf(t, app, id); len(bs) != 2 {
-		t.Fatalf("%d builds, want 2 (new and previous secret)", len(bs))
+	if bs := buildsOf(t, app, id); len(bs) != 3 {
+		t.Fatalf("%d builds, want 3 (before the rotation, then new and previous secret)", len(bs))
 	}
 
 	// Near the end of the grace period the previous secret still works…
@@ -750,8 +752,8 @@ func TestWebhookSecretRotation(t *testing.T) {
 		t.Errorf("failure count %d → %d, want +1", before, after)
 	}
 	push(t, app, id, "new-secret-24h", secret, pushBody(masterPush(strings.Repeat("6", 40))), http.StatusAccepted)
-	if bs := buildsOf(t, app, id); len(bs) != 4 {
-		t.Errorf("%d builds, want 4", len(bs))
+	if bs := buildsOf(t, app, id); len(bs) != 5 {
+		t.Errorf("%d builds, want 5", len(bs))
 	}
 }
 
