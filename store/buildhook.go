@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -125,7 +128,8 @@ const outboxHeads = `WITH RECURSIVE configs(id) AS (
 // HookDelivery is a build waiting in the outbox, claimed by one server for one attempt.
 type HookDelivery struct {
 	Build
-	Attempts int // failed attempts so far
+	Attempts   int       // failed attempts so far
+	LeaseUntil time.Time // the claim's end: after it, another server may claim the build
 }
 
 // ClaimBuildHooks claims, for owner until leaseUntil, up to limit builds that are due at now
@@ -157,6 +161,7 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 				&h.CreatedAt, &h.Attempts); err != nil {
 				return err
 			}
+			h.LeaseUntil = leaseUntil
 			claimed = append(claimed, h)
 		}
 		if err := rows.Err(); err != nil {
@@ -178,11 +183,7 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 		return nil, time.Time{}, fmt.Errorf("store: claim builds for the build hook: %w", err)
 	}
 	// RETURNING gives no order: deliver (and log) in the feed's.
-	for i := 1; i < len(claimed); i++ {
-		for j := i; j > 0 && claimed[j].Seq < claimed[j-1].Seq; j-- {
-			claimed[j], claimed[j-1] = claimed[j-1], claimed[j]
-		}
-	}
+	slices.SortFunc(claimed, bySeq)
 	return claimed, next, nil
 }
 
@@ -190,42 +191,78 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 // out and another server claimed it (which then delivers it again: at least once).
 var ErrLeaseLost = errors.New("the build hook's lease on this build ran out")
 
-// BuildHookDelivered removes the build of seq, which the target took, from the outbox and, in
-// the same transaction, claims for owner until leaseUntil its configuration's next build (now
-// the head) when it is due at now and nobody holds it; nil when there is none. A
-// configuration's backlog thus goes out at one transaction a build, in order.
-func (s *Store) BuildHookDelivered(ctx context.Context, seq int64, owner string, now, leaseUntil time.Time) (*HookDelivery, error) {
-	var next *HookDelivery
+// BuildHookDelivered removes the builds of seqs, which the target took, from the outbox and,
+// in the same transaction, claims for owner until leaseUntil up to claim of their
+// configuration's next builds, in order from the new head, when that head is due at now and
+// nobody else holds it (builds owner still holds are claimed again, with the new lease). A
+// configuration's backlog thus goes out in runs, at one transaction a run, in order. If
+// another server took over any of seqs (its lease ran out), nothing is removed: ErrLeaseLost.
+func (s *Store) BuildHookDelivered(ctx context.Context, seqs []int64, owner string, now, leaseUntil time.Time, claim int) ([]HookDelivery, error) {
+	var next []HookDelivery
 	err := s.inTx(ctx, func(tx *wtx) error {
 		next = nil
 		var configID int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ? RETURNING config_id`,
-			seq, owner).Scan(&configID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrLeaseLost
-		} else if err != nil {
-			return err
+		for _, seq := range seqs {
+			err := tx.QueryRowContext(ctx, `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ? RETURNING config_id`,
+				seq, owner).Scan(&configID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrLeaseLost
+			} else if err != nil {
+				return err
+			}
 		}
-		var h HookDelivery
-		err = tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
-			WHERE seq = (SELECT min(seq) FROM build_hook_outbox WHERE config_id = ?3)
-			  AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)
-			RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`,
-			owner, leaseUntil.UTC(), configID, now.UTC()).Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository,
-			&h.Commit, &h.Actor, &h.Trigger, &h.CreatedAt, &h.Attempts)
-		if errors.Is(err, sql.ErrNoRows) {
+		if claim == 0 || len(seqs) == 0 {
 			return nil
-		} else if err != nil {
-			return err
 		}
-		next = &h
-		return nil
+		var err error
+		next, err = claimRun(ctx, tx, configID, owner, now.UTC(), leaseUntil.UTC(), claim)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: build %d delivered: %w", seq, err)
+		return nil, fmt.Errorf("store: builds %v delivered: %w", seqs, err)
 	}
 	return next, nil
 }
+
+// claimable is the condition on a build of the outbox (its table named t) that owner (?1)
+// may claim at ?4: due, and held by nobody, by owner itself, or by a lease that ran out.
+func claimable(t string) string {
+	return strings.ReplaceAll(`t.next_attempt_at <= ?4 AND (t.leased_by IS NULL OR t.leased_by = ?1 OR t.lease_until < ?4)`, "t.", t+".")
+}
+
+// claimRun claims, inside tx, configuration configID's oldest builds, up to n, for owner until
+// leaseUntil: the head, if it is claimable, and after it those that follow it unbroken (a
+// build another server holds ends the run). On PostgreSQL the head's row lock makes two
+// servers' runs of one configuration wait for each other.
+func claimRun(ctx context.Context, tx *wtx, configID int64, owner string, now, leaseUntil time.Time, n int) ([]HookDelivery, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE build_hook_outbox SET leased_by = ?1, lease_until = ?2
+		WHERE seq IN (SELECT seq FROM build_hook_outbox WHERE config_id = ?3 ORDER BY seq LIMIT ?5)
+		  AND `+claimable("build_hook_outbox")+`
+		  AND NOT EXISTS (SELECT 1 FROM build_hook_outbox b WHERE b.config_id = ?3 AND b.seq < build_hook_outbox.seq
+		      AND NOT (`+claimable("b")+`))
+		RETURNING seq, build_id, config_id, scm_ref, repository, commit_id, actor, via, created_at, attempts`,
+		owner, leaseUntil, configID, now, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var run []HookDelivery
+	for rows.Next() {
+		h := HookDelivery{LeaseUntil: leaseUntil}
+		if err := rows.Scan(&h.Seq, &h.ID, &h.ConfigID, &h.ConfigRef, &h.Repository, &h.Commit, &h.Actor, &h.Trigger,
+			&h.CreatedAt, &h.Attempts); err != nil {
+			return nil, err
+		}
+		run = append(run, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(run, bySeq) // RETURNING gives no order
+	return run, nil
+}
+
+func bySeq(a, b HookDelivery) int { return cmp.Compare(a.Seq, b.Seq) }
 
 // BuildHookFailed records that the target did not take the build of seq (status: the
 // target's answer, 0 for none; reason: in words) and leaves it to be tried again at retryAt.
@@ -251,21 +288,23 @@ func (s *Store) BuildHookFailed(ctx context.Context, seq int64, owner string, st
 	return nil
 }
 
-// ReleaseBuildHook gives the build of seq back without counting an attempt: the server
-// stopped before the target answered.
-func (s *Store) ReleaseBuildHook(ctx context.Context, seq int64, owner string) error {
-	res, err := s.exec(ctx, `UPDATE build_hook_outbox SET leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ?`, seq, owner)
-	return leaseResult(res, err, "released", seq)
-}
-
-func leaseResult(res sql.Result, err error, what string, seq int64) error {
-	if err == nil {
-		if n, _ := res.RowsAffected(); n == 0 {
-			err = ErrLeaseLost
+// ReleaseBuildHooks gives the builds of seqs back without counting an attempt: the server
+// stopped before the target answered, or before it sent them.
+func (s *Store) ReleaseBuildHooks(ctx context.Context, seqs []int64, owner string) error {
+	err := s.inTx(ctx, func(tx *wtx) error {
+		for _, seq := range seqs {
+			res, err := tx.ExecContext(ctx, `UPDATE build_hook_outbox SET leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ?`, seq, owner)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return ErrLeaseLost
+			}
 		}
-	}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("store: build %d %s at the build hook: %w", seq, what, err)
+		return fmt.Errorf("store: builds %v released at the build hook: %w", seqs, err)
 	}
 	return nil
 }

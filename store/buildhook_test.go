@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,7 +280,7 @@ func TestBuildHookDeliversEachConfigurationInOrder(t *testing.T) {
 		t.Errorf("claimed again while leased: %v", commits(again))
 	}
 	// a's first is taken: its second comes next. b's first fails: nothing of b before it.
-	if _, err := s.BuildHookDelivered(ctx, heads[0].Seq, "me", time.Time{}, time.Time{}); err != nil {
+	if _, err := s.BuildHookDelivered(ctx, []int64{heads[0].Seq}, "me", time.Time{}, time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	retry := start.Add(4 * time.Second)
@@ -329,13 +330,13 @@ func TestBuildHookLeaseRunsOut(t *testing.T) {
 	if err != nil || len(theirs) != 1 || theirs[0].Seq != mine[0].Seq {
 		t.Fatalf("claim after the lease ran out: %v %v", theirs, err)
 	}
-	if _, err := s.BuildHookDelivered(ctx, mine[0].Seq, "dead", time.Time{}, time.Time{}); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.BuildHookDelivered(ctx, []int64{mine[0].Seq}, "dead", time.Time{}, time.Time{}, 0); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("delivered by the server whose lease ran out: %v, want ErrLeaseLost", err)
 	}
 	if err := s.BuildHookFailed(ctx, mine[0].Seq, "dead", 0, "x", now); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("failed by the server whose lease ran out: %v, want ErrLeaseLost", err)
 	}
-	if _, err := s.BuildHookDelivered(ctx, theirs[0].Seq, "alive", time.Time{}, time.Time{}); err != nil {
+	if _, err := s.BuildHookDelivered(ctx, []int64{theirs[0].Seq}, "alive", time.Time{}, time.Time{}, 0); err != nil {
 		t.Error(err)
 	}
 	if n := countRows(t, s, "build_hook_outbox"); n != 0 {
@@ -383,12 +384,17 @@ func TestBuildHookServersNeverDeliverTheSameBuildAtOnce(t *testing.T) {
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
-				for _, h := range got {
-					mu.Lock()
-					delivered[h.ConfigID] = append(delivered[h.ConfigID], h.Commit)
-					mu.Unlock()
-					if _, err := st.BuildHookDelivered(ctx, h.Seq, owner, time.Time{}, time.Time{}); err != nil {
-						t.Error(err)
+				for _, h := range got { // each head, then its configuration's next builds in runs
+					for run := []HookDelivery{h}; len(run) > 0; {
+						mu.Lock()
+						for _, d := range run {
+							delivered[d.ConfigID] = append(delivered[d.ConfigID], d.Commit)
+						}
+						mu.Unlock()
+						now := time.Now()
+						if run, err = st.BuildHookDelivered(ctx, seqsOf(run), owner, now, now.Add(time.Minute), 4); err != nil {
+							t.Error(err)
+						}
 					}
 				}
 			}
@@ -435,9 +441,10 @@ func TestPruneKeepsTheLatest(t *testing.T) {
 	}
 }
 
-// TestBuildHookDeliveredClaimsTheNext: recording a build delivered claims its configuration's
-// next one in the same transaction, unless another server holds it or it is not due.
-func TestBuildHookDeliveredClaimsTheNext(t *testing.T) {
+// TestBuildHookDeliveredClaimsTheNextRun: recording builds delivered claims, in the same
+// transaction, a run of their configuration's next ones, in order, up to the first another
+// server holds; builds the same server still holds are claimed again.
+func TestBuildHookDeliveredClaimsTheNextRun(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
 	if _, err := s.StartBuildHook(ctx); err != nil {
@@ -445,27 +452,58 @@ func TestBuildHookDeliveredClaimsTheNext(t *testing.T) {
 	}
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
 	mustRegister(t, s, c.ID, "ALGO", "repo")
-	for i := range 3 {
-		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprintf("%040x", i)))
+	for i := range 6 {
+		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprint(i)))
+	}
+	commits := func(hs []HookDelivery) string {
+		var out []string
+		for _, h := range hs {
+			out = append(out, h.Commit)
+		}
+		return strings.Join(out, ",")
 	}
 	now := time.Now()
-	heads, _, err := s.ClaimBuildHooks(ctx, "me", now, now.Add(time.Minute), 10)
-	if err != nil || len(heads) != 1 {
-		t.Fatalf("claim: %v %v, want the head alone", heads, err)
+	lease := now.Add(time.Minute)
+	heads, _, err := s.ClaimBuildHooks(ctx, "me", now, lease, 10)
+	if err != nil || commits(heads) != "0" {
+		t.Fatalf("claim: %v %v, want the head alone", commits(heads), err)
 	}
-	next, err := s.BuildHookDelivered(ctx, heads[0].Seq, "me", now, now.Add(time.Minute))
-	if err != nil || next == nil || next.Commit != fmt.Sprintf("%040x", 1) {
-		t.Fatalf("delivered the first: next %+v %v, want the second claimed", next, err)
+	run, err := s.BuildHookDelivered(ctx, seqsOf(heads), "me", now, lease, 3)
+	if err != nil || commits(run) != "1,2,3" || !run[0].LeaseUntil.Equal(lease) {
+		t.Fatalf("delivered the first: next run %v %v, want 1,2,3 claimed until %s", commits(run), err, lease)
 	}
-	if again, _, _ := s.ClaimBuildHooks(ctx, "other", now, now.Add(time.Minute), 10); len(again) != 0 {
-		t.Errorf("another server claimed %v while the second is held", again)
+	if again, _, _ := s.ClaimBuildHooks(ctx, "other", now, lease, 10); len(again) != 0 {
+		t.Errorf("another server claimed %v while the run is held", commits(again))
+	}
+	// Another server holds 5: the run ends before it; 2 and 3, still mine, are claimed again.
+	if _, err := s.exec(ctx, `UPDATE build_hook_outbox SET leased_by = 'other', lease_until = ? WHERE seq = ?`,
+		lease.UTC(), mustFeed(t, s, 0, 10)[5].Seq); err != nil {
+		t.Fatal(err)
+	}
+	run, err = s.BuildHookDelivered(ctx, seqsOf(run[:1]), "me", now, lease, 10)
+	if err != nil || commits(run) != "2,3,4" {
+		t.Fatalf("delivered 1: next run %v %v, want 2,3,4 (5 is another server's)", commits(run), err)
 	}
 	// Stopping: delivered, and nothing more claimed.
-	if last, err := s.BuildHookDelivered(ctx, next.Seq, "me", time.Time{}, time.Time{}); err != nil || last != nil {
-		t.Fatalf("delivered the second, claiming nothing: %+v %v", last, err)
+	if last, err := s.BuildHookDelivered(ctx, seqsOf(run), "me", time.Time{}, time.Time{}, 0); err != nil || last != nil {
+		t.Fatalf("delivered 2,3,4, claiming nothing: %v %v", commits(last), err)
 	}
-	third, _, err := s.ClaimBuildHooks(ctx, "other", now, now.Add(time.Minute), 10)
-	if err != nil || len(third) != 1 || third[0].Commit != fmt.Sprintf("%040x", 2) {
-		t.Errorf("the third after the second: %v %v", third, err)
+	fifth := mustFeed(t, s, 0, 10)[5].Seq
+	if err := s.ReleaseBuildHooks(ctx, []int64{fifth}, "me"); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("released another server's build: %v, want ErrLeaseLost", err)
 	}
+	if err := s.ReleaseBuildHooks(ctx, []int64{fifth}, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if last, _, err := s.ClaimBuildHooks(ctx, "me", now, lease, 10); err != nil || commits(last) != "5" {
+		t.Errorf("after it was released: claimed %v %v, want 5", commits(last), err)
+	}
+}
+
+func seqsOf(hs []HookDelivery) []int64 {
+	out := make([]int64, len(hs))
+	for i, h := range hs {
+		out[i] = h.Seq
+	}
+	return out
 }

@@ -37,6 +37,9 @@ const (
 	hookLease   = 3 * hookTimeout
 	// hookParallel is how many builds (of as many configurations) are in flight at once.
 	hookParallel = 8
+	// hookRun is how many of a configuration's waiting builds are claimed at once after its
+	// first: posted one after the other, in order, and recorded delivered in one transaction.
+	hookRun = 16
 	// hookPoll is how often the outbox is looked at without being woken: for builds other
 	// servers on the same PostgreSQL recorded, and leases that ran out.
 	hookPoll = 2 * time.Second
@@ -178,43 +181,79 @@ func (h *BuildHook) Run(ctx context.Context) {
 }
 
 // deliver POSTs a claimed build and records what became of it, then its configuration's
-// next ones, claimed as each is recorded delivered, while the target takes them.
+// next ones, claimed in runs as each run is recorded delivered, while the target takes them.
 func (h *BuildHook) deliver(ctx context.Context, d store.HookDelivery) {
-	for next := &d; next != nil; {
-		next = h.deliverOne(ctx, *next)
+	for run := []store.HookDelivery{d}; len(run) > 0; {
+		run = h.deliverRun(ctx, run)
 	}
 }
 
-// deliverOne POSTs one build and records what became of it; it returns its configuration's
-// next build when that was claimed with the record of this one's delivery.
-func (h *BuildHook) deliverOne(ctx context.Context, d store.HookDelivery) (next *store.HookDelivery) {
-	body, err := json.Marshal(toBuildJSON(d.Build))
-	if err != nil {
-		h.log.Error("build hook: encode build", "build", d.ID, "err", err)
-		return nil
+// deliverRun POSTs a run of one configuration's claimed builds, in order, until the target
+// does not take one or the run's lease is too short for another POST, and records what became
+// of them; it returns the configuration's next run when that was claimed with the record.
+// A crash before the record sends the run's builds again: at least once.
+func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery) (next []store.HookDelivery) {
+	sent, status, failure := 0, 0, ""
+	for ; sent < len(run) && time.Until(run[sent].LeaseUntil) > hookTimeout; sent++ {
+		if status, failure = h.postBuild(ctx, run[sent].Build); failure != "" {
+			break
+		}
 	}
-	status, failure := h.post(ctx, body)
+	delivered, unsent := seqs(run[:sent]), run[sent:]
 	// What the target said is recorded even as the server stops.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	switch {
-	case failure == "" && ctx.Err() == nil:
+	var err error
+	if failure == "" && ctx.Err() == nil && sent > 0 {
+		// All taken, or the lease runs short: the rest is claimed again with the next run.
 		now := time.Now()
-		next, err = h.st.BuildHookDelivered(sctx, d.Seq, h.owner, now, now.Add(hookLease))
-	case failure == "":
-		_, err = h.st.BuildHookDelivered(sctx, d.Seq, h.owner, time.Time{}, time.Time{}) // stopping: claim nothing more
-	case ctx.Err() != nil: // stopped before the target answered: not the target's failure
-		err = h.st.ReleaseBuildHook(sctx, d.Seq, h.owner)
-	default:
+		next, err = h.st.BuildHookDelivered(sctx, delivered, h.owner, now, now.Add(hookLease), hookRun)
+	} else {
+		err = h.settle(sctx, ctx.Err() != nil, delivered, unsent, status, failure)
+	}
+	if err != nil {
+		h.log.Error("build hook: recording deliveries", "builds", delivered, "err", err)
+	}
+	return next
+}
+
+// settle records a run that stopped: delivered were taken; the first of unsent was refused
+// (status, failure) unless the server is stopping, and the rest of unsent is given back.
+func (h *BuildHook) settle(ctx context.Context, stopping bool, delivered []int64, unsent []store.HookDelivery, status int, failure string) error {
+	var errs []error
+	if len(delivered) > 0 {
+		_, err := h.st.BuildHookDelivered(ctx, delivered, h.owner, time.Time{}, time.Time{}, 0)
+		errs = append(errs, err)
+	}
+	if !stopping && failure != "" { // the target's failure, not a stop before it answered
+		d := unsent[0]
 		retry := hookRetryDelay(d.Attempts)
 		h.log.Warn("build hook: the target did not take a build", "build", d.ID, "scm", d.ConfigRef,
 			"attempts", d.Attempts+1, "status", status, "answer", failure, "retry_in", retry.Round(time.Millisecond).String())
-		err = h.st.BuildHookFailed(sctx, d.Seq, h.owner, status, failure, time.Now().Add(retry))
+		errs = append(errs, h.st.BuildHookFailed(ctx, d.Seq, h.owner, status, failure, time.Now().Add(retry)))
+		unsent = unsent[1:]
 	}
+	if len(unsent) > 0 {
+		errs = append(errs, h.st.ReleaseBuildHooks(ctx, seqs(unsent), h.owner))
+	}
+	return errors.Join(errs...)
+}
+
+// postBuild POSTs one build as the builds feed shows it.
+func (h *BuildHook) postBuild(ctx context.Context, b store.Build) (status int, failure string) {
+	body, err := json.Marshal(toBuildJSON(b))
 	if err != nil {
-		h.log.Error("build hook: recording a delivery", "build", d.ID, "err", err)
+		return 0, "encode the build: " + err.Error()
 	}
-	return next
+	return h.post(ctx, body)
+}
+
+func seqs(ds []store.HookDelivery) []int64 {
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Seq
+	}
+	return out
 }
 
 // post POSTs body to the target, signed; it returns the target's status (0 when it did not

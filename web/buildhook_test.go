@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,6 +270,36 @@ func TestBuildHookDeliversEveryBuildSignedInOrder(t *testing.T) {
 		t.Errorf("scmadmin_build_hook_last_failure_timestamp_seconds %v, want about now", got)
 	}
 	assertNotStored(t, app, "the build hook's secret", buildHookSecret)
+}
+
+// A configuration's backlog goes out in runs: a build the target refuses in the middle of
+// one is tried again before any build after it, and the run's builds before it are not sent
+// again.
+func TestBuildHookRunStopsAtARefusalAndKeepsTheOrder(t *testing.T) {
+	app, _, id := newBuildHookApp(t)
+	// Builds 0, 1 and 2 are taken, 3 is refused once, then every one is taken.
+	target := newHookTarget(t, http.StatusNoContent, http.StatusNoContent, http.StatusNoContent, http.StatusServiceUnavailable)
+	hold := make(chan struct{})
+	target.hold = hold // the first build waits at the target while the others queue behind it
+	runBuildHook(t, app, target.URL)
+	push(t, app, id, "req-0", hookSecret, pushBody(masterPush(fmt.Sprintf("%040x", 0))), http.StatusAccepted)
+	eventually(t, "the first build at the target", func() bool { return len(target.seen()) == 1 })
+	for i := 1; i < 6; i++ {
+		push(t, app, id, fmt.Sprint("req-", i), hookSecret, pushBody(masterPush(fmt.Sprintf("%040x", i))), http.StatusAccepted)
+	}
+	close(hold)
+	eventually(t, "every build taken", func() bool { return metricLine(t, app, "scmadmin_build_hook_pending") == "0" })
+	var got []string
+	for _, r := range target.seen() {
+		var b buildJSON
+		if err := json.Unmarshal(r.body, &b); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d", strings.TrimLeft(b.Commit, "0"), r.status))
+	}
+	if want := []string{":204", "1:204", "2:204", "3:503", "3:204", "4:204", "5:204"}; !slices.Equal(got, want) {
+		t.Errorf("the target saw (commit:status) %v, want %v", got, want)
+	}
 }
 
 func TestBuildHookWaitingShownWhileTheTargetFails(t *testing.T) {
