@@ -44,7 +44,7 @@ func openPostgres(ctx context.Context, url string, keys *keyring.Keyring) (*Stor
 	readers := max(4, 2*runtime.NumCPU())
 	db.SetMaxOpenConns(readers)
 	db.SetMaxIdleConns(readers)
-	s := &Store{db: db, w: w, d: &postgresDialect, keys: keys,
+	s := &Store{db: db, w: w, d: &postgresDialect, keys: keys, batch: newBatcher(),
 		// PostgreSQL keeps microseconds: a time the store returns reads back the same.
 		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 	err = s.migrate(ctx)

@@ -63,6 +63,8 @@ type Store struct {
 	// hookWake is set while the build hook is on (StartBuildHook): builds are then queued in
 	// its outbox, and the worker is woken through it.
 	hookWake atomic.Pointer[chan struct{}]
+	// batch gathers the deliveries written together (see inBatch).
+	batch *batcher
 	// remote moves, on PostgreSQL, with every other server's commit (see listen); listening
 	// says whether it learns of them through LISTEN now. stopListening ends listen, which
 	// closes listened when it has.
@@ -114,7 +116,7 @@ func openSQLite(ctx context.Context, path string, keys *keyring.Keyring) (*Store
 	readers := max(4, 2*runtime.NumCPU())
 	db.SetMaxOpenConns(readers)
 	db.SetMaxIdleConns(readers) // the default of 2 would reopen connections under load
-	s := &Store{db: db, w: w, d: &sqliteDialect, keys: keys, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, w: w, d: &sqliteDialect, keys: keys, batch: newBatcher(), now: func() time.Time { return time.Now().UTC() }}
 	if s.changes, err = os.OpenFile(path+"-changes", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: open the change file beside the database: %w", err)

@@ -92,7 +92,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	now := s.now()
 	d.ReceivedAt = now
 	built := false
-	err := s.inTx(ctx, func(tx *wtx) error {
+	err := s.inBatch(ctx, func(ctx context.Context, tx *wtx) error {
 		if b != nil {
 			b.ConfigID, b.RequestID = d.ConfigID, d.RequestID
 			var rec Build
