@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
+	"time"
 )
 
 // Group commit. A webhook delivery is a small write transaction, and most of its cost is the
@@ -10,8 +13,12 @@ import (
 // delivery); on PostgreSQL, an fsync. Deliveries that arrive while another commits are
 // therefore written together: one transaction, each in its own savepoint, one commit.
 
-// maxBatch bounds the calls one batch transaction runs.
-const maxBatch = 64
+// maxBatch bounds the calls one batch transaction runs; batchTimeout, how long a batch may
+// take, whoever waits for it.
+const (
+	maxBatch     = 64
+	batchTimeout = 30 * time.Second
+)
 
 // batcher gathers the calls to inBatch that wait while a batch runs.
 type batcher struct {
@@ -32,9 +39,10 @@ type batchCall struct {
 // same time, in a savepoint of its own: when fn returns an error, its writes alone are rolled
 // back and the error returned, and the others' commit. It returns once fn's writes are
 // committed, or the error that stopped them. fn may run in another goroutine, under another
-// call's transaction: it must do nothing but write through tx, with the context it is given
-// (ctx cancelled before fn starts skips it; once started, the batch is every caller's, and no
-// one caller's cancellation stops it).
+// call's transaction: it must do nothing but write through tx, with the context it is given,
+// and leave the same result whenever it runs (a batch that fails runs its calls again, one
+// by one). ctx ends the wait for a batch; once fn's batch has started, it is every caller's,
+// and no one caller's cancellation stops it.
 func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) error) error {
 	c := &batchCall{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b := s.batch
@@ -46,6 +54,11 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 	case err := <-c.done:
 		return err
 	case b.running <- struct{}{}:
+	case <-ctx.Done():
+		if b.leave(c) {
+			return ctx.Err()
+		}
+		return <-c.done // a batch has taken it
 	}
 	defer func() { <-b.running }()
 	select {
@@ -53,57 +66,79 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 		return err
 	default:
 	}
-	// This call, and as many of those waiting as a batch takes.
-	calls := []*batchCall{c}
-	b.mu.Lock()
-	rest := b.waiting[:0]
-	for _, w := range b.waiting {
-		switch {
-		case w == c:
-		case len(calls) < maxBatch:
-			calls = append(calls, w)
-		default:
-			rest = append(rest, w)
-		}
-	}
-	b.waiting = rest
-	b.mu.Unlock()
-	s.runBatch(calls)
+	s.runBatch(b.take(c))
 	return <-c.done
 }
 
-// runBatch runs calls in one transaction, each in a savepoint, and tells each its outcome.
-func (s *Store) runBatch(calls []*batchCall) {
-	ctx := context.WithoutCancel(calls[0].ctx)
-	if len(calls) == 1 { // alone: no savepoint needed
-		c := calls[0]
-		c.done <- s.inTx(ctx, func(tx *wtx) error { return c.fn(ctx, tx) })
-		return
+// leave takes c out of the waiting calls, and reports whether it was still waiting.
+func (b *batcher) leave(c *batchCall) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.waiting, c)
+	if i >= 0 {
+		b.waiting = slices.Delete(b.waiting, i, i+1)
 	}
+	return i >= 0
+}
+
+// take returns c and as many of the other waiting calls as a batch takes, which stop waiting.
+func (b *batcher) take(c *batchCall) []*batchCall {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.waiting = slices.DeleteFunc(b.waiting, func(w *batchCall) bool { return w == c })
+	n := min(len(b.waiting), maxBatch-1)
+	calls := append([]*batchCall{c}, b.waiting[:n]...)
+	b.waiting = slices.Delete(b.waiting, 0, n)
+	return calls
+}
+
+// runBatch runs calls in one transaction, each in a savepoint, and tells each its outcome.
+// A call alone, or each call when that transaction fails as a whole (a deadlock with
+// another server's batch on PostgreSQL, say), runs in a transaction of its own.
+func (s *Store) runBatch(calls []*batchCall) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
+	defer cancel()
 	outcomes := make([]error, len(calls))
-	err := s.inTx(ctx, func(tx *wtx) error {
-		for i, c := range calls {
-			if outcomes[i] = c.ctx.Err(); outcomes[i] != nil {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT batched`); err != nil {
-				return err
-			}
-			if outcomes[i] = c.fn(ctx, tx); outcomes[i] != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT batched`); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT batched`); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	together := len(calls) > 1 &&
+		s.inTx(ctx, func(tx *wtx) error { return runSavepoints(ctx, tx, calls, outcomes) }) == nil
 	for i, c := range calls {
-		if err != nil {
-			outcomes[i] = err
+		if !together {
+			if outcomes[i] = c.ctx.Err(); outcomes[i] == nil {
+				outcomes[i] = s.inTx(ctx, func(tx *wtx) error { return call(ctx, tx, c.fn) })
+			}
 		}
 		c.done <- outcomes[i]
 	}
+}
+
+// runSavepoints runs each of calls that is still awaited in a savepoint of tx, and keeps its
+// outcome; it fails only when a savepoint itself does.
+func runSavepoints(ctx context.Context, tx *wtx, calls []*batchCall, outcomes []error) error {
+	for i, c := range calls {
+		if outcomes[i] = c.ctx.Err(); outcomes[i] != nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT batched`); err != nil {
+			return err
+		}
+		if outcomes[i] = call(ctx, tx, c.fn); outcomes[i] != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT batched`); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT batched`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// call runs fn, a panic in it an error: it may be another request's.
+func call(ctx context.Context, tx *wtx, fn func(context.Context, *wtx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: a batched write panicked: %v", p)
+		}
+	}()
+	return fn(ctx, tx)
 }

@@ -4,85 +4,158 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// Calls that wait while a batch runs are written together, in one transaction: each commits
-// unless it failed, when its own writes alone are undone; a call cancelled before its batch
-// started writes nothing.
-func TestBatchedWritesCommitTogetherAndFailAlone(t *testing.T) {
-	ctx := context.Background()
-	s := newTestStore(t)
-	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
-	const n = 12
-	fails := func(i int) bool { return i%4 == 1 }
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	boom := errors.New("boom")
+// batchedDeliveries runs, through inBatch, one call per ctxs, each recording a delivery with
+// request id its index to configuration configID, then doing what then says (nil: nothing).
+// They are held until all of them but the cancelled wait, so that one batch takes them all.
+// It returns each call's outcome, and in how many transactions the calls ran.
+func batchedDeliveries(t *testing.T, s *Store, configID int64, ctxs []context.Context, then func(i, run int, tx *wtx) error) ([]error, int) {
+	t.Helper()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		txs  = map[*wtx]bool{}
-		errs [n]error
+		runs = map[int]int{}
+		errs = make([]error, len(ctxs))
 	)
 	s.batch.running <- struct{}{} // as if a batch were running: every call below waits for it
-	for i := range n {
+	waiting := 0
+	for i, ctx := range ctxs {
+		if ctx.Err() == nil {
+			waiting++
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			callCtx := ctx
-			if i == n-1 {
-				callCtx = cancelled
-			}
-			errs[i] = s.inBatch(callCtx, func(ctx context.Context, tx *wtx) error {
+			errs[i] = s.inBatch(ctx, func(ctx context.Context, tx *wtx) error {
 				mu.Lock()
 				txs[tx] = true
+				runs[i]++
+				run := runs[i]
 				mu.Unlock()
 				if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
-					VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, c.ID, fmt.Sprint(i), time.Now().UTC()); err != nil {
+					VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, configID, fmt.Sprint(i), time.Now().UTC()); err != nil {
 					return err
 				}
-				if fails(i) {
-					return boom
+				if then == nil {
+					return nil
 				}
-				return nil
+				return then(i, run, tx)
 			})
 		}()
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		ran := len(txs)
+		mu.Unlock()
 		s.batch.mu.Lock()
-		waiting := len(s.batch.waiting)
+		n := len(s.batch.waiting)
 		s.batch.mu.Unlock()
-		if waiting == n {
+		if ran > 0 {
+			t.Fatal("a call ran while a batch was running")
+		}
+		if n == waiting {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d calls waiting after 10 s, want %d", waiting, n)
+			t.Fatalf("%d calls waiting after 10 s, want %d", n, waiting)
 		}
 	}
 	<-s.batch.running
 	wg.Wait()
-	if len(txs) != 1 {
-		t.Errorf("the calls ran in %d transactions, want 1", len(txs))
-	}
+	return errs, len(txs)
+}
+
+func recordedIDs(t *testing.T, s *Store, configID int64) map[string]bool {
+	t.Helper()
 	recorded := map[string]bool{}
-	for _, d := range mustDeliveries(t, s, c.ID, 100) {
+	for _, d := range mustDeliveries(t, s, configID, 100) {
 		recorded[d.RequestID] = true
 	}
+	return recorded
+}
+
+// Calls that wait while a batch runs are written together, in one transaction: each commits
+// unless it failed or panicked, when its own writes alone are undone; a call cancelled while
+// it waits leaves at once, and writes nothing.
+func TestBatchedWritesCommitTogetherAndFailAlone(t *testing.T) {
+	s := newTestStore(t)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	const n = 12
+	ctxs := make([]context.Context, n)
+	for i := range ctxs {
+		ctxs[i] = context.Background()
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	ctxs[n-1] = cancelled
+	boom := errors.New("boom")
+	errs, txs := batchedDeliveries(t, s, c.ID, ctxs, func(i, _ int, _ *wtx) error {
+		switch {
+		case i == 5:
+			panic("a defect in one call")
+		case i%4 == 1:
+			return boom
+		}
+		return nil
+	})
+	if txs != 1 {
+		t.Errorf("the calls ran in %d transactions, want 1", txs)
+	}
+	recorded := recordedIDs(t, s, c.ID)
 	for i, err := range errs {
+		id := fmt.Sprint(i)
 		switch {
 		case i == n-1:
-			if !errors.Is(err, context.Canceled) || recorded[fmt.Sprint(i)] {
-				t.Errorf("the call cancelled before its batch: %v, recorded %v; want context.Canceled, nothing", err, recorded[fmt.Sprint(i)])
+			if !errors.Is(err, context.Canceled) || recorded[id] {
+				t.Errorf("the call cancelled while it waited: %v, recorded %v; want context.Canceled, nothing", err, recorded[id])
 			}
-		case fails(i):
-			if !errors.Is(err, boom) || recorded[fmt.Sprint(i)] {
-				t.Errorf("call %d failed: %v, recorded %v; want its error, and its write undone", i, err, recorded[fmt.Sprint(i)])
+		case i == 5:
+			if err == nil || !strings.Contains(err.Error(), "panicked: a defect in one call") || recorded[id] {
+				t.Errorf("the call that panicked: %v, recorded %v; want an error saying so, and its write undone", err, recorded[id])
 			}
-		case err != nil || !recorded[fmt.Sprint(i)]:
-			t.Errorf("call %d: %v, recorded %v; want committed", i, err, recorded[fmt.Sprint(i)])
+		case i%4 == 1:
+			if !errors.Is(err, boom) || recorded[id] {
+				t.Errorf("call %d failed: %v, recorded %v; want its error, and its write undone", i, err, recorded[id])
+			}
+		case err != nil || !recorded[id]:
+			t.Errorf("call %d: %v, recorded %v; want committed", i, err, recorded[id])
 		}
+	}
+}
+
+// A batch whose transaction fails as a whole (here: a call ends the batch's savepoint itself,
+// the first time it runs) runs each call again alone: each commits by itself.
+func TestFailedBatchRunsEachCallAlone(t *testing.T) {
+	s := newTestStore(t)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	const n = 6
+	ctxs := make([]context.Context, n)
+	for i := range ctxs {
+		ctxs[i] = context.Background()
+	}
+	errs, txs := batchedDeliveries(t, s, c.ID, ctxs, func(i, run int, tx *wtx) error {
+		if i == 2 && run == 1 {
+			_, err := tx.ExecContext(context.Background(), `RELEASE SAVEPOINT batched`)
+			return err
+		}
+		return nil
+	})
+	if txs != n+1 {
+		t.Errorf("the calls ran in %d transactions, want %d: the batch, then one each", txs, n+1)
+	}
+	recorded := recordedIDs(t, s, c.ID)
+	for i, err := range errs {
+		if err != nil || !recorded[fmt.Sprint(i)] {
+			t.Errorf("call %d: %v, recorded %v; want committed once run alone", i, err, recorded[fmt.Sprint(i)])
+		}
+	}
+	if n := len(recorded); n != len(ctxs) {
+		t.Errorf("%d deliveries recorded, want %d", n, len(ctxs))
 	}
 }

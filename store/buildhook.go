@@ -191,27 +191,51 @@ func (s *Store) ClaimBuildHooks(ctx context.Context, owner string, now, leaseUnt
 // out and another server claimed it (which then delivers it again: at least once).
 var ErrLeaseLost = errors.New("the build hook's lease on this build ran out")
 
-// BuildHookDelivered removes the builds of seqs, which the target took, from the outbox and,
-// in the same transaction, claims for owner until leaseUntil up to claim of their
-// configuration's next builds, in order from the new head, when that head is due at now and
-// nobody else holds it (builds owner still holds are claimed again, with the new lease). A
-// configuration's backlog thus goes out in runs, at one transaction a run, in order. If
-// another server took over any of seqs (its lease ran out), nothing is removed: ErrLeaseLost.
-func (s *Store) BuildHookDelivered(ctx context.Context, seqs []int64, owner string, now, leaseUntil time.Time, claim int) ([]HookDelivery, error) {
+// HookOutcome is what became of a run of one configuration's builds that a server claimed
+// for the build hook.
+type HookOutcome struct {
+	Delivered []int64 // taken by the target: removed from the outbox
+	// Failed, when not 0, is the build the target did not take, tried again at RetryAt:
+	// Status is the target's answer (0 for none), Reason what went wrong, in words.
+	Failed   int64
+	Status   int
+	Reason   string
+	RetryAt  time.Time
+	Released []int64 // not sent: given back, for any server to claim
+}
+
+// SettleBuildHooks records o, owner's run, in one transaction and, when nothing failed,
+// claims for owner until leaseUntil up to claim of the configuration's next builds, in order
+// from the new head, if that head is due at now and nobody else holds it (builds owner still
+// holds are claimed again, with the new lease). A configuration's backlog thus goes out in
+// runs, at one transaction a run, in order. If another server took over any build of o (its
+// lease ran out), nothing is recorded: ErrLeaseLost.
+func (s *Store) SettleBuildHooks(ctx context.Context, owner string, o HookOutcome, now, leaseUntil time.Time, claim int) ([]HookDelivery, error) {
 	var next []HookDelivery
 	err := s.inTx(ctx, func(tx *wtx) error {
 		next = nil
 		var configID int64
-		for _, seq := range seqs {
+		for _, seq := range o.Delivered {
 			err := tx.QueryRowContext(ctx, `DELETE FROM build_hook_outbox WHERE seq = ? AND leased_by = ? RETURNING config_id`,
 				seq, owner).Scan(&configID)
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrLeaseLost
-			} else if err != nil {
+			if err := leaseHeld(err); err != nil {
 				return err
 			}
 		}
-		if claim == 0 || len(seqs) == 0 {
+		if o.Failed != 0 {
+			if err := s.hookFailed(ctx, tx, owner, o); err != nil {
+				return err
+			}
+		}
+		for _, seq := range o.Released {
+			var id int64
+			err := tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET leased_by = NULL, lease_until = NULL
+				WHERE seq = ? AND leased_by = ? RETURNING config_id`, seq, owner).Scan(&id)
+			if err := leaseHeld(err); err != nil {
+				return err
+			}
+		}
+		if claim == 0 || o.Failed != 0 || configID == 0 {
 			return nil
 		}
 		var err error
@@ -219,9 +243,33 @@ func (s *Store) BuildHookDelivered(ctx context.Context, seqs []int64, owner stri
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: builds %v delivered: %w", seqs, err)
+		return nil, fmt.Errorf("store: record a run at the build hook (delivered %v, failed %d, given back %v): %w", o.Delivered, o.Failed, o.Released, err)
 	}
 	return next, nil
+}
+
+// hookFailed records, inside tx, that the target did not take o.Failed, which waits until
+// o.RetryAt, and counts the failure against its configuration.
+func (s *Store) hookFailed(ctx context.Context, tx *wtx, owner string, o HookOutcome) error {
+	var configID int64
+	err := tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET attempts = attempts + 1, next_attempt_at = ?,
+		leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ? RETURNING config_id`, o.RetryAt.UTC(), o.Failed, owner).Scan(&configID)
+	if err := leaseHeld(err); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO build_hook_failures (config_id, failures, failed_at, status, reason)
+		VALUES (?, 1, ?, ?, ?) ON CONFLICT (config_id) DO UPDATE SET failures = build_hook_failures.failures + 1,
+		failed_at = excluded.failed_at, status = excluded.status, reason = excluded.reason`, configID, s.now(), o.Status, clip(o.Reason, 500))
+	return err
+}
+
+// leaseHeld turns the error of a statement on a build owner holds into ErrLeaseLost when it
+// touched no row: the lease ran out, and another server holds the build.
+func leaseHeld(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrLeaseLost
+	}
+	return err
 }
 
 // claimable is the condition on a build of the outbox (its table named t) that owner (?1)
@@ -263,51 +311,6 @@ func claimRun(ctx context.Context, tx *wtx, configID int64, owner string, now, l
 }
 
 func bySeq(a, b HookDelivery) int { return cmp.Compare(a.Seq, b.Seq) }
-
-// BuildHookFailed records that the target did not take the build of seq (status: the
-// target's answer, 0 for none; reason: in words) and leaves it to be tried again at retryAt.
-func (s *Store) BuildHookFailed(ctx context.Context, seq int64, owner string, status int, reason string, retryAt time.Time) error {
-	reason, retryAt = clip(reason, 500), retryAt.UTC()
-	err := s.inTx(ctx, func(tx *wtx) error {
-		var configID int64
-		err := tx.QueryRowContext(ctx, `UPDATE build_hook_outbox SET attempts = attempts + 1, next_attempt_at = ?,
-			leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ? RETURNING config_id`, retryAt, seq, owner).Scan(&configID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrLeaseLost
-		} else if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO build_hook_failures (config_id, failures, failed_at, status, reason)
-			VALUES (?, 1, ?, ?, ?) ON CONFLICT (config_id) DO UPDATE SET failures = build_hook_failures.failures + 1,
-			failed_at = excluded.failed_at, status = excluded.status, reason = excluded.reason`, configID, s.now(), status, reason)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: build %d failed at the build hook: %w", seq, err)
-	}
-	return nil
-}
-
-// ReleaseBuildHooks gives the builds of seqs back without counting an attempt: the server
-// stopped before the target answered, or before it sent them.
-func (s *Store) ReleaseBuildHooks(ctx context.Context, seqs []int64, owner string) error {
-	err := s.inTx(ctx, func(tx *wtx) error {
-		for _, seq := range seqs {
-			res, err := tx.ExecContext(ctx, `UPDATE build_hook_outbox SET leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ?`, seq, owner)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return ErrLeaseLost
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: builds %v released at the build hook: %w", seqs, err)
-	}
-	return nil
-}
 
 // BuildHookStatus is what waits for the build hook, and its last failure: of one
 // configuration (BuildHookStatus) or of all (BuildHookTotals).

@@ -280,12 +280,13 @@ func TestBuildHookDeliversEachConfigurationInOrder(t *testing.T) {
 		t.Errorf("claimed again while leased: %v", commits(again))
 	}
 	// a's first is taken: its second comes next. b's first fails: nothing of b before it.
-	if _, err := s.BuildHookDelivered(ctx, []int64{heads[0].Seq}, "me", time.Time{}, time.Time{}, 0); err != nil {
+	if _, err := s.SettleBuildHooks(ctx, "me", HookOutcome{Delivered: []int64{heads[0].Seq}}, time.Time{}, time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	retry := start.Add(4 * time.Second)
 	clk.set(start.Add(time.Second))
-	if err := s.BuildHookFailed(ctx, heads[1].Seq, "me", 503, "503 Service Unavailable: down for maintenance", retry); err != nil {
+	if _, err := s.SettleBuildHooks(ctx, "me", HookOutcome{Failed: heads[1].Seq, Status: 503, Reason: "503 Service Unavailable: down for maintenance",
+		RetryAt: retry}, time.Time{}, time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	next, due := claim("me", start.Add(time.Second))
@@ -330,13 +331,13 @@ func TestBuildHookLeaseRunsOut(t *testing.T) {
 	if err != nil || len(theirs) != 1 || theirs[0].Seq != mine[0].Seq {
 		t.Fatalf("claim after the lease ran out: %v %v", theirs, err)
 	}
-	if _, err := s.BuildHookDelivered(ctx, []int64{mine[0].Seq}, "dead", time.Time{}, time.Time{}, 0); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.SettleBuildHooks(ctx, "dead", HookOutcome{Delivered: []int64{mine[0].Seq}}, time.Time{}, time.Time{}, 0); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("delivered by the server whose lease ran out: %v, want ErrLeaseLost", err)
 	}
-	if err := s.BuildHookFailed(ctx, mine[0].Seq, "dead", 0, "x", now); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.SettleBuildHooks(ctx, "dead", HookOutcome{Failed: mine[0].Seq, Reason: "x", RetryAt: now}, time.Time{}, time.Time{}, 0); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("failed by the server whose lease ran out: %v, want ErrLeaseLost", err)
 	}
-	if _, err := s.BuildHookDelivered(ctx, []int64{theirs[0].Seq}, "alive", time.Time{}, time.Time{}, 0); err != nil {
+	if _, err := s.SettleBuildHooks(ctx, "alive", HookOutcome{Delivered: []int64{theirs[0].Seq}}, time.Time{}, time.Time{}, 0); err != nil {
 		t.Error(err)
 	}
 	if n := countRows(t, s, "build_hook_outbox"); n != 0 {
@@ -392,7 +393,7 @@ func TestBuildHookServersNeverDeliverTheSameBuildAtOnce(t *testing.T) {
 						}
 						mu.Unlock()
 						now := time.Now()
-						if run, err = st.BuildHookDelivered(ctx, seqsOf(run), owner, now, now.Add(time.Minute), 4); err != nil {
+						if run, err = st.SettleBuildHooks(ctx, owner, HookOutcome{Delivered: seqsOf(run)}, now, now.Add(time.Minute), 4); err != nil {
 							t.Error(err)
 						}
 					}
@@ -411,40 +412,47 @@ func TestBuildHookServersNeverDeliverTheSameBuildAtOnce(t *testing.T) {
 	}
 }
 
-// TestPruneKeepsTheLatest: pruneSometimes, called often enough, keeps exactly a configuration's latest rows.
+// TestPruneKeepsTheLatest: pruneHistories, called often enough, keeps exactly a
+// configuration's latest KeptDeliveries deliveries, and the other configurations' all.
 func TestPruneKeepsTheLatest(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
-	mustRegister(t, s, c.ID, "ALGO", "repo")
 	other := mustCreateSCM(t, s, bbServerConfig("OTHER"), nil)
-	mustRegister(t, s, other.ID, "ALGO", "repo")
-	for i := range 30 {
-		for _, cfg := range []SCMConfig{c, other} {
-			if _, err := s.exec(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
-				VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, cfg.ID, fmt.Sprint(i), time.Now().UTC()); err != nil {
-				t.Fatal(err)
+	const extra = 30
+	err := s.inTx(ctx, func(tx *wtx) error {
+		for i := range KeptDeliveries + extra {
+			for _, cfg := range []SCMConfig{c, other} {
+				if cfg.ID == other.ID && i >= extra {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
+					VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, cfg.ID, fmt.Sprint(i), time.Now().UTC()); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for range 10 * pruneOneIn { // all calls but about one in pruneOneIn leave the rows alone
-		if err := s.inTx(ctx, func(tx *wtx) error { return pruneSometimes(ctx, tx, "webhook_deliveries", c.ID, 10) }); err != nil {
-			t.Fatal(err)
-		}
+		s.pruneHistories(ctx, c.ID)
 	}
-	ds := mustDeliveries(t, s, c.ID, 100)
-	if len(ds) != 10 || ds[0].RequestID != "29" || ds[9].RequestID != "20" {
-		t.Errorf("after pruning: %d deliveries (%v…), want the latest 10", len(ds), ds[0].RequestID)
+	ds := mustDeliveries(t, s, c.ID, 2*KeptDeliveries)
+	if len(ds) != KeptDeliveries || ds[0].RequestID != fmt.Sprint(KeptDeliveries+extra-1) || ds[len(ds)-1].RequestID != fmt.Sprint(extra) {
+		t.Errorf("after pruning: %d deliveries (%v…%v), want the latest %d", len(ds), ds[0].RequestID, ds[len(ds)-1].RequestID, KeptDeliveries)
 	}
-	if n := len(mustDeliveries(t, s, other.ID, 100)); n != 30 {
-		t.Errorf("the other configuration keeps %d deliveries, want its 30", n)
+	if n := len(mustDeliveries(t, s, other.ID, 100)); n != extra {
+		t.Errorf("the other configuration keeps %d deliveries, want its %d", n, extra)
 	}
 }
 
-// TestBuildHookDeliveredClaimsTheNextRun: recording builds delivered claims, in the same
+// TestBuildHookSettledClaimsTheNextRun: recording builds delivered claims, in the same
 // transaction, a run of their configuration's next ones, in order, up to the first another
 // server holds; builds the same server still holds are claimed again.
-func TestBuildHookDeliveredClaimsTheNextRun(t *testing.T) {
+func TestBuildHookSettledClaimsTheNextRun(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
 	if _, err := s.StartBuildHook(ctx); err != nil {
@@ -468,7 +476,7 @@ func TestBuildHookDeliveredClaimsTheNextRun(t *testing.T) {
 	if err != nil || commits(heads) != "0" {
 		t.Fatalf("claim: %v %v, want the head alone", commits(heads), err)
 	}
-	run, err := s.BuildHookDelivered(ctx, seqsOf(heads), "me", now, lease, 3)
+	run, err := s.SettleBuildHooks(ctx, "me", HookOutcome{Delivered: seqsOf(heads)}, now, lease, 3)
 	if err != nil || commits(run) != "1,2,3" || !run[0].LeaseUntil.Equal(lease) {
 		t.Fatalf("delivered the first: next run %v %v, want 1,2,3 claimed until %s", commits(run), err, lease)
 	}
@@ -480,19 +488,19 @@ func TestBuildHookDeliveredClaimsTheNextRun(t *testing.T) {
 		lease.UTC(), mustFeed(t, s, 0, 10)[5].Seq); err != nil {
 		t.Fatal(err)
 	}
-	run, err = s.BuildHookDelivered(ctx, seqsOf(run[:1]), "me", now, lease, 10)
+	run, err = s.SettleBuildHooks(ctx, "me", HookOutcome{Delivered: seqsOf(run[:1])}, now, lease, 10)
 	if err != nil || commits(run) != "2,3,4" {
 		t.Fatalf("delivered 1: next run %v %v, want 2,3,4 (5 is another server's)", commits(run), err)
 	}
 	// Stopping: delivered, and nothing more claimed.
-	if last, err := s.BuildHookDelivered(ctx, seqsOf(run), "me", time.Time{}, time.Time{}, 0); err != nil || last != nil {
+	if last, err := s.SettleBuildHooks(ctx, "me", HookOutcome{Delivered: seqsOf(run)}, time.Time{}, time.Time{}, 0); err != nil || last != nil {
 		t.Fatalf("delivered 2,3,4, claiming nothing: %v %v", commits(last), err)
 	}
 	fifth := mustFeed(t, s, 0, 10)[5].Seq
-	if err := s.ReleaseBuildHooks(ctx, []int64{fifth}, "me"); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.SettleBuildHooks(ctx, "me", HookOutcome{Released: []int64{fifth}}, now, lease, 0); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("released another server's build: %v, want ErrLeaseLost", err)
 	}
-	if err := s.ReleaseBuildHooks(ctx, []int64{fifth}, "other"); err != nil {
+	if _, err := s.SettleBuildHooks(ctx, "other", HookOutcome{Released: []int64{fifth}}, now, lease, 0); err != nil {
 		t.Fatal(err)
 	}
 	if last, _, err := s.ClaimBuildHooks(ctx, "me", now, lease, 10); err != nil || commits(last) != "5" {
@@ -506,4 +514,57 @@ func seqsOf(hs []HookDelivery) []int64 {
 		out[i] = h.Seq
 	}
 	return out
+}
+
+// A run's outcome is recorded in one transaction: when another server took over one of its
+// builds, nothing of it is; otherwise the delivered ones go, the failed one waits for its
+// retry and nothing after it is claimed, the rest is given back.
+func TestBuildHookSettleIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	if _, err := s.StartBuildHook(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "repo")
+	for i := range 4 {
+		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprint(i)))
+	}
+	now := time.Now()
+	lease, retry := now.Add(time.Minute), now.Add(time.Hour)
+	heads, _, err := s.ClaimBuildHooks(ctx, "me", now, lease, 10)
+	if err != nil || len(heads) != 1 {
+		t.Fatalf("claim: %v %v", heads, err)
+	}
+	run, err := s.SettleBuildHooks(ctx, "me", HookOutcome{Delivered: seqsOf(heads)}, now, lease, 3)
+	if err != nil || len(run) != 3 {
+		t.Fatalf("the next run: %v %v", run, err)
+	}
+	outcome := HookOutcome{Delivered: seqsOf(run[:1]), Failed: run[1].Seq, Status: 503, Reason: "down", RetryAt: retry,
+		Released: seqsOf(run[2:])}
+	if _, err := s.exec(ctx, `UPDATE build_hook_outbox SET leased_by = 'other' WHERE seq = ?`, run[2].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SettleBuildHooks(ctx, "me", outcome, now, lease, 16); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("settled with a build another server holds: %v, want ErrLeaseLost", err)
+	}
+	if st, _ := s.BuildHookStatus(ctx, c.ID); st.Pending != 3 || st.Failures != 0 {
+		t.Errorf("after the refused record: %+v, want the 3 builds waiting and no failure", st)
+	}
+	if _, err := s.exec(ctx, `UPDATE build_hook_outbox SET leased_by = 'me' WHERE seq = ?`, run[2].Seq); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.SettleBuildHooks(ctx, "me", outcome, now, lease, 16)
+	if err != nil || len(next) != 0 {
+		t.Fatalf("settled with a failure: claimed %v %v, want nothing after the failed build", next, err)
+	}
+	if st, _ := s.BuildHookStatus(ctx, c.ID); st.Pending != 2 || st.Failures != 1 || st.LastStatus != 503 {
+		t.Errorf("after the record: %+v, want 2 waiting and the 503", st)
+	}
+	if got, _, err := s.ClaimBuildHooks(ctx, "other", now, lease, 10); err != nil || len(got) != 0 {
+		t.Errorf("claimed %v %v before the failed build's retry, want nothing", got, err)
+	}
+	if got, _, err := s.ClaimBuildHooks(ctx, "other", retry, retry.Add(time.Minute), 10); err != nil || len(got) != 1 || got[0].Seq != run[1].Seq || got[0].Attempts != 1 {
+		t.Errorf("claimed %+v %v at the retry, want the failed build on its second attempt", got, err)
+	}
 }

@@ -360,6 +360,12 @@ func (s *Store) inTx(ctx context.Context, fn func(*wtx) error) error {
 	}
 	defer s.prepareWrites(ctx) // once the writer's connection is free again
 	tx := &wtx{Tx: sqlTx, s: s}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback() // the writer's one connection must not stay in a transaction
+			panic(p)
+		}
+	}()
 	err = fn(tx)
 	var sum int64
 	if err == nil && s.d.tokenOnVersions {

@@ -321,7 +321,7 @@ func TestVersionsChangeWithTheirWrites(t *testing.T) {
 			if err != nil || len(claimed) != 1 {
 				return fmt.Errorf("claimed %d builds: %v", len(claimed), err)
 			}
-			_, err = s.BuildHookDelivered(ctx, []int64{claimed[0].Seq}, "me", now, now.Add(time.Minute), 16)
+			_, err = s.SettleBuildHooks(ctx, "me", HookOutcome{Delivered: []int64{claimed[0].Seq}}, now, now.Add(time.Minute), 16)
 			return err
 		}},
 	}

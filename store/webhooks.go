@@ -28,7 +28,7 @@ const (
 )
 
 // KeptDeliveries is how many of its latest deliveries each configuration keeps at least;
-// KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see pruneSometimes).
+// KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see pruneHistories).
 const (
 	KeptDeliveries = 1000
 	KeptBuilds     = 10_000
@@ -91,8 +91,10 @@ var ErrNotRegistered = errors.New("not an algorithm repository")
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Delivery, error) {
 	now := s.now()
 	d.ReceivedAt = now
+	given := d
 	built := false
 	err := s.inBatch(ctx, func(ctx context.Context, tx *wtx) error {
+		d, built = given, false // a batch that failed runs its calls again, one by one
 		if b != nil {
 			b.ConfigID, b.RequestID = d.ConfigID, d.RequestID
 			var rec Build
@@ -108,15 +110,10 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 				d.Result, d.Reason = DeliveryDuplicate, "already built (same commit of this repository, or same delivery id): no second build"
 			}
 		}
-		if err := tx.QueryRowContext(ctx,
+		return tx.QueryRowContext(ctx,
 			`INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID); err != nil {
-			return err
-		}
-		// Only signed deliveries are recorded, but a host can still send many: keep a bounded
-		// history per configuration.
-		return pruneSometimes(ctx, tx, "webhook_deliveries", d.ConfigID, KeptDeliveries)
+			d.ConfigID, d.RequestID, d.Event, d.Result, d.Status, d.Reason, now).Scan(&d.ID)
 	})
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store: record delivery for %d: %w", d.ConfigID, err)
@@ -124,6 +121,8 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery, b *Build) (Deliv
 	if built {
 		s.buildQueued()
 	}
+	// Only signed deliveries are recorded, but a host can still send many.
+	s.pruneHistories(ctx, d.ConfigID)
 	return d, nil
 }
 
@@ -148,6 +147,7 @@ func (s *Store) StartBuild(ctx context.Context, b Build) (Build, bool, error) {
 	}
 	if built {
 		s.buildQueued()
+		s.pruneHistories(ctx, b.ConfigID)
 	}
 	return b, built, nil
 }
@@ -192,21 +192,29 @@ func (s *Store) recordBuild(ctx context.Context, tx *wtx, b Build, now time.Time
 	if err := s.queueBuildHook(ctx, tx, b.Seq, now); err != nil {
 		return b, false, err
 	}
-	return b, true, pruneSometimes(ctx, tx, "builds", b.ConfigID, KeptBuilds)
+	return b, true, nil
 }
 
-// pruneOneIn is how often pruneSometimes prunes: finding the row kept rows back walks kept
+// pruneOneIn is how often pruneHistories prunes: finding the row kept rows back walks kept
 // index entries, which for thousands kept cost as much as the rest of a delivery. Pruning at a
 // random one of pruneOneIn writes keeps about kept+pruneOneIn rows, whatever the order of writes.
 const pruneOneIn = 64
 
-// pruneSometimes prunes once in about pruneOneIn calls: for the long histories
-// (webhook_deliveries, builds), bounded but not exactly.
-func pruneSometimes(ctx context.Context, tx *wtx, table string, configID int64, kept int) error {
+// pruneHistories keeps configuration configID's deliveries and builds bounded: once in about
+// pruneOneIn calls, it prunes both to their kept numbers. It runs in a transaction of its own,
+// after the one that added to them: inside a batch (see inBatch), rows deleted before another
+// call takes the builds' sequence would be locked in an order another server's batch may
+// reverse, a deadlock on PostgreSQL. A prune that fails is left to the next one.
+func (s *Store) pruneHistories(ctx context.Context, configID int64) {
 	if rand.N(pruneOneIn) != 0 {
-		return nil
+		return
 	}
-	return prune(ctx, tx, table, configID, kept)
+	s.inTx(ctx, func(tx *wtx) error {
+		if err := prune(ctx, tx, "webhook_deliveries", configID, KeptDeliveries); err != nil {
+			return err
+		}
+		return prune(ctx, tx, "builds", configID, KeptBuilds)
+	})
 }
 
 // prune deletes a configuration's rows of table but its latest kept.

@@ -190,8 +190,8 @@ func (h *BuildHook) deliver(ctx context.Context, d store.HookDelivery) {
 
 // deliverRun POSTs a run of one configuration's claimed builds, in order, until the target
 // does not take one or the run's lease is too short for another POST, and records what became
-// of them; it returns the configuration's next run when that was claimed with the record.
-// A crash before the record sends the run's builds again: at least once.
+// of them in one transaction; it returns the configuration's next run when that was claimed
+// with the record. A crash before the record sends the run's builds again: at least once.
 func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery) (next []store.HookDelivery) {
 	sent, status, failure := 0, 0, ""
 	for ; sent < len(run) && time.Until(run[sent].LeaseUntil) > hookTimeout; sent++ {
@@ -199,44 +199,31 @@ func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery) (n
 			break
 		}
 	}
-	delivered, unsent := seqs(run[:sent]), run[sent:]
-	// What the target said is recorded even as the server stops.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var err error
-	if failure == "" && ctx.Err() == nil && sent > 0 {
-		// All taken, or the lease runs short: the rest is claimed again with the next run.
-		now := time.Now()
-		next, err = h.st.BuildHookDelivered(sctx, delivered, h.owner, now, now.Add(hookLease), hookRun)
-	} else {
-		err = h.settle(sctx, ctx.Err() != nil, delivered, unsent, status, failure)
-	}
-	if err != nil {
-		h.log.Error("build hook: recording deliveries", "builds", delivered, "err", err)
-	}
-	return next
-}
-
-// settle records a run that stopped: delivered were taken; the first of unsent was refused
-// (status, failure) unless the server is stopping, and the rest of unsent is given back.
-func (h *BuildHook) settle(ctx context.Context, stopping bool, delivered []int64, unsent []store.HookDelivery, status int, failure string) error {
-	var errs []error
-	if len(delivered) > 0 {
-		_, err := h.st.BuildHookDelivered(ctx, delivered, h.owner, time.Time{}, time.Time{}, 0)
-		errs = append(errs, err)
-	}
-	if !stopping && failure != "" { // the target's failure, not a stop before it answered
-		d := unsent[0]
+	o, claim := store.HookOutcome{Delivered: seqs(run[:sent])}, 0
+	switch {
+	case ctx.Err() != nil: // stopping: what the target did not answer is given back, not failed
+		o.Released = seqs(run[sent:])
+	case failure != "":
+		d := run[sent]
 		retry := hookRetryDelay(d.Attempts)
 		h.log.Warn("build hook: the target did not take a build", "build", d.ID, "scm", d.ConfigRef,
 			"attempts", d.Attempts+1, "status", status, "answer", failure, "retry_in", retry.Round(time.Millisecond).String())
-		errs = append(errs, h.st.BuildHookFailed(ctx, d.Seq, h.owner, status, failure, time.Now().Add(retry)))
-		unsent = unsent[1:]
+		o.Failed, o.Status, o.Reason, o.RetryAt = d.Seq, status, failure, time.Now().Add(retry)
+		o.Released = seqs(run[sent+1:])
+	case sent == 0: // the lease ran short before the first
+		o.Released = seqs(run)
+	default: // all taken, or the lease runs short: the rest is claimed again with the next run
+		claim = hookRun
 	}
-	if len(unsent) > 0 {
-		errs = append(errs, h.st.ReleaseBuildHooks(ctx, seqs(unsent), h.owner))
+	// What the target said is recorded even as the server stops.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	now := time.Now()
+	next, err := h.st.SettleBuildHooks(sctx, h.owner, o, now, now.Add(hookLease), claim)
+	if err != nil {
+		h.log.Error("build hook: recording deliveries", "builds", seqs(run), "err", err)
 	}
-	return errors.Join(errs...)
+	return next
 }
 
 // postBuild POSTs one build as the builds feed shows it.

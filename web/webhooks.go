@@ -107,6 +107,11 @@ func (s *server) loadWebhookTarget(c echo.Context) (webhookTarget, error) {
 	t, err := s.webhookTargets.load(c.Request().Context(), s.versions.read, ref, func(ctx context.Context) (webhookTarget, error) {
 		return s.readWebhookTarget(ctx, ref)
 	})
+	var unopened unopenedSecrets
+	if errors.As(err, &unopened) {
+		s.log.Error("open webhook secret", "config", t.cfg.ID, "err", unopened.err)
+		err = nil // checked against no secret, every delivery is refused and counted
+	}
 	if r, ok := action.AsRefusal(err); ok && errors.Is(r, store.ErrNotFound) {
 		return t, c.String(http.StatusNotFound, "no such configuration")
 	} else if err != nil {
@@ -118,6 +123,12 @@ func (s *server) loadWebhookTarget(c echo.Context) (webhookTarget, error) {
 	return t, nil
 }
 
+// unopenedSecrets is the error of a target whose secrets could not be opened (sealed under a
+// key this server's key file lacks, say). The target is not kept: the key may come.
+type unopenedSecrets struct{ err error }
+
+func (u unopenedSecrets) Error() string { return "open webhook secret: " + u.err.Error() }
+
 // readWebhookTarget reads the target ref names from the store.
 func (s *server) readWebhookTarget(ctx context.Context, ref string) (webhookTarget, error) {
 	cfg, p, err := s.actions.Load(ctx, ref)
@@ -126,7 +137,7 @@ func (s *server) readWebhookTarget(ctx context.Context, ref string) (webhookTarg
 	}
 	secrets, err := s.st.OpenSecrets(ctx, cfg.ID)
 	if err != nil {
-		return webhookTarget{}, err
+		return webhookTarget{cfg: cfg, format: p.Webhook}, unopenedSecrets{err}
 	}
 	infos, err := s.st.SCMSecrets(ctx, cfg.ID)
 	if err != nil {

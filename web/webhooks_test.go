@@ -689,6 +689,30 @@ func agePreviousSecret(t *testing.T, app *testApp, id int64, age time.Duration) 
 	}
 }
 
+// A webhook secret this server cannot open (sealed under a key its key file lacks, or
+// damaged) makes every delivery a refused one, counted as such: 401, not a server error. Once
+// the secret can be opened, deliveries are taken again: the failure was not kept.
+func TestWebhookSecretThatCannotBeOpened(t *testing.T) {
+	app, _, id := newHookApp(t)
+	if _, err := app.rawDB().Exec(`UPDATE scm_secrets SET ciphertext = $1 WHERE config_id = $2 AND name IN ($3, $4)`,
+		[]byte("not sealed by any key"), id, store.WebhookSecret, store.WebhookSecretPrevious); err != nil {
+		t.Fatal(err)
+	}
+	before := hookStatus(t, app, id).Failures
+	push(t, app, id, "unopened", hookSecret, pushBody(masterPush(strings.Repeat("1", 40))), http.StatusUnauthorized)
+	if after := hookStatus(t, app, id).Failures; after != before+1 {
+		t.Errorf("failure count %d → %d, want +1", before, after)
+	}
+	if _, err := app.rawDB().Exec(`DELETE FROM scm_secrets WHERE config_id = $1 AND name IN ($2, $3)`,
+		id, store.WebhookSecret, store.WebhookSecretPrevious); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.st.EnsureWebhookSecret(context.Background(), id, hookSecret, store.Actor{Username: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	push(t, app, id, "opened", hookSecret, pushBody(masterPush(strings.Repeat("2", 40))), http.StatusAccepted)
+}
+
 func TestWebhookSecretRotation(t *testing.T) {
 	app, c, id := newHookApp(t)
 	original := openSecrets(t, app, id)[store.WebhookSecretPrevious] // made at creation
