@@ -19,13 +19,19 @@ const (
 	DeliveryRefused   = "refused"
 )
 
-// Secret names of the webhook: the current one, and the one it replaced, still accepted for
-// WebhookGrace after the rotation (its set_at is the rotation's time).
+// Secret names of the webhook: the current one, and those it replaced, each still accepted
+// for WebhookGrace after it was replaced (its set_at is that time): the previous one, and the
+// one before it when it was replaced within the previous one's grace (two rotations in a row
+// must not cut off the secret the host still signs with).
 const (
 	WebhookSecret         = "webhook_secret"
 	WebhookSecretPrevious = "webhook_secret_previous"
+	WebhookSecretOlder    = "webhook_secret_older"
 	WebhookGrace          = 24 * time.Hour
 )
+
+// WebhookGraced are the replaced webhook secrets, newest first.
+var WebhookGraced = []string{WebhookSecretPrevious, WebhookSecretOlder}
 
 // KeptDeliveries is how many of its latest deliveries each configuration keeps at least;
 // KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see pruneHistories).
@@ -280,8 +286,9 @@ func (s *Store) RecordWebhookInstalled(ctx context.Context, configID int64, by A
 	})
 }
 
-// RotateWebhookSecret makes secret the webhook's secret; the one it replaces stays valid for
-// WebhookGrace, so that deliveries signed with it are not lost while the host is updated.
+// RotateWebhookSecret makes secret the webhook's secret. The one it replaces stays valid for
+// WebhookGrace, so that deliveries signed with it are not lost while the host is updated; so
+// does the one before it, when it is still within its own grace.
 func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret string, by Actor) error {
 	err := s.inTx(ctx, func(tx *wtx) error {
 		c, err := s.scmConfig(ctx, tx, configID)
@@ -289,22 +296,23 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 			return err
 		}
 		now := s.now()
-		// The current secret becomes the previous one, re-sealed under its new name.
-		var keyID uint32
-		var sealed []byte
-		err = tx.QueryRowContext(ctx, `SELECT key_id, ciphertext FROM scm_secrets WHERE config_id = ? AND name = ?`,
-			configID, WebhookSecret).Scan(&keyID, &sealed)
-		switch {
-		case err == nil:
-			plain, err := s.keys.Open(keyID, sealed, secretAD(configID, WebhookSecret))
-			if err != nil {
-				return err
-			}
-			if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretPrevious: string(plain)}, now); err != nil {
-				return err
-			}
-		case err != sql.ErrNoRows:
+		held, err := s.openWebhookSecrets(ctx, tx, configID)
+		if err != nil {
 			return err
+		}
+		// Each moves down a place, re-sealed under its new name; one past its grace is dropped.
+		if prev, ok := held[WebhookSecretPrevious]; ok && now.Sub(prev.setAt) < WebhookGrace {
+			err = s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretOlder: prev.plain}, prev.setAt)
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM scm_secrets WHERE config_id = ? AND name = ?`, configID, WebhookSecretOlder)
+		}
+		if err != nil {
+			return err
+		}
+		if cur, ok := held[WebhookSecret]; ok {
+			if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretPrevious: cur.plain}, now); err != nil {
+				return err
+			}
 		}
 		if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecret: secret}, now); err != nil {
 			return err
@@ -315,6 +323,38 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 		return fmt.Errorf("store: rotate webhook secret of %d: %w", configID, err)
 	}
 	return nil
+}
+
+// heldSecret is a secret opened, with when it was set.
+type heldSecret struct {
+	plain string
+	setAt time.Time
+}
+
+// openWebhookSecrets opens, inside tx, configuration configID's current and previous webhook secrets.
+func (s *Store) openWebhookSecrets(ctx context.Context, tx *wtx, configID int64) (map[string]heldSecret, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, key_id, ciphertext, set_at FROM scm_secrets
+		WHERE config_id = ? AND name IN (?, ?)`, configID, WebhookSecret, WebhookSecretPrevious)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	held := map[string]heldSecret{}
+	for rows.Next() {
+		var name string
+		var keyID uint32
+		var sealed []byte
+		var setAt time.Time
+		if err := rows.Scan(&name, &keyID, &sealed, &setAt); err != nil {
+			return nil, err
+		}
+		plain, err := s.keys.Open(keyID, sealed, secretAD(configID, name))
+		if err != nil {
+			return nil, err
+		}
+		held[name] = heldSecret{plain: string(plain), setAt: setAt}
+	}
+	return held, rows.Err()
 }
 
 // EnsureWebhookSecret gives configuration configID secret as its webhook secret unless it has

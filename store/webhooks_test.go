@@ -393,20 +393,33 @@ func TestRotateWebhookSecret(t *testing.T) {
 		t.Errorf("newest audit event %+v, want rotate_webhook_secret with webhook_secret changed", evs[0])
 	}
 
-	// A second rotation: the second secret is in grace now, the first is gone.
+	// A second rotation within the first's grace: the second secret is in grace now, and the
+	// first stays in its own (the host may not have been given the second), until t1+grace.
 	t2 := t1.Add(time.Hour)
 	clk.set(t2)
 	if err := s.RotateWebhookSecret(ctx, c.ID, third, testActor); err != nil {
 		t.Fatal(err)
 	}
 	plain, _ = s.OpenSecrets(ctx, c.ID)
-	if plain[WebhookSecret] != third || plain[WebhookSecretPrevious] != second || len(plain) != 3 {
-		t.Errorf("after the second rotation: %d secrets, current is third: %v, previous is second: %v",
-			len(plain), plain[WebhookSecret] == third, plain[WebhookSecretPrevious] == second)
+	if plain[WebhookSecret] != third || plain[WebhookSecretPrevious] != second || plain[WebhookSecretOlder] != first || len(plain) != 4 {
+		t.Errorf("after the second rotation: %d secrets, current is third: %v, previous is second: %v, older is first: %v",
+			len(plain), plain[WebhookSecret] == third, plain[WebhookSecretPrevious] == second, plain[WebhookSecretOlder] == first)
 	}
 	infos, _ = s.SCMSecrets(ctx, c.ID)
-	if !infos[WebhookSecretPrevious].SetAt.Equal(t2) {
-		t.Errorf("previous secret set at %s, want the second rotation %s", infos[WebhookSecretPrevious].SetAt, t2)
+	if !infos[WebhookSecretPrevious].SetAt.Equal(t2) || !infos[WebhookSecretOlder].SetAt.Equal(t1) {
+		t.Errorf("previous secret set at %s, older at %s; want the second rotation %s and the first %s",
+			infos[WebhookSecretPrevious].SetAt, infos[WebhookSecretOlder].SetAt, t2, t1)
+	}
+	// A third, once the second's grace is over: the second is dropped, not kept as the older.
+	t3 := t2.Add(WebhookGrace + time.Minute)
+	clk.set(t3)
+	if err := s.RotateWebhookSecret(ctx, c.ID, "whsec-FOURTH-0123456789", testActor); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ = s.OpenSecrets(ctx, c.ID)
+	if _, older := plain[WebhookSecretOlder]; plain[WebhookSecretPrevious] != third || older {
+		t.Errorf("after a rotation past the grace: previous is third: %v, an older one kept: %v; want true, false",
+			plain[WebhookSecretPrevious] == third, older)
 	}
 
 	// Nothing in plain text: not in the database files, not in the audit trail.

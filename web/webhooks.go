@@ -84,20 +84,32 @@ func hookTakesPost(c echo.Context) error {
 type webhookTarget struct {
 	cfg    store.SCMConfig
 	format *provider.WebhookFormat
-	// secret is the webhook secret; previous, the one a rotation replaced, which is accepted
-	// until previousUntil (store.WebhookGrace after the rotation).
-	secret, previous string
-	previousUntil    time.Time
+	// secret is the webhook secret; graced, those rotations replaced, each accepted until the
+	// end of its grace (store.WebhookGrace after it was replaced).
+	secret string
+	graced []gracedSecret
+}
+
+type gracedSecret struct {
+	secret string
+	until  time.Time
 }
 
 // maxCachedWebhookTargets bounds the webhook targets kept: more than the configurations that push.
 const maxCachedWebhookTargets = 1024
 
-// authentic reports whether header signs body with the webhook secret, or at now with the
-// previous one within its grace period, as the host's format says.
+// authentic reports whether header signs body with the webhook secret, or at now with one it
+// replaced within its grace period, as the host's format says.
 func (t webhookTarget) authentic(header string, body []byte, now time.Time) bool {
-	return t.format.Authentic(header, body, t.secret) ||
-		t.previous != "" && now.Before(t.previousUntil) && t.format.Authentic(header, body, t.previous)
+	if t.format.Authentic(header, body, t.secret) {
+		return true
+	}
+	for _, g := range t.graced {
+		if now.Before(g.until) && t.format.Authentic(header, body, g.secret) {
+			return true
+		}
+	}
+	return false
 }
 
 // loadWebhookTarget returns the target the :id names; when there is no such configuration or it
@@ -143,8 +155,13 @@ func (s *server) readWebhookTarget(ctx context.Context, ref string) (webhookTarg
 	if err != nil {
 		return webhookTarget{}, err
 	}
-	return webhookTarget{cfg: cfg, format: p.Webhook, secret: secrets[store.WebhookSecret], previous: secrets[store.WebhookSecretPrevious],
-		previousUntil: infos[store.WebhookSecretPrevious].SetAt.Add(store.WebhookGrace)}, nil
+	t := webhookTarget{cfg: cfg, format: p.Webhook, secret: secrets[store.WebhookSecret]}
+	for _, name := range store.WebhookGraced {
+		if secret, ok := secrets[name]; ok {
+			t.graced = append(t.graced, gracedSecret{secret: secret, until: infos[name].SetAt.Add(store.WebhookGrace)})
+		}
+	}
+	return t, nil
 }
 
 // judgeDelivery decides what a signed delivery to cfg does: a build, or why none. Whether

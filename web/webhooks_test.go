@@ -667,25 +667,24 @@ func TestWebhookConcurrentRedeliveries(t *testing.T) {
 	}
 }
 
-// agePreviousSecret moves the previous webhook secret's rotation time back by age, through
-// a connection of its own to the application's database file.
-func agePreviousSecret(t *testing.T, app *testApp, id int64, age time.Duration) {
+// ageReplacedSecret moves the time the webhook secret name (one a rotation replaced) was
+// replaced back by age, through a connection of its own to the application's database file.
+func ageReplacedSecret(t *testing.T, app *testApp, id int64, name string, age time.Duration) {
 	t.Helper()
 	at := time.Now().UTC().Add(-age)
-	res, err := app.rawDB().Exec(`UPDATE scm_secrets SET set_at = $1 WHERE config_id = $2 AND name = $3`,
-		dbTime(at), id, store.WebhookSecretPrevious)
+	res, err := app.rawDB().Exec(`UPDATE scm_secrets SET set_at = $1 WHERE config_id = $2 AND name = $3`, dbTime(at), id, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("no previous webhook secret for configuration %d", id)
+		t.Fatalf("no %s for configuration %d", name, id)
 	}
 	infos, err := app.st.SCMSecrets(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := infos[store.WebhookSecretPrevious].SetAt; got.Sub(at).Abs() > time.Second {
-		t.Fatalf("previous secret set at %s after the update, want %s", got, at)
+	if got := infos[name].SetAt; got.Sub(at).Abs() > time.Second {
+		t.Fatalf("%s set at %s after the update, want %s", name, got, at)
 	}
 }
 
@@ -756,29 +755,37 @@ func TestWebhookSecretRotation(t *testing.T) {
 	assertNotStored(t, app, "new webhook secret", secret)
 	assertNotStored(t, app, "previous webhook secret", hookSecret)
 
-	// Within the grace period, both secrets are accepted.
+	// Within the grace period, the new secret and both it replaced are accepted: the one made at
+	// creation was replaced a rotation ago, within its grace, and the host may still sign with it.
 	push(t, app, id, "new-secret", secret, pushBody(masterPush(strings.Repeat("1", 40))), http.StatusAccepted)
 	push(t, app, id, "old-secret", hookSecret, pushBody(masterPush(strings.Repeat("2", 40))), http.StatusAccepted)
-	// The one made at creation was rotated out twice: gone.
-	push(t, app, id, "original-secret", original, pushBody(masterPush(strings.Repeat("3", 40))), http.StatusUnauthorized)
-	if bs := buildsOf(t, app, id); len(bs) != 3 {
-		t.Fatalf("%d builds, want 3 (before the rotation, then new and previous secret)", len(bs))
+	push(t, app, id, "original-secret", original, pushBody(masterPush(strings.Repeat("3", 40))), http.StatusAccepted)
+	if bs := buildsOf(t, app, id); len(bs) != 4 {
+		t.Fatalf("%d builds, want 4 (before the rotation, then the new secret and both it replaced)", len(bs))
 	}
 
 	// Near the end of the grace period the previous secret still works…
-	agePreviousSecret(t, app, id, 23*time.Hour+50*time.Minute)
+	ageReplacedSecret(t, app, id, store.WebhookSecretPrevious, 23*time.Hour+50*time.Minute)
 	push(t, app, id, "old-secret-23h", hookSecret, pushBody(masterPush(strings.Repeat("4", 40))), http.StatusAccepted)
-	// …after it, it is refused (and counted), while the new one still works.
-	agePreviousSecret(t, app, id, 24*time.Hour+time.Minute)
+	// …after it, it and the one before it are refused (and counted), while the new one still works.
+	ageReplacedSecret(t, app, id, store.WebhookSecretPrevious, 24*time.Hour+time.Minute)
+	ageReplacedSecret(t, app, id, store.WebhookSecretOlder, 24*time.Hour+time.Minute)
 	before := hookStatus(t, app, id).Failures
 	push(t, app, id, "old-secret-24h", hookSecret, pushBody(masterPush(strings.Repeat("5", 40))), http.StatusUnauthorized)
-	if after := hookStatus(t, app, id).Failures; after != before+1 {
-		t.Errorf("failure count %d → %d, want +1", before, after)
+	push(t, app, id, "original-secret-24h", original, pushBody(masterPush(strings.Repeat("5", 40))), http.StatusUnauthorized)
+	if after := hookStatus(t, app, id).Failures; after != before+2 {
+		t.Errorf("failure count %d → %d, want +2", before, after)
 	}
 	push(t, app, id, "new-secret-24h", secret, pushBody(masterPush(strings.Repeat("6", 40))), http.StatusAccepted)
-	if bs := buildsOf(t, app, id); len(bs) != 5 {
-		t.Errorf("%d builds, want 5", len(bs))
+	if bs := buildsOf(t, app, id); len(bs) != 6 {
+		t.Errorf("%d builds, want 6", len(bs))
 	}
+
+	// Rotated again once the previous one's grace is over: only the one just replaced works on.
+	next := rotateSecret(t, c, id).text("#webhook-secret")
+	push(t, app, id, "after-third", next, pushBody(masterPush(strings.Repeat("7", 40))), http.StatusAccepted)
+	push(t, app, id, "replaced-by-third", secret, pushBody(masterPush(strings.Repeat("8", 40))), http.StatusAccepted)
+	push(t, app, id, "expired-before-third", hookSecret, pushBody(masterPush(strings.Repeat("9", 40))), http.StatusUnauthorized)
 }
 
 func TestWebhookDetailsPage(t *testing.T) {
