@@ -87,10 +87,7 @@ func TestBatchedWritesCommitTogetherAndFailAlone(t *testing.T) {
 	s := newTestStore(t)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
 	const n = 12
-	ctxs := make([]context.Context, n)
-	for i := range ctxs {
-		ctxs[i] = context.Background()
-	}
+	ctxs := backgrounds(n)
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	ctxs[n-1] = cancelled
@@ -135,10 +132,7 @@ func TestFailedBatchRunsEachCallAlone(t *testing.T) {
 	s := newTestStore(t)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
 	const n = 6
-	ctxs := make([]context.Context, n)
-	for i := range ctxs {
-		ctxs[i] = context.Background()
-	}
+	ctxs := backgrounds(n)
 	errs, txs := batchedDeliveries(t, s, c.ID, ctxs, func(i, run int, tx *wtx) error {
 		if i == 2 && run == 1 {
 			_, err := tx.ExecContext(context.Background(), `RELEASE SAVEPOINT batched`)
@@ -158,4 +152,12 @@ func TestFailedBatchRunsEachCallAlone(t *testing.T) {
 	if n := len(recorded); n != len(ctxs) {
 		t.Errorf("%d deliveries recorded, want %d", n, len(ctxs))
 	}
+}
+
+func backgrounds(n int) []context.Context {
+	ctxs := make([]context.Context, n)
+	for i := range ctxs {
+		ctxs[i] = context.Background()
+	}
+	return ctxs
 }

@@ -454,15 +454,7 @@ func TestPruneKeepsTheLatest(t *testing.T) {
 // server holds; builds the same server still holds are claimed again.
 func TestBuildHookSettledClaimsTheNextRun(t *testing.T) {
 	ctx := context.Background()
-	s := newTestStore(t)
-	if _, err := s.StartBuildHook(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
-	mustRegister(t, s, c.ID, "ALGO", "repo")
-	for i := range 6 {
-		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprint(i)))
-	}
+	s, _ := newHookBacklog(t, 6)
 	commits := func(hs []HookDelivery) string {
 		var out []string
 		for _, h := range hs {
@@ -521,15 +513,7 @@ func seqsOf(hs []HookDelivery) []int64 {
 // retry and nothing after it is claimed, the rest is given back.
 func TestBuildHookSettleIsOneTransaction(t *testing.T) {
 	ctx := context.Background()
-	s := newTestStore(t)
-	if _, err := s.StartBuildHook(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
-	mustRegister(t, s, c.ID, "ALGO", "repo")
-	for i := range 4 {
-		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprint(i)))
-	}
+	s, c := newHookBacklog(t, 4)
 	now := time.Now()
 	lease, retry := now.Add(time.Minute), now.Add(time.Hour)
 	heads, _, err := s.ClaimBuildHooks(ctx, "me", now, lease, 10)
@@ -567,4 +551,20 @@ func TestBuildHookSettleIsOneTransaction(t *testing.T) {
 	if got, _, err := s.ClaimBuildHooks(ctx, "other", retry, retry.Add(time.Minute), 10); err != nil || len(got) != 1 || got[0].Seq != run[1].Seq || got[0].Attempts != 1 {
 		t.Errorf("claimed %+v %v at the retry, want the failed build on its second attempt", got, err)
 	}
+}
+
+// newHookBacklog is a store with the build hook on and one configuration whose n builds, of
+// commits "0", "1", …, wait in the outbox.
+func newHookBacklog(t *testing.T, n int) (*Store, SCMConfig) {
+	t.Helper()
+	s := newTestStore(t)
+	if _, err := s.StartBuildHook(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	mustRegister(t, s, c.ID, "ALGO", "repo")
+	for i := range n {
+		mustRecord(t, s, pushDelivery(c.ID, fmt.Sprint("req-", i)), testBuild("repo", fmt.Sprint(i)))
+	}
+	return s, c
 }

@@ -40,21 +40,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 
-	// Every setting is checked before anything is written: a bad one must not leave a new
-	// database, a key file, or the first admin's password in the log of a failed start.
-	wcfg, err := cfg.webConfig(log)
+	wcfg, err := cfg.checkSettings(log, getenv)
 	if err != nil {
 		return err
-	}
-	if cfg.BuildHookURL != "" {
-		if err := cfg.buildHook(wcfg).Check(); err != nil {
-			return err
-		}
-	}
-	if cfg.ConfigFile != "" {
-		if _, err := readConfigFile(cfg.ConfigFile, nil, getenv); err != nil {
-			return fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
-		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -69,20 +57,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer st.Close()
-	if err := st.CheckKeys(ctx); err != nil {
-		return fmt.Errorf("%w: %s is not the key file this database was encrypted with; point --key-file "+
-			"(SCMADMIN_KEY_FILE) at the right one", err, cfg.keyFile())
-	}
-	// The configuration file first: what only the database can refuse in it (a duplicate, a
-	// lifecycle rule) stops the start before the first admin's password is made and shown.
-	if cfg.ConfigFile != "" {
-		cf := &configFileApplier{path: cfg.ConfigFile, getenv: getenv, a: action.New(st, nil, log, nil, nil), log: log}
-		if err := cf.apply(ctx, "start"); err != nil {
-			return fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
-		}
-		cf.onSIGHUP(ctx)
-	}
-	if err := firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout); err != nil {
+	if err := cfg.prepare(ctx, st, log, getenv, stdout); err != nil {
 		return err
 	}
 	app, err := web.New(wcfg, st)
@@ -97,21 +72,65 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer func() { <-hookDone }()
 	// The background work stops with the server, before the deferred close of the store.
-	bg, stopBackground := context.WithCancel(ctx)
-	background := make(chan struct{})
-	go func() {
-		defer close(background)
-		app.Background(bg)
-	}()
-	defer func() {
-		stopBackground()
-		<-background
-	}()
+	defer runBackground(ctx, app)()
 	log.Info("scmadmin is serving", "addr", ln.Addr().String(), "url", baseURL+"/login", "db", cfg.dbName(),
 		"recheck_interval", wcfg.RecheckInterval.String())
 	attending := attend(ctx, st, ln.Addr().String(), log)
 	defer func() { <-attending }()
 	return serveUntilDone(ctx, ln, app, log)
+}
+
+// checkSettings checks every setting before anything is written: a bad one must not leave a
+// new database, a key file, or the first admin's password in the log of a failed start.
+func (c *config) checkSettings(log *slog.Logger, getenv func(string) string) (web.Config, error) {
+	wcfg, err := c.webConfig(log)
+	if err != nil {
+		return wcfg, err
+	}
+	if c.BuildHookURL != "" {
+		if err := c.buildHook(wcfg).Check(); err != nil {
+			return wcfg, err
+		}
+	}
+	if c.ConfigFile != "" {
+		if _, err := readConfigFile(c.ConfigFile, nil, getenv); err != nil {
+			return wcfg, fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
+		}
+	}
+	return wcfg, nil
+}
+
+// prepare readies st to be served: its secrets open with the key file, the configuration file
+// applied (and applied again on SIGHUP), the first admin made.
+func (c *config) prepare(ctx context.Context, st *store.Store, log *slog.Logger, getenv func(string) string, stdout io.Writer) error {
+	if err := st.CheckKeys(ctx); err != nil {
+		return fmt.Errorf("%w: %s is not the key file this database was encrypted with; point --key-file "+
+			"(SCMADMIN_KEY_FILE) at the right one", err, c.keyFile())
+	}
+	// The configuration file first: what only the database can refuse in it (a duplicate, a
+	// lifecycle rule) stops the start before the first admin's password is made and shown.
+	if c.ConfigFile != "" {
+		cf := &configFileApplier{path: c.ConfigFile, getenv: getenv, a: action.New(st, nil, log, nil, nil), log: log}
+		if err := cf.apply(ctx, "start"); err != nil {
+			return fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
+		}
+		cf.onSIGHUP(ctx)
+	}
+	return firstAdmin(ctx, st, getenv("SCMADMIN_ADMIN_PASSWORD"), stdout)
+}
+
+// runBackground runs app's background work until stop, which waits for it to end.
+func runBackground(ctx context.Context, app *web.App) (stop func()) {
+	bg, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		app.Background(bg)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // startBuildHook runs the build hook until ctx is done, when SCMADMIN_BUILD_HOOK_URL is set;
