@@ -482,8 +482,10 @@ func TestAPICachesSeeEveryChange(t *testing.T) {
 	if list := api.call(http.MethodGet, "/v1/scms", "").body; !bytes.Contains(list, []byte(`"Renamed"`)) {
 		t.Errorf("the list after a rename: %s", list)
 	}
-	if err := app.otherProcess().RevokeAPIKey(context.Background(), "tests", store.Actor{Username: "scmadmin apikey revoke"}); err != nil {
+	other, token := app.otherProcess(), app.st.ChangeToken()
+	if err := other.RevokeAPIKey(context.Background(), "tests", store.Actor{Username: "scmadmin apikey revoke"}); err != nil {
 		t.Fatal(err)
 	}
+	app.awaitChange(token)
 	api.call(http.MethodGet, "/v1/scms", "").want(http.StatusUnauthorized, http.StatusUnauthorized)
 }

@@ -137,9 +137,11 @@ func TestAPIKeyOfAFormerAdmin(t *testing.T) {
 	if _, err := other.CreateUser(context.Background(), "second", adminPassword, true, store.Actor{Username: "scmadmin user add"}); err != nil {
 		t.Fatal(err)
 	}
+	token := app.st.ChangeToken()
 	if err := other.SetAdmin(context.Background(), adminName, false, store.Actor{Username: "scmadmin user admin"}); err != nil {
 		t.Fatal(err)
 	}
+	app.awaitChange(token)
 	app.callAPI(http.MethodGet, "/test/api/read", key).wantEnvelope(t, http.StatusForbidden, "no longer a cluster admin")
 }
 

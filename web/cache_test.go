@@ -160,15 +160,21 @@ func TestChangesByAnotherProcessAreSeen(t *testing.T) {
 	if err := other.SetPassword(context.Background(), adminName, "another long passphrase", store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
-	// On SQLite the change file tells at once; PostgreSQL notifies within 100 ms (SPEC).
-	for start := time.Now(); app.st.ChangeToken() == token; time.Sleep(time.Millisecond) {
-		if time.Since(start) > 100*time.Millisecond {
-			t.Fatal("the server has not learnt of the other process's commit 100 ms after it")
-		}
-	}
+	app.awaitChange(token)
 	// The form's post is refused a session, and so stores none again.
 	c.post(scmPath(cfg.ID, "disable"), fields).wantRedirect("/login")
 	c.get("/admin/scm").wantRedirect("/login")
+}
+
+// awaitChange waits until the server has learnt of a commit made since token, by another
+// process too: on SQLite the change file tells at once; PostgreSQL notifies within 100 ms (SPEC).
+func (a *testApp) awaitChange(token store.ChangeToken) {
+	a.t.Helper()
+	for start := time.Now(); a.st.ChangeToken() == token; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 100*time.Millisecond {
+			a.t.Fatal("the server has not learnt of the other process's commit 100 ms after it")
+		}
+	}
 }
 
 // otherProcess opens the app's database as another process (a second server, or the

@@ -189,14 +189,18 @@ func TestAccountChangesByAnotherProcessAreSeen(t *testing.T) {
 	other := app.otherProcess()
 	by := store.Actor{Username: "scmadmin user admin", Addr: "command line"}
 
+	token := app.st.ChangeToken()
 	if err := other.SetAdmin(context.Background(), "viewer", true, by); err != nil {
 		t.Fatal(err)
 	}
+	app.awaitChange(token)
 	v.get("/admin/scm").wantStatus(http.StatusOK)
 	before := mustVersions(t, app.st)
+	token = app.st.ChangeToken()
 	if err := other.SetDisabled(context.Background(), "viewer", true, by); err != nil {
 		t.Fatal(err)
 	}
+	app.awaitChange(token)
 	if after := mustVersions(t, app.st); after.Users == before.Users || after.Sessions == before.Sessions {
 		t.Errorf("disabling left a version unchanged: %+v → %+v", before, after)
 	}
