@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -29,9 +30,6 @@ const (
 	WebhookSecretOlder    = "webhook_secret_older"
 	WebhookGrace          = 24 * time.Hour
 )
-
-// WebhookGraced are the replaced webhook secrets, newest first.
-var WebhookGraced = []string{WebhookSecretPrevious, WebhookSecretOlder}
 
 // KeptDeliveries is how many of its latest deliveries each configuration keeps at least;
 // KeptBuilds, how many of its latest builds. Each keeps about pruneOneIn more (see pruneHistories).
@@ -296,21 +294,21 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 			return err
 		}
 		now := s.now()
-		held, err := s.openWebhookSecrets(ctx, tx, configID)
+		held, err := s.webhookSecrets(ctx, tx.QueryContext, configID)
 		if err != nil {
 			return err
 		}
 		// Each moves down a place, re-sealed under its new name; one past its grace is dropped.
-		if prev, ok := held[WebhookSecretPrevious]; ok && now.Sub(prev.setAt) < WebhookGrace {
-			err = s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretOlder: prev.plain}, prev.setAt)
+		if prev, ok := held.replaced(WebhookSecretPrevious); ok && now.Before(prev.Until) {
+			err = s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretOlder: prev.Secret}, prev.Until.Add(-WebhookGrace))
 		} else {
 			_, err = tx.ExecContext(ctx, `DELETE FROM scm_secrets WHERE config_id = ? AND name = ?`, configID, WebhookSecretOlder)
 		}
 		if err != nil {
 			return err
 		}
-		if cur, ok := held[WebhookSecret]; ok {
-			if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretPrevious: cur.plain}, now); err != nil {
+		if held.Current != "" {
+			if err := s.putSecrets(ctx, tx, configID, map[string]string{WebhookSecretPrevious: held.Current}, now); err != nil {
 				return err
 			}
 		}
@@ -325,36 +323,68 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, configID int64, secret 
 	return nil
 }
 
-// heldSecret is a secret opened, with when it was set.
-type heldSecret struct {
-	plain string
-	setAt time.Time
+// WebhookSecrets are the secrets a delivery to a configuration may be signed with: the
+// current one, and those rotations replaced, newest first, each with the end of its grace.
+type WebhookSecrets struct {
+	Current  string
+	Replaced []ReplacedSecret
 }
 
-// openWebhookSecrets opens, inside tx, configuration configID's current and previous webhook secrets.
-func (s *Store) openWebhookSecrets(ctx context.Context, tx *wtx, configID int64) (map[string]heldSecret, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name, key_id, ciphertext, set_at FROM scm_secrets
-		WHERE config_id = ? AND name IN (?, ?)`, configID, WebhookSecret, WebhookSecretPrevious)
+// ReplacedSecret is a webhook secret a rotation replaced, accepted until Until.
+type ReplacedSecret struct {
+	name   string
+	Secret string
+	Until  time.Time
+}
+
+// replaced returns the replaced secret called name, if there is one.
+func (w WebhookSecrets) replaced(name string) (ReplacedSecret, bool) {
+	i := slices.IndexFunc(w.Replaced, func(r ReplacedSecret) bool { return r.name == name })
+	if i < 0 {
+		return ReplacedSecret{}, false
+	}
+	return w.Replaced[i], true
+}
+
+// WebhookSecrets opens configuration configID's webhook secrets. Never render or log them.
+func (s *Store) WebhookSecrets(ctx context.Context, configID int64) (WebhookSecrets, error) {
+	w, err := s.webhookSecrets(ctx, s.query, configID)
 	if err != nil {
-		return nil, err
+		return w, fmt.Errorf("store: open webhook secrets of %d: %w", configID, err)
+	}
+	return w, nil
+}
+
+// webhookSecrets opens configuration configID's webhook secrets through query (the readers',
+// or a transaction's).
+func (s *Store) webhookSecrets(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error),
+	configID int64) (WebhookSecrets, error) {
+	var w WebhookSecrets
+	rows, err := query(ctx, `SELECT name, key_id, ciphertext, set_at FROM scm_secrets WHERE config_id = ? AND name IN (?, ?, ?)
+		ORDER BY set_at DESC`, configID, WebhookSecret, WebhookSecretPrevious, WebhookSecretOlder)
+	if err != nil {
+		return w, err
 	}
 	defer rows.Close()
-	held := map[string]heldSecret{}
 	for rows.Next() {
 		var name string
 		var keyID uint32
 		var sealed []byte
 		var setAt time.Time
 		if err := rows.Scan(&name, &keyID, &sealed, &setAt); err != nil {
-			return nil, err
+			return w, err
 		}
 		plain, err := s.keys.Open(keyID, sealed, secretAD(configID, name))
 		if err != nil {
-			return nil, err
+			return w, err
 		}
-		held[name] = heldSecret{plain: string(plain), setAt: setAt}
+		if name == WebhookSecret {
+			w.Current = string(plain)
+		} else { // its set_at is when it was replaced
+			w.Replaced = append(w.Replaced, ReplacedSecret{name: name, Secret: string(plain), Until: setAt.Add(WebhookGrace)})
+		}
 	}
-	return held, rows.Err()
+	return w, rows.Err()
 }
 
 // EnsureWebhookSecret gives configuration configID secret as its webhook secret unless it has

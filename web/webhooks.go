@@ -84,15 +84,9 @@ func hookTakesPost(c echo.Context) error {
 type webhookTarget struct {
 	cfg    store.SCMConfig
 	format *provider.WebhookFormat
-	// secret is the webhook secret; graced, those rotations replaced, each accepted until the
-	// end of its grace (store.WebhookGrace after it was replaced).
-	secret string
-	graced []gracedSecret
-}
-
-type gracedSecret struct {
-	secret string
-	until  time.Time
+	// secrets are the webhook secret and those rotations replaced, each accepted until the end
+	// of its grace.
+	secrets store.WebhookSecrets
 }
 
 // maxCachedWebhookTargets bounds the webhook targets kept: more than the configurations that push.
@@ -101,11 +95,11 @@ const maxCachedWebhookTargets = 1024
 // authentic reports whether header signs body with the webhook secret, or at now with one it
 // replaced within its grace period, as the host's format says.
 func (t webhookTarget) authentic(header string, body []byte, now time.Time) bool {
-	if t.format.Authentic(header, body, t.secret) {
+	if t.format.Authentic(header, body, t.secrets.Current) {
 		return true
 	}
-	for _, g := range t.graced {
-		if now.Before(g.until) && t.format.Authentic(header, body, g.secret) {
+	for _, r := range t.secrets.Replaced {
+		if now.Before(r.Until) && t.format.Authentic(header, body, r.Secret) {
 			return true
 		}
 	}
@@ -147,21 +141,11 @@ func (s *server) readWebhookTarget(ctx context.Context, ref string) (webhookTarg
 	if err != nil || p.Webhook == nil {
 		return webhookTarget{cfg: cfg}, err
 	}
-	secrets, err := s.st.OpenSecrets(ctx, cfg.ID)
+	secrets, err := s.st.WebhookSecrets(ctx, cfg.ID)
 	if err != nil {
 		return webhookTarget{cfg: cfg, format: p.Webhook}, unopenedSecrets{err}
 	}
-	infos, err := s.st.SCMSecrets(ctx, cfg.ID)
-	if err != nil {
-		return webhookTarget{}, err
-	}
-	t := webhookTarget{cfg: cfg, format: p.Webhook, secret: secrets[store.WebhookSecret]}
-	for _, name := range store.WebhookGraced {
-		if secret, ok := secrets[name]; ok {
-			t.graced = append(t.graced, gracedSecret{secret: secret, until: infos[name].SetAt.Add(store.WebhookGrace)})
-		}
-	}
-	return t, nil
+	return webhookTarget{cfg: cfg, format: p.Webhook, secrets: secrets}, nil
 }
 
 // judgeDelivery decides what a signed delivery to cfg does: a build, or why none. Whether
