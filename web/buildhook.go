@@ -169,22 +169,30 @@ func (h *BuildHook) Run(ctx context.Context) {
 		case <-h.wake:
 			// Builds come in bursts: gathered for a moment, one claim starts a configuration's
 			// chain (see deliver) instead of a claim each.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(hookGather):
-			}
+			gather(ctx)
 		case <-finished:
 		case <-timer.C:
 		}
 	}
 }
 
+// gather waits hookGather for builds to gather before a claim; false when ctx ended the wait.
+func gather(ctx context.Context) bool {
+	t := time.NewTimer(hookGather)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // deliver POSTs a claimed build and records what became of it, then its configuration's
 // next ones, claimed in runs as each run is recorded delivered, while the target takes them.
 func (h *BuildHook) deliver(ctx context.Context, d store.HookDelivery) {
-	for run := []store.HookDelivery{d}; len(run) > 0; {
-		run = h.deliverRun(ctx, run)
+	for run, tail := []store.HookDelivery{d}, false; len(run) > 0; tail = true {
+		run = h.deliverRun(ctx, run, tail)
 	}
 }
 
@@ -192,7 +200,9 @@ func (h *BuildHook) deliver(ctx context.Context, d store.HookDelivery) {
 // does not take one or the run's lease is too short for another POST, and records what became
 // of them in one transaction; it returns the configuration's next run when that was claimed
 // with the record. A crash before the record sends the run's builds again: at least once.
-func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery) (next []store.HookDelivery) {
+// tail tells a run claimed with the previous one's record, which held all that waited when it
+// is shorter than hookRun.
+func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery, tail bool) (next []store.HookDelivery) {
 	sent, status, failure := 0, 0, ""
 	for ; sent < len(run) && time.Until(run[sent].LeaseUntil) > hookTimeout; sent++ {
 		if status, failure = h.postBuild(ctx, run[sent].Build); failure != "" {
@@ -214,6 +224,11 @@ func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery) (n
 		o.Released = seqs(run)
 	default: // all taken, or the lease runs short: the rest is claimed again with the next run
 		claim = hookRun
+		// Caught up with a steady stream: its next builds are let gather, as after a wake, to
+		// be recorded and claimed in runs rather than a transaction each.
+		if tail && len(run) < hookRun && !gather(ctx) {
+			claim = 0 // stopping
+		}
 	}
 	// What the target said is recorded even as the server stops.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
