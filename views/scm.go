@@ -216,8 +216,11 @@ type SCMDetails struct {
 	OAuth        *OAuth        // for OAuth providers
 	// Repositories are the first of the algorithm repositories it hosts.
 	Repositories []store.Repository
-	// Builds are the latest builds of a configuration whose builds start by API calls.
-	Builds []store.Build
+	// Builds are the latest builds of a configuration whose builds start by API calls, and
+	// BuildHook what of them waits for the build hook (a configuration whose builds start
+	// from pushes shows both in its Webhook).
+	Builds    []store.Build
+	BuildHook BuildHook
 	// Health are its last connection test results, newest first.
 	Health []store.HealthResult
 }
@@ -233,10 +236,13 @@ type Webhook struct {
 	Status      store.WebhookStatus
 	Deliveries  []store.Delivery
 	Builds      []store.Build
-	// BuildHookOn says whether SCMADMIN_BUILD_HOOK_URL is set; BuildHook is what of this
-	// configuration waits for it, and its last failure.
-	BuildHookOn bool
-	BuildHook   store.BuildHookStatus
+	BuildHook   BuildHook
+}
+
+// BuildHook is what of a configuration's builds waits for the build hook, and its last failure.
+type BuildHook struct {
+	On     bool // SCMADMIN_BUILD_HOOK_URL is set
+	Status store.BuildHookStatus
 }
 
 // WebhookSecretURL is the page that shows configuration id's new webhook secret, once.

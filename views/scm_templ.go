@@ -3015,7 +3015,7 @@ func SCMDetailsPage(p Page, d SCMDetails) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Provider.APIBuilds {
-				templ_7745c5c3_Err = apiBuildsSection(d.Builds).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = apiBuildsSection(d.Config.Ref, d.Builds, d.BuildHook).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

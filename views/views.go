@@ -253,6 +253,14 @@ func targetKind(action string) string {
 	return "Account"
 }
 
+// buildsWait says how many builds wait: "1 build waits", "2 builds wait".
+func buildsWait(n int) string {
+	if n == 1 {
+		return "1 build waits"
+	}
+	return itoa(n) + " builds wait"
+}
+
 // accounts says how many accounts there are: "1 account is", "2 accounts are".
 func accounts(n int) string {
 	if n == 1 {

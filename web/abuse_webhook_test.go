@@ -57,13 +57,18 @@ func TestWebhookReplayBuildsOnce(t *testing.T) {
 func TestWebhookBuildFieldsBounded(t *testing.T) {
 	app, _, id := newHookApp(t)
 	// A repository name no registered one has: ignored, with a bounded reason.
-	p := masterPush(strings.Repeat("f", 5000))
+	p := masterPush(strings.Repeat("f", 40))
 	p.slug = strings.Repeat("s", 5000)
 	push(t, app, id, "huge-slug", hookSecret, pushBody(p), http.StatusAccepted)
 	if d := deliveriesOf(t, app, id)[0]; d.Result != store.DeliveryIgnored || len(d.Reason) > 500 {
 		t.Errorf("push of a 5,000-character repository recorded as %s with a reason of %d bytes", d.Result, len(d.Reason))
 	}
-	p = masterPush(strings.Repeat("f", 5000))
+	// A commit of 5,000 characters is no commit: refused, with a bounded reason.
+	push(t, app, id, "huge-commit", hookSecret, pushBody(masterPush(strings.Repeat("f", 5000))), http.StatusBadRequest)
+	if d := deliveriesOf(t, app, id)[0]; d.Result != store.DeliveryRefused || len(d.Reason) > 200 {
+		t.Errorf("push of a 5,000-character commit recorded as %s with a reason of %d bytes", d.Result, len(d.Reason))
+	}
+	p = masterPush(strings.Repeat("f", 40))
 	p.actor = strings.Repeat("é", 5000)
 	push(t, app, id, "huge", hookSecret, pushBody(p), http.StatusAccepted)
 	bs := buildsOf(t, app, id)

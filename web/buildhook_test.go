@@ -331,6 +331,26 @@ func TestBuildHookWaitingShownWhileTheTargetFails(t *testing.T) {
 	}
 }
 
+// A build-via-API configuration's page shows what waits for the build hook, as a push one's does.
+func TestBuildHookShownForAPIBuilds(t *testing.T) {
+	app := newTestAppWith(t, Config{BaseURL: hookBaseURL, BuildHook: true})
+	id := addConfig(t, app.adminClient(), validForm("bitbucket_server_api"))
+	registerRepo(t, app, id, "ALGO", "sentiment-analysis")
+	target := newHookTarget(t, http.StatusInternalServerError, http.StatusInternalServerError, http.StatusInternalServerError)
+	runBuildHook(t, app, target.URL)
+	cfg := mustConfig(t, app, id)
+	newAPIClient(t, app, adminAPIKey(t, app)).call(http.MethodPost, buildsPath(cfg.Ref), buildBody("sentiment-analysis", strings.Repeat("a", 40))).
+		want(http.StatusAccepted, 0)
+	eventually(t, "the failure recorded", func() bool { return metricLine(t, app, "scmadmin_build_hook_failures_total") != "0" })
+	page := app.adminClient().get(scmPath(id, "")).wantStatus(http.StatusOK)
+	if got := page.text("section.builds #build-hook-pending"); !strings.Contains(got, "1 build waits for the build hook") {
+		t.Errorf("waiting: %q, want 1 build", got)
+	}
+	if got := page.text("section.builds #build-hook-last-failure"); !strings.Contains(got, "500") || !strings.Contains(got, "down for maintenance") {
+		t.Errorf("last failure: %q, want the target's 500 and its words", got)
+	}
+}
+
 func TestBuildHookStopsCleanlyAndGivesBackWhatWasInFlight(t *testing.T) {
 	app, _, id := newBuildHookApp(t)
 	target := newHookTarget(t)

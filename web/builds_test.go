@@ -77,6 +77,12 @@ func TestAPIStartBuild(t *testing.T) {
 	if page.has("section.webhook") {
 		t.Error("a build-via-API configuration's page has a webhook section")
 	}
+	if got := page.text("section.builds"); !strings.Contains(got, "POST /v1/scms/"+cfg.Ref+"/builds") {
+		t.Errorf("the builds section does not show the call with this configuration's id: %q", got)
+	}
+	if got := page.text("section.builds #build-hook-pending"); !strings.Contains(got, "SCMADMIN_BUILD_HOOK_URL is not set") {
+		t.Errorf("the builds section's build hook: %q, want it said to be off", got)
+	}
 }
 
 func TestAPIStartBuildRefusals(t *testing.T) {

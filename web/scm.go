@@ -381,6 +381,9 @@ func (s *server) renderDetails(c echo.Context, status int, cfg store.SCMConfig, 
 		if d.Builds, err = s.st.Builds(ctx, cfg.ID, recentOnDetails); err != nil {
 			return err
 		}
+		if d.BuildHook, err = s.buildHookDetails(ctx, cfg.ID); err != nil {
+			return err
+		}
 	}
 	if p.OAuth != nil {
 		if d.OAuth, err = s.oauthDetails(c, cfg); err != nil {

@@ -164,10 +164,13 @@ func judgeDelivery(cfg store.SCMConfig, format *provider.WebhookFormat, event st
 	switch {
 	case push.Commit == "":
 		return http.StatusAccepted, store.DeliveryIgnored, truncate(push.Skip, 300), nil
+	case !provider.IsCommitID(push.Commit):
+		return http.StatusBadRequest, store.DeliveryRefused, "malformed push: its new head " + strconv.Quote(truncate(push.Commit, 50)) +
+			" is not a commit id (40 hexadecimal digits)", nil
 	case cfg.ProjectKey != "" && !strings.EqualFold(push.Owner, cfg.ProjectKey):
 		return http.StatusAccepted, store.DeliveryIgnored, truncate(fmt.Sprintf("repository %s is outside project %s", push.FullName(), cfg.ProjectKey), 300), nil
 	}
-	b = &store.Build{ProjectKey: push.Owner, Repository: push.Repository, Commit: push.Commit, Actor: push.Actor, PushedAt: push.At}
+	b = &store.Build{ProjectKey: push.Owner, Repository: push.Repository, Commit: strings.ToLower(push.Commit), Actor: push.Actor, PushedAt: push.At}
 	return http.StatusAccepted, store.DeliveryAccepted, truncate(fmt.Sprintf("build of %s at %s", b.FullName(), truncate(b.Commit, 12)), 300), b
 }
 
@@ -369,15 +372,21 @@ func (s *server) webhookActivity(c echo.Context) error {
 	return render(c, http.StatusOK, views.WebhookActivity(w), nil)
 }
 
+// buildHookDetails is what of configuration id's builds waits for the build hook.
+func (s *server) buildHookDetails(ctx context.Context, id int64) (views.BuildHook, error) {
+	status, err := s.st.BuildHookStatus(ctx, id)
+	return views.BuildHook{On: s.buildHook, Status: status}, err
+}
+
+// webhookDetails is what the details page shows of cfg's webhook and its activity.
 func (s *server) webhookDetails(c echo.Context, cfg store.SCMConfig, p *provider.Provider) (views.Webhook, error) {
 	ctx := c.Request().Context()
-	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), ProjectHook: p.ProjectHook(), Unreachable: s.webhookWarning,
-		BuildHookOn: s.buildHook}
+	w := views.Webhook{ConfigID: cfg.Ref, URL: s.webhookURL(cfg.Ref), ProjectHook: p.ProjectHook(), Unreachable: s.webhookWarning}
 	var err error
 	if w.Status, err = s.st.WebhookStatus(ctx, cfg.ID); err != nil {
 		return w, err
 	}
-	if w.BuildHook, err = s.st.BuildHookStatus(ctx, cfg.ID); err != nil {
+	if w.BuildHook, err = s.buildHookDetails(ctx, cfg.ID); err != nil {
 		return w, err
 	}
 	if w.Deliveries, err = s.st.Deliveries(ctx, cfg.ID, recentOnDetails); err != nil {

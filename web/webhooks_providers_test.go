@@ -192,6 +192,8 @@ func TestProviderPushes(t *testing.T) {
 				hp.owner+"/pushed-not-created is not an algorithm repository")
 			want("issues", "d-other-event", []byte(`{"action":"opened"}`), http.StatusAccepted, store.DeliveryIgnored, "starts no build")
 			want(hp.event, "d-malformed", []byte(`{"ref": `), http.StatusBadRequest, store.DeliveryRefused, "malformed JSON")
+			want(hp.event, "d-not-a-commit", bytes.ReplaceAll(hp.body(t), []byte(hp.commit), []byte("not-a-hash")), http.StatusBadRequest,
+				store.DeliveryRefused, `new head "not-a-hash" is not a commit id`)
 			if n := len(buildsOf(t, app, id)); n != 1 {
 				t.Errorf("%d builds, want still 1", n)
 			}

@@ -593,6 +593,18 @@ func TestWebhookOversizedAndMalformedBodies(t *testing.T) {
 			t.Errorf("malformed delivery recorded as %+v, want refused (400)", d)
 		}
 	}
+	// Well-formed JSON whose new head of master is not a commit: refused the same way, saying so.
+	for i, hash := range []string{"not-a-hash", strings.Repeat("c", 39), strings.Repeat("c", 41), strings.Repeat("g", 40), strings.Repeat("f", 5000)} {
+		reqID := fmt.Sprintf("not-a-commit-%d", i)
+		body := pushBody(masterPush(hash))
+		if status, answer := deliver(t, app, id, "repo:refs_changed", reqID, signHook(body, hookSecret), body); status != http.StatusBadRequest ||
+			!strings.Contains(answer, "is not a commit id (40 hexadecimal digits)") {
+			t.Errorf("a push of commit %.50q: %d %q, want 400 saying it is not a commit id", hash, status, answer)
+		}
+		if d := deliveriesOf(t, app, id)[0]; d.RequestID != reqID || d.Result != store.DeliveryRefused || len(d.Reason) > 200 {
+			t.Errorf("a push of commit %.50q recorded as %+v, want refused with a short reason", hash, d)
+		}
+	}
 	if bs := buildsOf(t, app, id); len(bs) != 1 {
 		t.Errorf("%d builds, want the 1 MiB push's only", len(bs))
 	}

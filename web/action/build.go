@@ -3,7 +3,6 @@ package action
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 
 	"github.com/scmadmin/scmadmin/store"
@@ -31,8 +30,6 @@ type StartedBuild struct {
 	New    bool
 }
 
-var commitID = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
-
 // StartBuild records a build of in.Commit of configuration id's registered repository
 // in.Repository, started by caller's API call. The same commit of the same repository builds
 // once: asked again, it returns the build that exists.
@@ -52,7 +49,7 @@ func (a *Actions) StartBuild(ctx context.Context, caller Caller, id string, in B
 	if !repoName.MatchString(in.Repository) {
 		errs["repository"] = "Give the name of one of the configuration's repositories, as GET /v1/scms/" + cfg.Ref + "/repositories lists them."
 	}
-	if !commitID.MatchString(in.Commit) {
+	if !provider.IsCommitID(in.Commit) {
 		errs["commit"] = "Give the commit's full id: 40 hexadecimal digits."
 	}
 	if len(errs) > 0 {

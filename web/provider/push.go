@@ -73,6 +73,15 @@ type Push struct {
 	At           time.Time // zero when the payload does not say
 }
 
+// IsCommitID reports whether s is a commit's full id as builds take it: 40 hexadecimal digits.
+func IsCommitID(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
 // FullName is the pushed repository as OWNER/NAME.
 func (p Push) FullName() string { return p.Owner + "/" + p.Repository }
 
