@@ -108,7 +108,11 @@ func (s *server) createSCMJSON(c echo.Context) error {
 	if err := decodeJSON(c, codeCreateInvalid, &req); err != nil {
 		return err
 	}
-	in := action.Input{Fields: req.fields(), Disabled: req.Enabled != nil && !*req.Enabled}
+	fields, err := req.fields(codeCreateInvalid)
+	if err != nil {
+		return err
+	}
+	in := action.Input{Fields: fields, Disabled: req.Enabled != nil && !*req.Enabled, Exact: true}
 	if req.Provider != nil {
 		in.Provider = *req.Provider
 		if alias, ok := providerAliases[in.Provider]; ok {
@@ -160,11 +164,6 @@ func checkPatch(req scmRequest) error {
 	case req.URLs != nil && (req.URLs.Web == nil || req.URLs.API == nil || req.URLs.SSH == nil):
 		return badRequest(codeUpdateInvalid, "urls", "Give the three URLs together: web, api and ssh.")
 	}
-	for _, cr := range []*credentialsJSON{req.SCM, req.OAuth} {
-		if cr != nil && cr.ProjectKey != nil {
-			return badRequest(codeUpdateInvalid, store.FieldProjectKey, "A configuration's project key cannot change: create another.")
-		}
-	}
 	return nil
 }
 
@@ -180,8 +179,12 @@ func (s *server) patchSCM(c echo.Context, req scmRequest) (cfg store.SCMConfig, 
 			return cfg, nil, err
 		}
 	}
-	if fields := req.fields(); len(fields) > 0 {
-		saved, err := s.actions.Update(ctx, by, id, action.Input{Fields: fields})
+	fields, err := req.fields(codeUpdateInvalid)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if len(fields) > 0 {
+		saved, err := s.actions.Update(ctx, by, id, action.Input{Fields: fields, Exact: true})
 		if err != nil {
 			return cfg, nil, err
 		}

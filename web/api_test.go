@@ -489,3 +489,41 @@ func TestAPICachesSeeEveryChange(t *testing.T) {
 	app.awaitChange(token)
 	api.call(http.MethodGet, "/v1/scms", "").want(http.StatusUnauthorized, http.StatusUnauthorized)
 }
+
+// A credential member is an assertion: one the provider does not take, two values for one
+// credential, or a new project key is refused naming it, not dropped; the same project key
+// again (in any case) changes nothing.
+func TestAPICredentialsFitTheProvider(t *testing.T) {
+	app := newTestApp(t)
+	api := newAPIClient(t, app, adminAPIKey(t, app))
+	github := func(creds string) string {
+		return `{"provider": "github", "urls": {"web": "https://github.com", "api": "https://api.github.com",
+			"ssh": "ssh://git@github.com:22"}, ` + creds + `}`
+	}
+	for _, tc := range []struct{ body, field string }{
+		{github(`"oauth": {"client_id": "a5", "client_secret": "b", "project_key": "X"}`), "project_key"},
+		{github(`"oauth": {"client_id": "a7", "client_secret": "b"}, "scm": {"client_id": "OTHER"}`), "client_id"},
+		{strings.Replace(bbJSON("bb.example.com", "ALGO"), `"scm": {`, `"scm": {"client_id": "zz", `, 1), "client_id"},
+	} {
+		r := api.call(http.MethodPost, "/v1/admin/scms", tc.body).want(http.StatusBadRequest, 4020)
+		if r.field(tc.field) == "" {
+			t.Errorf("POST %s: %s, want %s named", tc.body, r.body, tc.field)
+		}
+	}
+	if results, _ := api.call(http.MethodGet, "/v1/scms", "").want(http.StatusOK, 0).json["results"].([]any); len(results) != 1 {
+		t.Errorf("%d configurations after refused creates, want the built-in one", len(results))
+	}
+	api.call(http.MethodPost, "/v1/admin/scms", github(`"oauth": {"client_id": "a7", "client_secret": "b"}, "scm": {"client_id": "a7"}`)).
+		want(http.StatusCreated, 0)
+
+	path := "/v1/admin/scms/" + api.call(http.MethodPost, "/v1/admin/scms", bbJSON("bb.example.com", "ALGO")).want(http.StatusCreated, 0).str("id")
+	if r := api.call(http.MethodPatch, path, `{"name": "Same key", "scm": {"project_key": "algo"}}`).want(http.StatusOK, 0); r.str("name") != "Same key" {
+		t.Errorf("PATCH with the same project key answered %s", r.body)
+	}
+	if r := api.call(http.MethodPatch, path, `{"scm": {"project_key": "OTHER"}}`).want(http.StatusBadRequest, 4021); !strings.Contains(r.field("project_key"), "cannot change") {
+		t.Errorf("PATCH with another project key: %s", r.body)
+	}
+	if r := api.call(http.MethodPatch, path, `{"oauth": {"client_secret": "s"}}`).want(http.StatusBadRequest, 4021); r.field("client_secret") == "" {
+		t.Errorf("PATCH of a credential Bitbucket Server does not take: %s", r.body)
+	}
+}

@@ -129,8 +129,10 @@ type credentialsJSON struct {
 // providerAliases are Algorithmia's names of providers.
 var providerAliases = map[string]string{"bitbucket": "bitbucket_server_api", "bitbucket-cloud": "bitbucket_cloud"}
 
-// fields are the request's values by form field name; a member not given is absent.
-func (r scmRequest) fields() url.Values {
+// fields are the request's values by form field name; a member not given is absent. A
+// credential may be given in scm, in oauth or in both, with one value (400 with code, naming
+// it, when the two differ).
+func (r scmRequest) fields(code int) (url.Values, error) {
 	v := url.Values{}
 	set := func(name string, s *string) {
 		if s != nil {
@@ -144,14 +146,18 @@ func (r scmRequest) fields() url.Values {
 		set(store.FieldSSHURL, r.URLs.SSH)
 	}
 	for _, c := range []*credentialsJSON{r.SCM, r.OAuth} {
-		if c != nil {
-			set(store.FieldClientID, c.ClientID)
-			set(store.FieldClientSecret, c.ClientSecret)
-			set(store.FieldProjectKey, c.ProjectKey)
-			set(store.FieldAccessToken, c.AccessToken)
+		if c == nil {
+			continue
+		}
+		for name, s := range map[string]*string{store.FieldClientID: c.ClientID, store.FieldClientSecret: c.ClientSecret,
+			store.FieldProjectKey: c.ProjectKey, store.FieldAccessToken: c.AccessToken} {
+			if s != nil && v.Has(name) && v.Get(name) != *s {
+				return nil, badRequest(code, name, fmt.Sprintf("scm.%[1]s and oauth.%[1]s differ: give it once, or the same in both.", name))
+			}
+			set(name, s)
 		}
 	}
-	return v
+	return v, nil
 }
 
 // jsonMemberFields name the form field that a JSON member holds, for errors.

@@ -459,8 +459,10 @@ func FuzzAPIBody(f *testing.F) {
 			var sr scmRequest
 			err := decodeJSON(e.NewContext(req, httptest.NewRecorder()), code, &sr)
 			if err == nil {
-				sr.fields() // every decoded request maps to form fields
-				continue
+				// Every decoded request maps to form fields, or is refused for credentials that differ.
+				if _, err = sr.fields(code); err == nil {
+					continue
+				}
 			}
 			ae, ok := err.(*apiError)
 			if !ok || ae.Status < 400 || ae.Status > 499 || ae.Message == "" {

@@ -80,7 +80,7 @@ const usage = `usage:
   scmadmin apikey revoke NAME [--db FILE|URL] [--key-file FILE]
   scmadmin user admin NAME [--off] [--db FILE|URL] [--key-file FILE]
   scmadmin keys rotate [--db FILE|URL] [--key-file FILE]
-  scmadmin backup FILE [--db FILE|URL]
+  scmadmin backup FILE [--db FILE|URL] [--key-file FILE]
   scmadmin copy --from FILE|URL --to URL|FILE [--key-file FILE]
   scmadmin export [--db FILE|URL] [--key-file FILE]
   scmadmin apply -f FILE|- [--dry-run] [--prune] [--db FILE|URL] [--key-file FILE]

@@ -44,6 +44,10 @@ type Input struct {
 	// On create: the vanity id (none: the server gives one), and whether it starts disabled.
 	ID       string
 	Disabled bool
+	// Exact: every field given must be one the provider takes, and a fixed one (the project
+	// key) its stored value (see provider.Exact); the API's members are assertions, where a
+	// form carries other providers' fields and shows fixed ones read-only.
+	Exact bool
 }
 
 // Refusal is why an action was not taken: the rule that refused it (a store lifecycle

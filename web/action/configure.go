@@ -30,6 +30,9 @@ func (a *Actions) Create(ctx context.Context, by store.Actor, in Input) (Saved, 
 		return Saved{}, invalid(provider.Errors{"provider": "Choose a provider from the list."})
 	}
 	vals, errs := p.Validate(in.Fields, nil)
+	if in.Exact {
+		maps.Copy(errs, p.Exact(in.Fields, nil))
+	}
 	if msg := checkVanityID(in.ID); msg != "" {
 		errs["id"] = msg
 	}
@@ -95,6 +98,9 @@ func (a *Actions) Update(ctx context.Context, by store.Actor, id string, in Inpu
 	}
 	fields := overStored(stored, in)
 	vals, errs := p.Validate(fields, &stored)
+	if in.Exact {
+		maps.Copy(errs, p.Exact(in.Fields, &stored))
+	}
 	if len(errs) > 0 {
 		return Saved{}, invalid(errs)
 	}

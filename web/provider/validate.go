@@ -56,6 +56,25 @@ func (p *Provider) Validate(form url.Values, stored *store.SCMConfig) (Values, E
 	return vals, errs
 }
 
+// Exact refuses what a request that names every field it gives (the API, where a member is
+// an assertion; a form also carries other providers' fields) gives beyond what p takes: a field
+// p has not, or a fixed field with a value other than stored's. stored is nil on create.
+func (p *Provider) Exact(form url.Values, stored *store.SCMConfig) Errors {
+	errs := Errors{}
+	for name := range form {
+		f, ok := p.Field(name)
+		switch {
+		case !ok:
+			errs[name] = "A " + p.Label + " configuration takes no " + name + "."
+		case f.Fixed && stored != nil:
+			if v, err := f.check(strings.TrimSpace(form.Get(name)), p.SSHPortRequired); err != nil || v != stored.Value(name) {
+				errs[name] = "The " + f.Label + " cannot change: create another configuration."
+			}
+		}
+	}
+	return errs
+}
+
 func (f Field) check(v string, sshPortRequired bool) (string, error) {
 	switch f.Kind {
 	case KindHTTPSURL:
