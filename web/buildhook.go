@@ -82,10 +82,10 @@ type BuildHook struct {
 func (cfg BuildHookConfig) Check() error {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-		return errors.New("SCMADMIN_BUILD_HOOK_URL must be an absolute http:// or https:// URL")
+		return errors.New("SCMADMIN_BUILD_HOOK_URL (--build-hook-url) must be an absolute http:// or https:// URL")
 	}
 	if cfg.Secret == "" {
-		return errors.New("SCMADMIN_BUILD_HOOK_SECRET must be set with SCMADMIN_BUILD_HOOK_URL: builds are signed with it")
+		return errors.New("SCMADMIN_BUILD_HOOK_SECRET must be set with SCMADMIN_BUILD_HOOK_URL (--build-hook-url): builds are signed with it")
 	}
 	return nil
 }

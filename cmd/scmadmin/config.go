@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -37,6 +38,8 @@ type config struct {
 	ConfigFile string
 	// RecheckInterval is a Go duration; see recheckInterval.
 	RecheckInterval string
+	// dbFlag is where the command took DB from, for errors: by default --db (SCMADMIN_DB).
+	dbFlag string
 }
 
 // flags registers the configuration's flags on fs, with defaults from the environment.
@@ -164,7 +167,7 @@ func (c *config) open(ctx context.Context, create bool) (*store.Store, error) {
 	var err error
 	if _, statErr := os.Stat(c.DB); errors.Is(statErr, fs.ErrNotExist) {
 		if !create {
-			return nil, fmt.Errorf("there is no database at %s: give its path with --db (SCMADMIN_DB)", c.DB)
+			return nil, fmt.Errorf("there is no database at %s: give its path with %s", c.DB, cmp.Or(c.dbFlag, "--db (SCMADMIN_DB)"))
 		}
 		keys, _, err = keyring.LoadOrCreate(c.keyFile())
 	} else {

@@ -28,6 +28,7 @@ func copyCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	src, dst := cfg, cfg
 	src.DB, dst.DB = *from, *to
+	src.dbFlag = "--from"
 	src.KeyFile = src.keyFile() // one key file for both: the secrets are copied sealed
 	dst.KeyFile = src.KeyFile
 	if src.dbName() == dst.dbName() {

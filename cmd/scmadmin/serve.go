@@ -94,7 +94,7 @@ func (c *config) checkSettings(log *slog.Logger, getenv func(string) string) (we
 	}
 	if c.ConfigFile != "" {
 		if _, err := readConfigFile(c.ConfigFile, nil, getenv); err != nil {
-			return wcfg, fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
+			return wcfg, fmt.Errorf("SCMADMIN_CONFIG_FILE (--config-file): %w", err)
 		}
 	}
 	return wcfg, nil
@@ -112,7 +112,7 @@ func (c *config) prepare(ctx context.Context, st *store.Store, log *slog.Logger,
 	if c.ConfigFile != "" {
 		cf := &configFileApplier{path: c.ConfigFile, getenv: getenv, a: action.New(st, nil, log, nil, nil), log: log}
 		if err := cf.apply(ctx, "start"); err != nil {
-			return fmt.Errorf("SCMADMIN_CONFIG_FILE: %w", err)
+			return fmt.Errorf("SCMADMIN_CONFIG_FILE (--config-file): %w", err)
 		}
 		cf.onSIGHUP(ctx)
 	}

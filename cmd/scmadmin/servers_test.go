@@ -189,6 +189,11 @@ func TestCopyCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "nothing was written") {
 		t.Errorf("a second copy into the same database: %v", err)
 	}
+	missing := filepath.Join(dir, "missing.db")
+	err = run(ctx, []string{"copy", "--from", missing, "--to", filepath.Join(dir, "to.db")}, env(nil), strings.NewReader(""), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no database at "+missing+": give its path with --from") {
+		t.Errorf("a copy from a file that does not exist: %v, want the source named and --from", err)
+	}
 	back := filepath.Join(dir, "back.db")
 	if err := run(ctx, []string{"copy", "--from", pg, "--to", back, "--key-file", keyFile}, env(nil), strings.NewReader(""), io.Discard); err != nil {
 		t.Fatalf("copy back to SQLite: %v", err)
