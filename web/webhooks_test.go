@@ -1076,10 +1076,20 @@ func TestWebhookInstall(t *testing.T) {
 		t.Errorf("status after the second install %q", msg)
 	}
 
-	// After a rotation, installing hands Bitbucket the new secret.
+	// After a rotation, the page says Bitbucket holds the old secret, and installing hands it
+	// the new one.
+	if c.get(scmPath(id, "")).has("#webhook-stale") {
+		t.Error("the page says the installed webhook's secret is stale before any rotation")
+	}
 	rotated := rotateSecret(t, c, id).text("#webhook-secret")
+	if got := c.get(scmPath(id, "")).text("#webhook-installed #webhook-stale"); !strings.Contains(got, "Install webhook") {
+		t.Errorf("after a rotation the installed webhook shows %q, want a word that Bitbucket holds the old secret", got)
+	}
 	f.Reset()
 	c.submit(scmPath(id, ""), scmPath(id, "webhook/install"), nil).wantRedirect(scmPath(id, ""))
+	if c.get(scmPath(id, "")).has("#webhook-stale") {
+		t.Error("the page still says the secret is stale after installing again")
+	}
 	for _, call := range f.Calls() {
 		if call.Method == http.MethodPut {
 			if err := json.Unmarshal(call.Body, &sent); err != nil || sent.Configuration["secret"] != rotated {
