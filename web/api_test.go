@@ -515,6 +515,9 @@ func TestAPICredentialsFitTheProvider(t *testing.T) {
 	}
 	api.call(http.MethodPost, "/v1/admin/scms", github(`"oauth": {"client_id": "a7", "client_secret": "b"}, "scm": {"client_id": "a7"}`)).
 		want(http.StatusCreated, 0)
+	// A member given empty asserts nothing: clients send every member, "" for the unused ones.
+	api.call(http.MethodPost, "/v1/admin/scms", github(`"oauth": {"client_id": "a8", "client_secret": "b", "project_key": "", "access_token": ""}, "scm": {"client_id": ""}`)).
+		want(http.StatusCreated, 0)
 
 	path := "/v1/admin/scms/" + api.call(http.MethodPost, "/v1/admin/scms", bbJSON("bb.example.com", "ALGO")).want(http.StatusCreated, 0).str("id")
 	if r := api.call(http.MethodPatch, path, `{"name": "Same key", "scm": {"project_key": "algo"}}`).want(http.StatusOK, 0); r.str("name") != "Same key" {

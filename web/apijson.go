@@ -131,7 +131,7 @@ var providerAliases = map[string]string{"bitbucket": "bitbucket_server_api", "bi
 
 // fields are the request's values by form field name; a member not given is absent. A
 // credential may be given in scm, in oauth or in both, with one value (400 with code, naming
-// it, when the two differ).
+// it, when the two differ; an empty one gives none).
 func (r scmRequest) fields(code int) (url.Values, error) {
 	v := url.Values{}
 	set := func(name string, s *string) {
@@ -151,10 +151,13 @@ func (r scmRequest) fields(code int) (url.Values, error) {
 		}
 		for name, s := range map[string]*string{store.FieldClientID: c.ClientID, store.FieldClientSecret: c.ClientSecret,
 			store.FieldProjectKey: c.ProjectKey, store.FieldAccessToken: c.AccessToken} {
-			if s != nil && v.Has(name) && v.Get(name) != *s {
+			switch given := v.Get(name); {
+			case s == nil:
+			case given == "":
+				set(name, s)
+			case *s != "" && *s != given:
 				return nil, badRequest(code, name, fmt.Sprintf("scm.%[1]s and oauth.%[1]s differ: give it once, or the same in both.", name))
 			}
-			set(name, s)
 		}
 	}
 	return v, nil

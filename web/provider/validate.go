@@ -58,12 +58,15 @@ func (p *Provider) Validate(form url.Values, stored *store.SCMConfig) (Values, E
 
 // Exact refuses what a request that names every field it gives (the API, where a member is
 // an assertion; a form also carries other providers' fields) gives beyond what p takes: a field
-// p has not, or a fixed field with a value other than stored's. stored is nil on create.
+// p has not, or a fixed field with a value other than stored's. stored is nil on create. An
+// empty value asserts nothing, as clients that send every member with "" for the unused ones
+// expect.
 func (p *Provider) Exact(form url.Values, stored *store.SCMConfig) Errors {
 	errs := Errors{}
 	for name := range form {
 		f, ok := p.Field(name)
 		switch {
+		case strings.TrimSpace(form.Get(name)) == "":
 		case !ok:
 			errs[name] = "A " + p.Label + " configuration takes no " + name + "."
 		case f.Fixed && stored != nil:
