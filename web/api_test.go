@@ -256,7 +256,9 @@ func TestAPICreateRefusals(t *testing.T) {
 	plain.Header.Set("Content-Type", "text/plain")
 	api.send(plain).want(http.StatusUnsupportedMediaType, http.StatusUnsupportedMediaType)
 	huge := `{"provider": "github", "name": "` + strings.Repeat("x", maxAPIBody) + `"}`
-	api.call(http.MethodPost, "/v1/admin/scms", huge).want(http.StatusRequestEntityTooLarge, http.StatusRequestEntityTooLarge)
+	if msg := api.call(http.MethodPost, "/v1/admin/scms", huge).want(http.StatusRequestEntityTooLarge, http.StatusRequestEntityTooLarge).message(); msg != tooLarge {
+		t.Errorf("a body over 1 MiB: %q, want %q", msg, tooLarge)
+	}
 }
 
 func TestAPIVanityIDsAndAliases(t *testing.T) {
@@ -318,8 +320,9 @@ func TestAPIUpdateAndLifecycle(t *testing.T) {
 	if err := app.st.AddRepository(context.Background(), cfg.ID, "sentiment-analysis"); err != nil {
 		t.Fatal(err)
 	}
-	if msg := api.call(http.MethodDelete, path, "").want(http.StatusConflict, 4043).message(); !strings.Contains(msg, "still hosts an algorithm repository ") {
-		t.Errorf("the refusal says %q, want it to count one repository in plain words", msg)
+	if msg := api.call(http.MethodDelete, path, "").want(http.StatusConflict, 4043).message(); !strings.Contains(msg, "still hosts an algorithm repository ") ||
+		!strings.Contains(msg, "DELETE /v1/scms/"+id+"/repositories/NAME") {
+		t.Errorf("the refusal says %q, want it to count one repository in plain words and name the way out", msg)
 	}
 	api.call(http.MethodDelete, "/v1/admin/scms/nothing", "").want(http.StatusNotFound, 4009)
 	other := api.call(http.MethodPost, "/v1/admin/scms", bbJSON("bb2.example.com", "TWO")).want(http.StatusCreated, 0).str("id")

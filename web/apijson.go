@@ -185,8 +185,12 @@ func badRequest(code int, field, msg string) *apiError {
 	return e
 }
 
-// maxAPIBody is the largest request body the API reads.
-const maxAPIBody = 1 << 20
+// maxAPIBody is the largest request body the API reads; tooLarge says so to a larger one,
+// whether the body limit or the decoder finds it.
+const (
+	maxAPIBody = 1 << 20
+	tooLarge   = "The body is larger than 1 MiB."
+)
 
 // decodeJSON reads the request's JSON body into v: JSON only (415), at most 1 MiB (413), no
 // member v does not name (400, naming it), no value of the wrong type (400, naming it).
@@ -201,8 +205,7 @@ func decodeJSON(c echo.Context, code int, v any) error {
 		return badRequest(code, "", "The body could not be read.")
 	}
 	if len(body) > maxAPIBody {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge,
-			Message: "The body is larger than 1 MiB."}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: tooLarge}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -315,6 +318,9 @@ func (s *server) answerAPIError(c echo.Context, err error) {
 		msg, ok := he.Message.(string)
 		if !ok {
 			msg = http.StatusText(he.Code)
+		}
+		if he.Code == http.StatusRequestEntityTooLarge {
+			msg = tooLarge
 		}
 		ae = &apiError{Status: he.Code, Code: he.Code, Message: msg}
 	default:

@@ -51,8 +51,11 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 // addAPIKey makes a key and prints it alone on the last line, for scripts to take.
 func addAPIKey(ctx context.Context, st *store.Store, name, scope, as string, stdout io.Writer) error {
 	k, key, err := st.CreateAPIKey(ctx, name, scope, as, store.Actor{Username: as, Addr: commandLine})
-	if errors.Is(err, store.ErrNotAdmin) || errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("apikey add: %w; a key acts as a cluster admin: name one with --as", err)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("apikey add: there is no user %q; a key acts as a cluster admin: name one with --as", as)
+	case errors.Is(err, store.ErrNotAdmin):
+		return fmt.Errorf("apikey add: %q is not a cluster admin; a key acts as one: name one with --as", as)
 	}
 	if errors.Is(err, store.ErrDuplicate) {
 		return fmt.Errorf("apikey add: a key called %q exists (a revoked key keeps its name, for the audit log): choose another name", name)

@@ -84,8 +84,8 @@ func TestAPIKeyCommandRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"apikey", "add", "x", "--as", "bob"}, "not a cluster admin"},
-		{[]string{"apikey", "add", "x", "--as", "nobody"}, "no user"},
+		{[]string{"apikey", "add", "x", "--as", "bob"}, `apikey add: "bob" is not a cluster admin; a key acts as one: name one with --as`},
+		{[]string{"apikey", "add", "x", "--as", "nobody"}, `apikey add: there is no user "nobody"; a key acts as a cluster admin: name one with --as`},
 		{[]string{"apikey", "add", "x", "--scope", "write"}, "scope"},
 		{[]string{"apikey", "add", "bad name"}, "letters, digits"},
 		{[]string{"apikey", "add", "OK"}, `a key called "OK" exists (a revoked key keeps its name, for the audit log): choose another name`},

@@ -126,7 +126,8 @@ func refusal(c store.SCMConfig, err error) *Refusal {
 			repos = "an algorithm repository"
 		}
 		r.Message = name + " still hosts " + repos + " and cannot be deleted. Keep it disabled instead: " +
-			"no new algorithm can be created in it."
+			"no new algorithm can be created in it. Once their algorithms are gone, forgetting its repositories " +
+			"(DELETE /v1/scms/" + c.Ref + "/repositories/NAME, as the platform does) lets it be deleted."
 	default:
 		return nil
 	}
