@@ -148,7 +148,7 @@ func webhookSection(w Webhook, secret store.SecretInfo) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, ": Bitbucket still signs with the one before, which is refused 24 hours after the rotation. Use Install webhook to hand it the new one.</span>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, ": unless the new one was pasted into the project's webhook by hand, Bitbucket still signs with the one before, which is refused 24 hours after the rotation. Use Install webhook to hand it the new one.</span>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -46,10 +46,16 @@ func TestWebhookReplayBuildsOnce(t *testing.T) {
 	if results[store.DeliveryAccepted] != 1 || results[store.DeliveryDuplicate] != 6 {
 		t.Errorf("delivery results %v, want 1 accepted and 6 duplicates", results)
 	}
-	// Another commit of the same repository is a new push.
+	// Another commit of the same repository is a new push; its id in capitals is the same
+	// commit, kept in lower case, and sent again in lower case builds nothing more.
+	push(t, app, id, "", hookSecret, pushBody(masterPush(strings.Repeat("AB", 20))), http.StatusAccepted)
+	bs := buildsOf(t, app, id)
+	if len(bs) != 2 || bs[0].Commit != strings.Repeat("ab", 20) {
+		t.Errorf("builds after a second commit in capitals: %+v, want 2, the newest of commit %s", bs, strings.Repeat("ab", 20))
+	}
 	push(t, app, id, "", hookSecret, pushBody(masterPush(strings.Repeat("ab", 20))), http.StatusAccepted)
-	if bs := buildsOf(t, app, id); len(bs) != 2 {
-		t.Errorf("%d builds after a second commit, want 2", len(bs))
+	if d := deliveriesOf(t, app, id)[0]; d.Result != store.DeliveryDuplicate {
+		t.Errorf("the same commit in lower case recorded as %s, want a duplicate", d.Result)
 	}
 }
 

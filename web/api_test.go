@@ -518,8 +518,19 @@ func TestAPICredentialsFitTheProvider(t *testing.T) {
 	}
 	api.call(http.MethodPost, "/v1/admin/scms", github(`"oauth": {"client_id": "a7", "client_secret": "b"}, "scm": {"client_id": "a7"}`)).
 		want(http.StatusCreated, 0)
-	// A member given empty asserts nothing: clients send every member, "" for the unused ones.
-	api.call(http.MethodPost, "/v1/admin/scms", github(`"oauth": {"client_id": "a8", "client_secret": "b", "project_key": "", "access_token": ""}, "scm": {"client_id": ""}`)).
+	// A member given empty asserts nothing: clients send every member, "" for the unused ones,
+	// on create and on update (where the stored client id and secret stay).
+	gh := "/v1/admin/scms/" + api.call(http.MethodPost, "/v1/admin/scms",
+		github(`"oauth": {"client_id": "a8", "client_secret": "b", "project_key": "", "access_token": ""}, "scm": {"client_id": ""}`)).
+		want(http.StatusCreated, 0).str("id")
+	if r := api.call(http.MethodPatch, gh, `{"oauth": {"client_id": "", "client_secret": "", "project_key": "", "access_token": ""}}`).
+		want(http.StatusOK, 0); r.json["oauth"].(map[string]any)["client_id"] != "a8" {
+		t.Errorf("PATCH with empty members answered %s, want the client id kept", r.body)
+	}
+	// One value written twice the way validation reads it alike is one value.
+	api.call(http.MethodPost, "/v1/admin/scms", strings.Replace(bbJSON("bb3.example.com", "algo"), `"scm": {`, `"oauth": {"project_key": "ALGO"}, "scm": {`, 1)).
+		want(http.StatusCreated, 0)
+	api.call(http.MethodPost, "/v1/admin/scms", github(`"oauth": {"client_id": "a9", "client_secret": "b"}, "scm": {"client_id": " a9"}`)).
 		want(http.StatusCreated, 0)
 
 	path := "/v1/admin/scms/" + api.call(http.MethodPost, "/v1/admin/scms", bbJSON("bb.example.com", "ALGO")).want(http.StatusCreated, 0).str("id")

@@ -131,7 +131,8 @@ var providerAliases = map[string]string{"bitbucket": "bitbucket_server_api", "bi
 
 // fields are the request's values by form field name; a member not given is absent. A
 // credential may be given in scm, in oauth or in both, with one value (400 with code, naming
-// it, when the two differ; an empty one gives none).
+// it, when the two differ beyond spaces, and for the project key case); an empty one gives
+// none, as clients that send every member, "" for those unused, mean it.
 func (r scmRequest) fields(code int) (url.Values, error) {
 	v := url.Values{}
 	set := func(name string, s *string) {
@@ -151,16 +152,23 @@ func (r scmRequest) fields(code int) (url.Values, error) {
 		}
 		for name, s := range map[string]*string{store.FieldClientID: c.ClientID, store.FieldClientSecret: c.ClientSecret,
 			store.FieldProjectKey: c.ProjectKey, store.FieldAccessToken: c.AccessToken} {
-			switch given := v.Get(name); {
-			case s == nil:
-			case given == "":
-				set(name, s)
-			case *s != "" && *s != given:
+			if s == nil || strings.TrimSpace(*s) == "" {
+				continue
+			}
+			if given := v.Get(name); given != "" && !sameCredential(name, given, *s) {
 				return nil, badRequest(code, name, fmt.Sprintf("scm.%[1]s and oauth.%[1]s differ: give it once, or the same in both.", name))
 			}
+			set(name, s)
 		}
 	}
 	return v, nil
+}
+
+// sameCredential reports whether a and b are one value of credential name, as validation
+// will read them: spaces around ignored, a project key in any case.
+func sameCredential(name, a, b string) bool {
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	return a == b || (name == store.FieldProjectKey && strings.EqualFold(a, b))
 }
 
 // jsonMemberFields name the form field that a JSON member holds, for errors.

@@ -224,9 +224,9 @@ func (h *BuildHook) deliverRun(ctx context.Context, run []store.HookDelivery, ta
 		o.Released = seqs(run)
 	default: // all taken, or the lease runs short: the rest is claimed again with the next run
 		claim = hookRun
-		// Caught up with a steady stream: its next builds are let gather, as after a wake, to
-		// be recorded and claimed in runs rather than a transaction each.
-		if tail && len(run) < hookRun && !gather(ctx) {
+		// Caught up with a steady stream (all of a short run taken): its next builds are let
+		// gather, as after a wake, to be recorded and claimed in runs, not a transaction each.
+		if tail && sent == len(run) && len(run) < hookRun && !gather(ctx) {
 			claim = 0 // stopping
 		}
 	}

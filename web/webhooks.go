@@ -164,11 +164,11 @@ func judgeDelivery(cfg store.SCMConfig, format *provider.WebhookFormat, event st
 	switch {
 	case push.Commit == "":
 		return http.StatusAccepted, store.DeliveryIgnored, truncate(push.Skip, 300), nil
+	case cfg.ProjectKey != "" && !strings.EqualFold(push.Owner, cfg.ProjectKey):
+		return http.StatusAccepted, store.DeliveryIgnored, truncate(fmt.Sprintf("repository %s is outside project %s", push.FullName(), cfg.ProjectKey), 300), nil
 	case !provider.IsCommitID(push.Commit):
 		return http.StatusBadRequest, store.DeliveryRefused, "malformed push: its new head " + strconv.Quote(truncate(push.Commit, 50)) +
 			" is not a commit id (40 hexadecimal digits)", nil
-	case cfg.ProjectKey != "" && !strings.EqualFold(push.Owner, cfg.ProjectKey):
-		return http.StatusAccepted, store.DeliveryIgnored, truncate(fmt.Sprintf("repository %s is outside project %s", push.FullName(), cfg.ProjectKey), 300), nil
 	}
 	b = &store.Build{ProjectKey: push.Owner, Repository: push.Repository, Commit: strings.ToLower(push.Commit), Actor: push.Actor, PushedAt: push.At}
 	return http.StatusAccepted, store.DeliveryAccepted, truncate(fmt.Sprintf("build of %s at %s", b.FullName(), truncate(b.Commit, 12)), 300), b

@@ -605,6 +605,14 @@ func TestWebhookOversizedAndMalformedBodies(t *testing.T) {
 			t.Errorf("a push of commit %.50q recorded as %+v, want refused with a short reason", hash, d)
 		}
 	}
+	// Outside the project, a push is ignored whatever its head.
+	outside := masterPush("not-a-hash")
+	outside.project = "OTHER"
+	body := pushBody(outside)
+	if status, answer := deliver(t, app, id, "repo:refs_changed", "outside-not-a-commit", signHook(body, hookSecret), body); status != http.StatusAccepted ||
+		!strings.HasPrefix(answer, store.DeliveryIgnored) {
+		t.Errorf("a push from another project with a malformed head: %d %q, want 202 ignored", status, answer)
+	}
 	if bs := buildsOf(t, app, id); len(bs) != 1 {
 		t.Errorf("%d builds, want the 1 MiB push's only", len(bs))
 	}
