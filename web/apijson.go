@@ -150,15 +150,18 @@ func (r scmRequest) fields(code int) (url.Values, error) {
 		if c == nil {
 			continue
 		}
-		for name, s := range map[string]*string{store.FieldClientID: c.ClientID, store.FieldClientSecret: c.ClientSecret,
-			store.FieldProjectKey: c.ProjectKey, store.FieldAccessToken: c.AccessToken} {
-			if s == nil || strings.TrimSpace(*s) == "" {
+		for _, m := range []struct {
+			name string
+			s    *string
+		}{{store.FieldClientID, c.ClientID}, {store.FieldClientSecret, c.ClientSecret},
+			{store.FieldProjectKey, c.ProjectKey}, {store.FieldAccessToken, c.AccessToken}} {
+			if m.s == nil || strings.TrimSpace(*m.s) == "" {
 				continue
 			}
-			if given := v.Get(name); given != "" && !sameCredential(name, given, *s) {
-				return nil, badRequest(code, name, fmt.Sprintf("scm.%[1]s and oauth.%[1]s differ: give it once, or the same in both.", name))
+			if given := v.Get(m.name); given != "" && !sameCredential(m.name, given, *m.s) {
+				return nil, badRequest(code, m.name, fmt.Sprintf("scm.%[1]s and oauth.%[1]s differ: give it once, or the same in both.", m.name))
 			}
-			set(name, s)
+			set(m.name, m.s)
 		}
 	}
 	return v, nil

@@ -78,8 +78,12 @@ func IsCommitID(s string) bool {
 	if len(s) != 40 {
 		return false
 	}
-	_, err := hex.DecodeString(s)
-	return err == nil
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // FullName is the pushed repository as OWNER/NAME.

@@ -64,13 +64,14 @@ func (p *Provider) Validate(form url.Values, stored *store.SCMConfig) (Values, E
 func (p *Provider) Exact(form url.Values, stored *store.SCMConfig) Errors {
 	errs := Errors{}
 	for name := range form {
+		raw := strings.TrimSpace(form.Get(name))
 		f, ok := p.Field(name)
 		switch {
-		case strings.TrimSpace(form.Get(name)) == "":
+		case raw == "":
 		case !ok:
 			errs[name] = "A " + p.Label + " configuration takes no " + name + "."
 		case f.Fixed && stored != nil:
-			if v, err := f.check(strings.TrimSpace(form.Get(name)), p.SSHPortRequired); err != nil || v != stored.Value(name) {
+			if v, err := f.check(raw, p.SSHPortRequired); err != nil || v != stored.Value(name) {
 				errs[name] = "The " + f.Label + " cannot change: create another configuration."
 			}
 		}
