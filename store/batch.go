@@ -11,20 +11,30 @@ import (
 // Group commit. A webhook delivery is a small write transaction, and most of its cost is the
 // commit: on SQLite, writing the pages it changed to the WAL (the same few pages for every
 // delivery); on PostgreSQL, an fsync. Deliveries that arrive while another commits are
-// therefore written together: one transaction, each in its own savepoint, one commit.
+// therefore written together: one transaction, each in its own savepoint, one commit. When
+// they come as a steady stream, one at a time (300 pushes a second are one every 3 ms), none
+// arrives while another commits: a call that finds itself alone soon after the last batch
+// ended lets others gather for batchGather before it commits, as the build hook's chains do.
 
 // maxBatch bounds the calls one batch transaction runs; batchTimeout, how long a batch may
 // take, whoever waits for it.
 const (
 	maxBatch     = 64
 	batchTimeout = 30 * time.Second
+	// batchGather is how long a call alone in a stream waits for others: at most that much
+	// later is its answer (a host waits seconds for a webhook's), and a stream of pushes
+	// costs a transaction per batchGather instead of one per push. A call is in a stream
+	// when the last batch ended less than batchStream before it runs.
+	batchGather = 10 * time.Millisecond
+	batchStream = 4 * batchGather
 )
 
 // batcher gathers the calls to inBatch that wait while a batch runs.
 type batcher struct {
 	running chan struct{} // holds a token while a call runs a batch
-	mu      sync.Mutex    // guards waiting
+	mu      sync.Mutex    // guards waiting and ended
 	waiting []*batchCall
+	ended   time.Time // when the last batch ended
 }
 
 func newBatcher() *batcher { return &batcher{running: make(chan struct{}, 1)} }
@@ -66,8 +76,23 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 		return err
 	default:
 	}
+	if b.inStream(c, time.Now()) {
+		time.Sleep(batchGather)
+	}
 	s.runBatch(b.take(c))
+	b.mu.Lock()
+	b.ended = time.Now()
+	b.mu.Unlock()
 	return <-c.done
+}
+
+// inStream reports whether c, about to run a batch at now, should let others gather first:
+// it waits alone, and the last batch ended less than batchStream ago. A call after a pause
+// runs at once; calls that wait together already make a batch.
+func (b *batcher) inStream(c *batchCall, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.waiting) == 1 && b.waiting[0] == c && now.Sub(b.ended) < batchStream
 }
 
 // leave takes c out of the waiting calls, and reports whether it was still waiting.

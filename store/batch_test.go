@@ -154,6 +154,74 @@ func TestFailedBatchRunsEachCallAlone(t *testing.T) {
 	}
 }
 
+// Calls that come one at a time, as a steady stream of pushes does (one every 3 ms at
+// 300 a second), are written in batches all the same: a call alone soon after a batch ended
+// lets others gather before it commits. A call after a pause, or one that others already wait
+// with, does not wait.
+func TestStreamOfCallsCommitsInBatches(t *testing.T) {
+	s := newTestStore(t)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	var (
+		mu  sync.Mutex
+		txs = map[*wtx]bool{}
+		wg  sync.WaitGroup
+	)
+	const n = 12
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.inBatch(context.Background(), func(ctx context.Context, tx *wtx) error {
+				mu.Lock()
+				txs[tx] = true
+				mu.Unlock()
+				_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
+					VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, c.ID, fmt.Sprint(i), time.Now().UTC())
+				return err
+			})
+		}()
+		time.Sleep(3 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if got := len(recordedIDs(t, s, c.ID)); got != n {
+		t.Errorf("%d deliveries recorded, want %d", got, n)
+	}
+	if len(txs) > n/2 {
+		t.Errorf("%d calls 3 ms apart ran in %d transactions, want at most %d: they did not gather", n, len(txs), n/2)
+	}
+
+	b := s.batch
+	now := time.Now()
+	alone := &batchCall{}
+	b.mu.Lock()
+	b.waiting, b.ended = []*batchCall{alone}, now.Add(-batchStream-time.Millisecond)
+	b.mu.Unlock()
+	if b.inStream(alone, now) {
+		t.Error("a call alone after a pause waits for others; want it to run at once")
+	}
+	b.mu.Lock()
+	b.ended = now.Add(-time.Millisecond)
+	b.mu.Unlock()
+	if !b.inStream(alone, now) {
+		t.Error("a call alone 1 ms after a batch ended does not wait for others")
+	}
+	b.mu.Lock()
+	b.waiting = append(b.waiting, &batchCall{})
+	b.mu.Unlock()
+	if b.inStream(alone, now) {
+		t.Error("a call that another waits with waits for more; want them to run at once")
+	}
+	b.mu.Lock()
+	b.waiting = nil
+	b.mu.Unlock()
+}
+
 func backgrounds(n int) []context.Context {
 	ctxs := make([]context.Context, n)
 	for i := range ctxs {
