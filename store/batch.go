@@ -14,7 +14,10 @@ import (
 // therefore written together: one transaction, each in its own savepoint, one commit. When
 // they come as a steady stream, one at a time (300 pushes a second are one every 3 ms), none
 // arrives while another commits: a call that finds itself alone soon after the last batch
-// ended lets others gather for batchGather before it commits, as the build hook's chains do.
+// ended, in a stream paced by its senders, lets others gather for batchGather before it
+// commits, as the build hook's chains do. Calls that come faster than one a batchPaced come
+// from callers that wait for each other's answers (a host's few connections pushing a
+// backlog): they gather by themselves while a batch runs, and a wait would only slow them.
 
 // maxBatch bounds the calls one batch transaction runs; batchTimeout, how long a batch may
 // take, whoever waits for it.
@@ -27,17 +30,22 @@ const (
 	// when the last batch ended less than batchStream before it runs.
 	batchGather = 10 * time.Millisecond
 	batchStream = 4 * batchGather
+	batchPaced  = time.Millisecond
 )
 
 // batcher gathers the calls to inBatch that wait while a batch runs.
 type batcher struct {
 	running chan struct{} // holds a token while a call runs a batch
-	mu      sync.Mutex    // guards waiting and ended
+	mu      sync.Mutex    // guards the fields below
 	waiting []*batchCall
-	ended   time.Time // when the last batch ended
+	ended   time.Time     // when the last batch ended
+	arrived time.Time     // when the last call came
+	gap     time.Duration // how far apart calls come: a moving average, each gap at most 2·batchPaced
 }
 
-func newBatcher() *batcher { return &batcher{running: make(chan struct{}, 1)} }
+// newBatcher starts as if calls came paced: a closed loop brings the average down within a
+// few batches.
+func newBatcher() *batcher { return &batcher{running: make(chan struct{}, 1), gap: 2 * batchPaced} }
 
 type batchCall struct {
 	ctx  context.Context
@@ -56,8 +64,13 @@ type batchCall struct {
 func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) error) error {
 	c := &batchCall{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b := s.batch
+	now := time.Now()
 	b.mu.Lock()
 	b.waiting = append(b.waiting, c)
+	// Capped, a gap after a gather (or a pause) cannot keep the average over batchPaced by
+	// itself: calls that come together, a closed loop's, keep it under whatever they wait.
+	b.gap += (min(now.Sub(b.arrived), 2*batchPaced) - b.gap) / 8
+	b.arrived = now
 	b.mu.Unlock()
 	// Either a running batch takes this call, or this call runs the next batch.
 	select {
@@ -87,12 +100,13 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 }
 
 // inStream reports whether c, about to run a batch at now, should let others gather first:
-// it waits alone, and the last batch ended less than batchStream ago. A call after a pause
-// runs at once; calls that wait together already make a batch.
+// it waits alone, the last batch ended less than batchStream ago, and calls come at least
+// batchPaced apart. A call after a pause runs at once; calls that wait together already make
+// a batch, and so do calls that come faster.
 func (b *batcher) inStream(c *batchCall, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.waiting) == 1 && b.waiting[0] == c && now.Sub(b.ended) < batchStream
+	return len(b.waiting) == 1 && b.waiting[0] == c && now.Sub(b.ended) < batchStream && b.gap >= batchPaced
 }
 
 // leave takes c out of the waiting calls, and reports whether it was still waiting.

@@ -156,8 +156,8 @@ func TestFailedBatchRunsEachCallAlone(t *testing.T) {
 
 // Calls that come one at a time, as a steady stream of pushes does (one every 3 ms at
 // 300 a second), are written in batches all the same: a call alone soon after a batch ended
-// lets others gather before it commits. A call after a pause, or one that others already wait
-// with, does not wait.
+// lets others gather before it commits. A call after a pause, one that others already wait
+// with, or one among calls that come faster than one a millisecond does not wait.
 func TestStreamOfCallsCommitsInBatches(t *testing.T) {
 	s := newTestStore(t)
 	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
@@ -196,15 +196,51 @@ func TestStreamOfCallsCommitsInBatches(t *testing.T) {
 		t.Errorf("%d calls 3 ms apart ran in %d transactions, want at most %d: they did not gather", n, len(txs), n/2)
 	}
 
+	// Sixteen callers that each call again as soon as answered (a closed loop) come bunched
+	// after each batch: on average well under batchPaced apart, so none waits.
+	var loop sync.WaitGroup
+	for w := range 16 {
+		loop.Add(1)
+		go func() {
+			defer loop.Done()
+			for i := range 25 {
+				if err := s.inBatch(context.Background(), func(ctx context.Context, tx *wtx) error {
+					_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
+						VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, c.ID, fmt.Sprintf("loop-%d-%d", w, i), time.Now().UTC())
+					return err
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	loop.Wait()
 	b := s.batch
+	b.mu.Lock()
+	gap := b.gap
+	b.mu.Unlock()
+	if gap >= batchPaced {
+		t.Errorf("after a closed loop of 16 callers, calls are %v apart on average, want under %v: its batches would wait", gap, batchPaced)
+	}
+
 	now := time.Now()
 	alone := &batchCall{}
 	b.mu.Lock()
-	b.waiting, b.ended = []*batchCall{alone}, now.Add(-batchStream-time.Millisecond)
+	b.waiting, b.ended, b.gap = []*batchCall{alone}, now.Add(-batchStream-time.Millisecond), 3*time.Millisecond
 	b.mu.Unlock()
 	if b.inStream(alone, now) {
 		t.Error("a call alone after a pause waits for others; want it to run at once")
 	}
+	b.mu.Lock()
+	b.ended, b.gap = now.Add(-time.Millisecond), 200*time.Microsecond
+	b.mu.Unlock()
+	if b.inStream(alone, now) {
+		t.Error("a call alone among calls 0.2 ms apart waits for others; want it to run at once (they gather by themselves)")
+	}
+	b.mu.Lock()
+	b.gap = 3 * time.Millisecond
+	b.mu.Unlock()
 	b.mu.Lock()
 	b.ended = now.Add(-time.Millisecond)
 	b.mu.Unlock()
