@@ -10,14 +10,21 @@ import (
 
 // Group commit. A webhook delivery is a small write transaction, and most of its cost is the
 // commit: on SQLite, writing the pages it changed to the WAL (the same few pages for every
-// delivery); on PostgreSQL, an fsync. Deliveries that arrive while another commits are
-// therefore written together: one transaction, each in its own savepoint, one commit. When
-// they come as a steady stream, one at a time (300 pushes a second are one every 3 ms), none
-// arrives while another commits: a call that finds itself alone soon after the last batch
-// ended, in a stream paced by its senders, lets others gather for batchGather before it
-// commits, as the build hook's chains do. Calls that come faster than one a batchPaced come
-// from callers that wait for each other's answers (a host's few connections pushing a
-// backlog): they gather by themselves while a batch runs, and a wait would only slow them.
+// delivery); on PostgreSQL, an fsync. Deliveries that arrive while another batch is written
+// are therefore written together, in the next one: one transaction, each in its own savepoint,
+// one commit.
+//
+// A steady stream of pushes (300 a second are one every 3 ms) never has one arrive while
+// another is written, so a call that finds itself alone, in such a stream, first waits up to
+// batchGather for others to join it, as the build hook's chains do. A call is in a stream when
+// the last batch was answered less than batchStream ago and calls come on average batchPaced or
+// more apart, each gap counted from the previous call or the last answer, whichever is later.
+// A caller that sends its next call as soon as it is answered (a host pushing a backlog) thus
+// shows gaps of next to nothing and is not held: its calls gather by themselves while a batch
+// runs. The wait also ends once no call has come for twice the average gap, as happens when
+// the few callers of a closed loop have all come; and a wait that no other call joined makes
+// the next ones rarer (the 2, 4, … 64 next chances are let go), so that a lone caller that
+// calls again a little while after each answer is not held every time.
 
 // maxBatch bounds the calls one batch transaction runs; batchTimeout, how long a batch may
 // take, whoever waits for it.
@@ -26,11 +33,15 @@ const (
 	batchTimeout = 30 * time.Second
 	// batchGather is how long a call alone in a stream waits for others: at most that much
 	// later is its answer (a host waits seconds for a webhook's), and a stream of pushes
-	// costs a transaction per batchGather instead of one per push. A call is in a stream
-	// when the last batch ended less than batchStream before it runs.
+	// costs a transaction per batchGather instead of one per push.
 	batchGather = 10 * time.Millisecond
+	// batchStream is how soon after the last answer a call may still be in a stream.
 	batchStream = 4 * batchGather
-	batchPaced  = time.Millisecond
+	// batchPaced is the average gap from which calls are a stream; each gap counts up to
+	// batchGather, so that one long gap (a pause) does not make a stream by itself.
+	batchPaced = time.Millisecond
+	// batchMaxBackoff bounds the doubling of the chances let go after fruitless waits (2^6).
+	batchMaxBackoff = 6
 )
 
 // batcher gathers the calls to inBatch that wait while a batch runs.
@@ -38,14 +49,15 @@ type batcher struct {
 	running chan struct{} // holds a token while a call runs a batch
 	mu      sync.Mutex    // guards the fields below
 	waiting []*batchCall
-	ended   time.Time     // when the last batch ended
-	arrived time.Time     // when the last call came
-	gap     time.Duration // how far apart calls come: a moving average, each gap at most 2·batchPaced
+	// answered is when the last batch told its calls their outcome; arrived, when the last
+	// call came; gap, how far apart calls come (a moving average; see Group commit).
+	answered, arrived time.Time
+	gap               time.Duration
+	// backoff counts the fruitless waits in a row; skip, the chances to wait still let go.
+	backoff, skip int
 }
 
-// newBatcher starts as if calls came paced: a closed loop brings the average down within a
-// few batches.
-func newBatcher() *batcher { return &batcher{running: make(chan struct{}, 1), gap: 2 * batchPaced} }
+func newBatcher() *batcher { return &batcher{running: make(chan struct{}, 1)} }
 
 type batchCall struct {
 	ctx  context.Context
@@ -64,14 +76,7 @@ type batchCall struct {
 func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) error) error {
 	c := &batchCall{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b := s.batch
-	now := time.Now()
-	b.mu.Lock()
-	b.waiting = append(b.waiting, c)
-	// Capped, a gap after a gather (or a pause) cannot keep the average over batchPaced by
-	// itself: calls that come together, a closed loop's, keep it under whatever they wait.
-	b.gap += (min(now.Sub(b.arrived), 2*batchPaced) - b.gap) / 8
-	b.arrived = now
-	b.mu.Unlock()
+	b.arrive(c, time.Now())
 	// Either a running batch takes this call, or this call runs the next batch.
 	select {
 	case err := <-c.done:
@@ -89,24 +94,80 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 		return err
 	default:
 	}
-	if b.inStream(c, time.Now()) {
-		time.Sleep(batchGather)
+	if b.shouldGather(c, time.Now()) {
+		b.gather(ctx)
 	}
 	s.runBatch(b.take(c))
-	b.mu.Lock()
-	b.ended = time.Now()
-	b.mu.Unlock()
 	return <-c.done
 }
 
-// inStream reports whether c, about to run a batch at now, should let others gather first:
-// it waits alone, the last batch ended less than batchStream ago, and calls come at least
-// batchPaced apart. A call after a pause runs at once; calls that wait together already make
-// a batch, and so do calls that come faster.
-func (b *batcher) inStream(c *batchCall, now time.Time) bool {
+// arrive adds c, come at now, to the waiting calls, and counts its gap.
+func (b *batcher) arrive(c *batchCall, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.waiting) == 1 && b.waiting[0] == c && now.Sub(b.ended) < batchStream && b.gap >= batchPaced
+	b.waiting = append(b.waiting, c)
+	since := b.arrived
+	if b.answered.After(since) {
+		since = b.answered
+	}
+	b.gap += (min(max(0, now.Sub(since)), batchGather) - b.gap) / 8
+	b.arrived = now
+}
+
+// shouldGather reports whether c, about to run a batch at now, waits for others first: it
+// waits alone, in a stream (see Group commit), and no chance is to be let go.
+func (b *batcher) shouldGather(c *batchCall, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waiting) != 1 || now.Sub(b.answered) >= batchStream || b.gap < batchPaced {
+		return false
+	}
+	if b.skip > 0 {
+		b.skip--
+		return false
+	}
+	return true
+}
+
+// gather waits for calls to join the one about to run a batch: until batchGather has passed,
+// or no call has come for twice the calls' average gap (those of a closed loop come together,
+// then none), or ctx ends. A wait that none joined doubles the chances let go before the next.
+func (b *batcher) gather(ctx context.Context) {
+	deadline := time.Now().Add(batchGather)
+	t := time.NewTimer(batchGather)
+	defer t.Stop()
+	for {
+		b.mu.Lock()
+		until := min(deadline.Sub(b.arrived), 2*b.gap)
+		wake, full := b.arrived.Add(until), len(b.waiting) >= maxBatch
+		b.mu.Unlock()
+		if full || !time.Now().Before(wake) {
+			break
+		}
+		t.Reset(time.Until(wake))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waiting) > 1 {
+		b.backoff = 0
+		return
+	}
+	b.backoff = min(b.backoff+1, batchMaxBackoff)
+	b.skip = 1 << b.backoff
+}
+
+// answer tells c its outcome, and counts when: a caller that calls again as soon as answered
+// comes right after this, whatever it waited.
+func (b *batcher) answer(c *batchCall, err error) {
+	b.mu.Lock()
+	b.answered = time.Now()
+	b.mu.Unlock()
+	c.done <- err
 }
 
 // leave takes c out of the waiting calls, and reports whether it was still waiting.
@@ -146,7 +207,7 @@ func (s *Store) runBatch(calls []*batchCall) {
 				outcomes[i] = s.inTx(ctx, func(tx *wtx) error { return call(ctx, tx, c.fn) })
 			}
 		}
-		c.done <- outcomes[i]
+		s.batch.answer(c, outcomes[i])
 	}
 }
 

@@ -154,108 +154,132 @@ func TestFailedBatchRunsEachCallAlone(t *testing.T) {
 	}
 }
 
-// Calls that come one at a time, as a steady stream of pushes does (one every 3 ms at
-// 300 a second), are written in batches all the same: a call alone soon after a batch ended
-// lets others gather before it commits. A call after a pause, one that others already wait
-// with, or one among calls that come faster than one a millisecond does not wait.
-func TestStreamOfCallsCommitsInBatches(t *testing.T) {
-	s := newTestStore(t)
-	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+// recordCalls makes n calls to inBatch, each recording a delivery, from its own goroutine,
+// starting one every every (all at once when 0), and returns in how many transactions they ran.
+func recordCalls(t *testing.T, s *Store, configID int64, prefix string, n int, every time.Duration) int {
+	t.Helper()
 	var (
 		mu  sync.Mutex
 		txs = map[*wtx]bool{}
 		wg  sync.WaitGroup
 	)
-	const n = 12
-	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.inBatch(context.Background(), func(ctx context.Context, tx *wtx) error {
+			if err := s.inBatch(context.Background(), func(ctx context.Context, tx *wtx) error {
 				mu.Lock()
 				txs[tx] = true
 				mu.Unlock()
 				_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
-					VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, c.ID, fmt.Sprint(i), time.Now().UTC())
+					VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, configID, fmt.Sprint(prefix, i), time.Now().UTC())
 				return err
-			})
+			}); err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
 		}()
-		time.Sleep(3 * time.Millisecond)
+		time.Sleep(every)
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("call %d: %v", i, err)
-		}
-	}
+	return len(txs)
+}
+
+// Calls that come one at a time, as a steady stream of pushes does (one every 3 ms at
+// 300 a second), are written in batches all the same: a call alone in the stream waits for
+// others to join it before it commits.
+func TestStreamOfCallsCommitsInBatches(t *testing.T) {
+	s := newTestStore(t)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	const n = 30
+	txs := recordCalls(t, s, c.ID, "stream-", n, 3*time.Millisecond)
 	if got := len(recordedIDs(t, s, c.ID)); got != n {
 		t.Errorf("%d deliveries recorded, want %d", got, n)
 	}
-	if len(txs) > n/2 {
-		t.Errorf("%d calls 3 ms apart ran in %d transactions, want at most %d: they did not gather", n, len(txs), n/2)
+	if txs > n/2 {
+		t.Errorf("%d calls 3 ms apart ran in %d transactions, want at most %d: they did not gather", n, txs, n/2)
 	}
+}
 
-	// Sixteen callers that each call again as soon as answered (a closed loop) come bunched
-	// after each batch: on average well under batchPaced apart, so none waits.
-	var loop sync.WaitGroup
-	for w := range 16 {
-		loop.Add(1)
-		go func() {
-			defer loop.Done()
-			for i := range 25 {
-				if err := s.inBatch(context.Background(), func(ctx context.Context, tx *wtx) error {
-					_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (config_id, request_id, event, result, status, reason, received_at)
-						VALUES (?, ?, 'e', 'ignored', 202, 'r', ?)`, c.ID, fmt.Sprintf("loop-%d-%d", w, i), time.Now().UTC())
-					return err
-				}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+// A caller that calls again as soon as it is answered (a host pushing a backlog) is not held:
+// in 50 calls in a row, it waited for others at most a few times, when the machine was slow to
+// run it again (each wait finds no one, and is counted as fruitless; held, it would wait at
+// every chance it is not let go: six times or more).
+func TestSerialCallerIsNotHeld(t *testing.T) {
+	s := newTestStore(t)
+	c := mustCreateSCM(t, s, bbServerConfig("ALGO"), nil)
+	for i := range 50 {
+		recordCalls(t, s, c.ID, fmt.Sprintf("serial-%d-", i), 1, 0)
 	}
-	loop.Wait()
 	b := s.batch
 	b.mu.Lock()
-	gap := b.gap
-	b.mu.Unlock()
-	if gap >= batchPaced {
-		t.Errorf("after a closed loop of 16 callers, calls are %v apart on average, want under %v: its batches would wait", gap, batchPaced)
+	defer b.mu.Unlock()
+	if b.backoff > 3 {
+		t.Errorf("a caller that called again as soon as answered waited %d times in 50 calls (calls %v apart on average), want at most 3", b.backoff, b.gap)
+	}
+}
+
+// The rule, on made-up timelines: a call waits for others when it is alone in a paced
+// stream, not after a pause, not among calls that each come as soon as one is answered, and
+// less and less often while its waits find no one.
+func TestWhenACallWaitsForOthers(t *testing.T) {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	// timeline makes calls at the given times from t0, each answered took after it came,
+	// and reports whether one more call, alone, at the last time plus next, would wait.
+	timeline := func(took, next time.Duration, at ...time.Duration) bool {
+		b := newBatcher()
+		t0 := time.Now()
+		for _, a := range at {
+			b.arrive(&batchCall{}, t0.Add(a))
+			b.answered = t0.Add(a + took)
+		}
+		last := t0.Add(at[len(at)-1] + next)
+		c := &batchCall{}
+		b.arrive(c, last)
+		b.waiting = []*batchCall{c}
+		return b.shouldGather(c, last)
+	}
+	var paced, serial, bunched []time.Duration
+	for i := range 10 {
+		paced = append(paced, ms(3.3*float64(i)))
+		serial = append(serial, ms(3.05*float64(i))) // each 0.05 ms after the previous one's answer, 3 ms after it came
+		for j := range 16 {
+			bunched = append(bunched, ms(5*float64(i)+0.01*float64(j)))
+		}
+	}
+	if !timeline(ms(0.3), ms(3.3), paced...) {
+		t.Error("a call alone in a stream of one every 3.3 ms does not wait for others")
+	}
+	if timeline(ms(0.3), batchStream+ms(1), paced...) {
+		t.Error("a call after a pause of 40 ms waits for others; want it to run at once")
+	}
+	if timeline(ms(3), ms(3.05), serial...) {
+		t.Error("a call 0.05 ms after the previous one was answered (3 ms after it came, as on a slow commit) waits for others; want it to run at once")
+	}
+	if timeline(ms(0.3), ms(5), bunched...) {
+		t.Error("a call among calls that come 16 at a time, right after an answer, waits for others")
 	}
 
-	now := time.Now()
-	alone := &batchCall{}
-	b.mu.Lock()
-	b.waiting, b.ended, b.gap = []*batchCall{alone}, now.Add(-batchStream-time.Millisecond), 3*time.Millisecond
-	b.mu.Unlock()
-	if b.inStream(alone, now) {
-		t.Error("a call alone after a pause waits for others; want it to run at once")
+	b := newBatcher()
+	c := &batchCall{}
+	b.waiting, b.answered, b.gap = []*batchCall{c}, time.Now(), 2*batchPaced
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	for round, letGo := range []int{0, 2, 4, 8} {
+		for range letGo {
+			if b.shouldGather(c, time.Now()) {
+				t.Fatalf("after %d fruitless waits, a call waited before %d chances were let go", round, letGo)
+			}
+		}
+		if !b.shouldGather(c, time.Now()) {
+			t.Fatalf("after %d fruitless waits and %d chances let go, a call in a stream did not wait", round, letGo)
+		}
+		b.gather(stopped) // no one joins
 	}
-	b.mu.Lock()
-	b.ended, b.gap = now.Add(-time.Millisecond), 200*time.Microsecond
-	b.mu.Unlock()
-	if b.inStream(alone, now) {
-		t.Error("a call alone among calls 0.2 ms apart waits for others; want it to run at once (they gather by themselves)")
-	}
-	b.mu.Lock()
-	b.gap = 3 * time.Millisecond
-	b.mu.Unlock()
-	b.mu.Lock()
-	b.ended = now.Add(-time.Millisecond)
-	b.mu.Unlock()
-	if !b.inStream(alone, now) {
-		t.Error("a call alone 1 ms after a batch ended does not wait for others")
-	}
-	b.mu.Lock()
 	b.waiting = append(b.waiting, &batchCall{})
-	b.mu.Unlock()
-	if b.inStream(alone, now) {
-		t.Error("a call that another waits with waits for more; want them to run at once")
+	b.gather(stopped) // one joined
+	if b.backoff != 0 {
+		t.Errorf("a wait that another call joined left %d fruitless waits counted, want 0", b.backoff)
 	}
-	b.mu.Lock()
-	b.waiting = nil
-	b.mu.Unlock()
 }
 
 func backgrounds(n int) []context.Context {
