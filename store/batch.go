@@ -49,8 +49,8 @@ type batcher struct {
 	running chan struct{} // holds a token while a call runs a batch
 	mu      sync.Mutex    // guards the fields below
 	waiting []*batchCall
-	// answered is when the last batch told its calls their outcome; arrived, when the last
-	// call came; gap, how far apart calls come (a moving average; see Group commit).
+	// answered is when a call was last told its outcome; arrived, when the last call came;
+	// gap, how far apart calls come (a moving average; see Group commit).
 	answered, arrived time.Time
 	gap               time.Duration
 	// backoff counts the fruitless waits in a row; skip, the chances to wait still let go.
@@ -94,7 +94,7 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 		return err
 	default:
 	}
-	if b.shouldGather(c, time.Now()) {
+	if b.shouldGather(time.Now()) {
 		b.gather(ctx)
 	}
 	s.runBatch(b.take(c))
@@ -114,9 +114,9 @@ func (b *batcher) arrive(c *batchCall, now time.Time) {
 	b.arrived = now
 }
 
-// shouldGather reports whether c, about to run a batch at now, waits for others first: it
-// waits alone, in a stream (see Group commit), and no chance is to be let go.
-func (b *batcher) shouldGather(c *batchCall, now time.Time) bool {
+// shouldGather reports whether the call about to run a batch at now waits for others first:
+// it waits alone, in a stream (see Group commit), and no chance is to be let go.
+func (b *batcher) shouldGather(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.waiting) != 1 || now.Sub(b.answered) >= batchStream || b.gap < batchPaced {

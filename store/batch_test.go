@@ -236,7 +236,7 @@ func TestWhenACallWaitsForOthers(t *testing.T) {
 		c := &batchCall{}
 		b.arrive(c, last)
 		b.waiting = []*batchCall{c}
-		return b.shouldGather(c, last)
+		return b.shouldGather(last)
 	}
 	var paced, serial, bunched []time.Duration
 	for i := range 10 {
@@ -266,11 +266,11 @@ func TestWhenACallWaitsForOthers(t *testing.T) {
 	stop()
 	for round, letGo := range []int{0, 2, 4, 8} {
 		for range letGo {
-			if b.shouldGather(c, time.Now()) {
+			if b.shouldGather(time.Now()) {
 				t.Fatalf("after %d fruitless waits, a call waited before %d chances were let go", round, letGo)
 			}
 		}
-		if !b.shouldGather(c, time.Now()) {
+		if !b.shouldGather(time.Now()) {
 			t.Fatalf("after %d fruitless waits and %d chances let go, a call in a stream did not wait", round, letGo)
 		}
 		b.gather(stopped) // no one joins
