@@ -21,10 +21,10 @@ import (
 // more apart, each gap counted from the previous call or the last answer, whichever is later.
 // A caller that sends its next call as soon as it is answered (a host pushing a backlog) thus
 // shows gaps of next to nothing and is not held: its calls gather by themselves while a batch
-// runs. The wait also ends once no call has come for twice the average gap, as happens when
-// the few callers of a closed loop have all come; and a wait that no other call joined makes
-// the next ones rarer (the 2, 4, … 64 next chances are let go), so that a lone caller that
-// calls again a little while after each answer is not held every time.
+// runs. The wait also ends once no call has come for twice the average time from one call to
+// the next, as happens when the few callers of a closed loop have all come; and a wait that no
+// other call joined makes the next ones rarer (the 2, 4, … 64 next chances are let go), so
+// that a lone caller that calls again a little while after each answer is not held every time.
 
 // maxBatch bounds the calls one batch transaction runs; batchTimeout, how long a batch may
 // take, whoever waits for it.
@@ -50,14 +50,20 @@ type batcher struct {
 	mu      sync.Mutex    // guards the fields below
 	waiting []*batchCall
 	// answered is when a call was last told its outcome; arrived, when the last call came;
-	// gap, how far apart calls come (a moving average; see Group commit).
+	// gap, how long after the previous call or the last answer calls come (see Group commit),
+	// and spacing, how long after the previous call: moving averages, each sample at most
+	// batchGather.
 	answered, arrived time.Time
-	gap               time.Duration
+	gap, spacing      time.Duration
 	// backoff counts the fruitless waits in a row; skip, the chances to wait still let go.
 	backoff, skip int
 }
 
-func newBatcher() *batcher { return &batcher{running: make(chan struct{}, 1)} }
+// newBatcher starts with no gap (a call is not in a stream before its gaps say so) and the
+// widest spacing (a first wait is not cut short before the next call could come).
+func newBatcher() *batcher {
+	return &batcher{running: make(chan struct{}, 1), spacing: batchGather}
+}
 
 type batchCall struct {
 	ctx  context.Context
@@ -111,6 +117,7 @@ func (b *batcher) arrive(c *batchCall, now time.Time) {
 		since = b.answered
 	}
 	b.gap += (min(max(0, now.Sub(since)), batchGather) - b.gap) / 8
+	b.spacing += (min(max(0, now.Sub(b.arrived)), batchGather) - b.spacing) / 8
 	b.arrived = now
 }
 
@@ -130,17 +137,16 @@ func (b *batcher) shouldGather(now time.Time) bool {
 }
 
 // gather waits for calls to join the one about to run a batch: until batchGather has passed,
-// or no call has come for twice the calls' average gap (those of a closed loop come together,
-// then none), or ctx ends. A wait that none joined doubles the chances let go before the next.
+// or no call has come for twice the calls' average spacing (those of a closed loop come
+// together, then none), or ctx ends. The spacing, not the gap: the gap shrinks as commits take
+// longer, while the next call of a paced stream comes no sooner. A wait that none joined
+// doubles the chances let go before the next.
 func (b *batcher) gather(ctx context.Context) {
-	deadline := time.Now().Add(batchGather)
+	start := time.Now()
 	t := time.NewTimer(batchGather)
 	defer t.Stop()
 	for {
-		b.mu.Lock()
-		until := min(deadline.Sub(b.arrived), 2*b.gap)
-		wake, full := b.arrived.Add(until), len(b.waiting) >= maxBatch
-		b.mu.Unlock()
+		wake, full := b.gatherUntil(start)
 		if full || !time.Now().Before(wake) {
 			break
 		}
@@ -159,6 +165,15 @@ func (b *batcher) gather(ctx context.Context) {
 	}
 	b.backoff = min(b.backoff+1, batchMaxBackoff)
 	b.skip = 1 << b.backoff
+}
+
+// gatherUntil reports until when a wait begun at start lasts if no other call comes, and
+// whether the batch is already full.
+func (b *batcher) gatherUntil(start time.Time) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wake := b.arrived.Add(min(start.Add(batchGather).Sub(b.arrived), 2*b.spacing))
+	return wake, len(b.waiting) >= maxBatch
 }
 
 // answer tells c its outcome, and counts when: a caller that calls again as soon as answered

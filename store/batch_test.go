@@ -223,9 +223,9 @@ func TestSerialCallerIsNotHeld(t *testing.T) {
 // less and less often while its waits find no one.
 func TestWhenACallWaitsForOthers(t *testing.T) {
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
-	// timeline makes calls at the given times from t0, each answered took after it came,
-	// and reports whether one more call, alone, at the last time plus next, would wait.
-	timeline := func(took, next time.Duration, at ...time.Duration) bool {
+	// stream makes calls at the given times from t0, each answered took after it came, then
+	// one more, alone, at the last time plus next, and returns the batcher and when that came.
+	stream := func(took, next time.Duration, at ...time.Duration) (*batcher, time.Time) {
 		b := newBatcher()
 		t0 := time.Now()
 		for _, a := range at {
@@ -236,6 +236,11 @@ func TestWhenACallWaitsForOthers(t *testing.T) {
 		c := &batchCall{}
 		b.arrive(c, last)
 		b.waiting = []*batchCall{c}
+		return b, last
+	}
+	// timeline reports whether the last call of such a stream waits for others.
+	timeline := func(took, next time.Duration, at ...time.Duration) bool {
+		b, last := stream(took, next, at...)
 		return b.shouldGather(last)
 	}
 	var paced, serial, bunched []time.Duration
@@ -248,6 +253,13 @@ func TestWhenACallWaitsForOthers(t *testing.T) {
 	}
 	if !timeline(ms(0.3), ms(3.3), paced...) {
 		t.Error("a call alone in a stream of one every 3.3 ms does not wait for others")
+	}
+	// Commits of 2 ms leave gaps of 1.3 ms between an answer and the next call: still a
+	// stream, whose next call comes 3.3 ms after the last, and the wait lasts till then.
+	if b, last := stream(ms(2), ms(3.3), paced...); !b.shouldGather(last) {
+		t.Error("a call alone in a stream of one every 3.3 ms, each committed in 2 ms, does not wait for others")
+	} else if wake, _ := b.gatherUntil(last); wake.Before(last.Add(ms(3.3))) {
+		t.Errorf("in a stream of one every 3.3 ms, each committed in 2 ms, a wait lasts %v if no call comes; want until the next one comes", wake.Sub(last))
 	}
 	if timeline(ms(0.3), batchStream+ms(1), paced...) {
 		t.Error("a call after a pause of 40 ms waits for others; want it to run at once")
