@@ -21,10 +21,11 @@ import (
 // more apart, each gap counted from the previous call or the last answer, whichever is later.
 // A caller that sends its next call as soon as it is answered (a host pushing a backlog) thus
 // shows gaps of next to nothing and is not held: its calls gather by themselves while a batch
-// runs. The wait also ends once no call has come for twice the average time from one call to
-// the next, as happens when the few callers of a closed loop have all come; and a wait that no
-// other call joined makes the next ones rarer (the 2, 4, … 64 next chances are let go), so
-// that a lone caller that calls again a little while after each answer is not held every time.
+// runs. The wait also ends once no call has come for twice the average time from one call (or
+// the end of a wait) to the next, as when the few callers of a closed loop have all come; and a
+// wait that no other call joined makes the next ones rarer (the 2, 4, … 64 next chances are
+// let go), so that a lone caller that calls again a little while after each answer is not held
+// every time.
 
 // maxBatch bounds the calls one batch transaction runs; batchTimeout, how long a batch may
 // take, whoever waits for it.
@@ -50,17 +51,18 @@ type batcher struct {
 	mu      sync.Mutex    // guards the fields below
 	waiting []*batchCall
 	// answered is when a call was last told its outcome; arrived, when the last call came;
-	// gap, how long after the previous call or the last answer calls come (see Group commit),
-	// and spacing, how long after the previous call: moving averages, each sample at most
-	// batchGather.
-	answered, arrived time.Time
-	gap, spacing      time.Duration
+	// gathered, when the last wait for others ended. gap is how long after the previous call
+	// or the last answer calls come (see Group commit), and spacing, how long after the
+	// previous call or the last wait: moving averages, each sample at most batchGather.
+	answered, arrived, gathered time.Time
+	gap, spacing                time.Duration
 	// backoff counts the fruitless waits in a row; skip, the chances to wait still let go.
 	backoff, skip int
 }
 
 // newBatcher starts with no gap (a call is not in a stream before its gaps say so) and the
-// widest spacing (a first wait is not cut short before the next call could come).
+// widest spacing (a first wait is not cut short before the next call could come); the first
+// call has neither.
 func newBatcher() *batcher {
 	return &batcher{running: make(chan struct{}, 1), spacing: batchGather}
 }
@@ -107,18 +109,24 @@ func (s *Store) inBatch(ctx context.Context, fn func(context.Context, *wtx) erro
 	return <-c.done
 }
 
-// arrive adds c, come at now, to the waiting calls, and counts its gap.
+// arrive adds c, come at now, to the waiting calls, and counts its gap and spacing.
 func (b *batcher) arrive(c *batchCall, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.waiting = append(b.waiting, c)
-	since := b.arrived
-	if b.answered.After(since) {
-		since = b.answered
+	if !b.arrived.IsZero() {
+		b.gap += (sample(now, b.arrived, b.answered) - b.gap) / 8
+		b.spacing += (sample(now, b.arrived, b.gathered) - b.spacing) / 8
 	}
-	b.gap += (min(max(0, now.Sub(since)), batchGather) - b.gap) / 8
-	b.spacing += (min(max(0, now.Sub(b.arrived)), batchGather) - b.spacing) / 8
 	b.arrived = now
+}
+
+// sample is how long before now the later of a and b was, at most batchGather.
+func sample(now, a, b time.Time) time.Duration {
+	if b.After(a) {
+		a = b
+	}
+	return min(max(0, now.Sub(a)), batchGather)
 }
 
 // shouldGather reports whether the call about to run a batch at now waits for others first:
@@ -139,8 +147,9 @@ func (b *batcher) shouldGather(now time.Time) bool {
 // gather waits for calls to join the one about to run a batch: until batchGather has passed,
 // or no call has come for twice the calls' average spacing (those of a closed loop come
 // together, then none), or ctx ends. The spacing, not the gap: the gap shrinks as commits take
-// longer, while the next call of a paced stream comes no sooner. A wait that none joined
-// doubles the chances let go before the next.
+// longer, while the next call of a paced stream comes no sooner; and the spacing counts from
+// the end of the last wait, so that the callers of a closed loop, answered after it, do not
+// lengthen the next. A wait that none joined doubles the chances let go before the next.
 func (b *batcher) gather(ctx context.Context) {
 	start := time.Now()
 	t := time.NewTimer(batchGather)
@@ -159,6 +168,7 @@ func (b *batcher) gather(ctx context.Context) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.gathered = time.Now()
 	if len(b.waiting) > 1 {
 		b.backoff = 0
 		return
