@@ -89,7 +89,8 @@ func TestLockoutSurvivesAFlood(t *testing.T) {
 
 // TestSignInFloodDoesNotKeepAdminsOut: 10,200 abandoned sign-ins once kept the CPU busy for
 // six minutes, and a real admin's sign-in took 412 s (issue 13, item 2). While 10,000 junk
-// sign-ins arrive, the admin signs in within 2 s.
+// sign-ins arrive, the admin signs in within 5 s (well under a second on an idle machine; the
+// bound leaves room for -race beside the other packages' tests on two cores).
 func TestSignInFloodDoesNotKeepAdminsOut(t *testing.T) {
 	app := newTestApp(t)
 	token := app.client().get("/login").csrf()
@@ -122,8 +123,8 @@ func TestSignInFloodDoesNotKeepAdminsOut(t *testing.T) {
 	status := signInFrom(ctx, app, noRedirects("127.0.5.1"), token, adminName, adminPassword)
 	took := time.Since(start)
 	t.Logf("admin signed in (%d) in %s after %d junk sign-ins", status, took, sent.Load())
-	if status != http.StatusSeeOther || took > 2*time.Second {
-		t.Errorf("the admin's sign-in during the flood: %d after %s, want 303 within 2 s", status, took)
+	if status != http.StatusSeeOther || took > 5*time.Second {
+		t.Errorf("the admin's sign-in during the flood: %d after %s, want 303 within 5 s", status, took)
 	}
 	<-stop
 	if busy.Load() == 0 {

@@ -77,6 +77,7 @@ func TestKeysRotateWaitsForEveryServer(t *testing.T) {
 			}
 		}
 	}()
+	keySwitchTimeout = 10 * time.Second // room for a busy machine; the wait itself is a poll every 100 ms
 	start := time.Now()
 	err = run(ctx, []string{"keys", "rotate"}, env(map[string]string{"SCMADMIN_DB": dbPath}), strings.NewReader(""), &out)
 	close(stop)
@@ -86,7 +87,7 @@ func TestKeysRotateWaitsForEveryServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("keys rotate with every server on the new key: %v\n%s", err, out.String())
 	}
-	if took := time.Since(start); took > keySwitchTimeout {
+	if took := time.Since(start); took > keySwitchTimeout/2 {
 		t.Errorf("rotation took %s: it should not sleep when the servers are there already", took)
 	}
 	if ids := secretKeyIDs(t, dbPath); ids[3] != 1 || len(ids) != 1 {

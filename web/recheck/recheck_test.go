@@ -72,6 +72,19 @@ func (tr *tester) test(name string) func(ctx context.Context, id string) {
 	}
 }
 
+// until waits, for up to 10 s (timers fire late on a busy machine, never early), for cond to
+// hold of what tr has recorded, and reports whether it did.
+func (tr *tester) until(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		tr.mu.Lock()
+		ok := cond()
+		tr.mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			return ok
+		}
+	}
+}
+
 func ids(n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -112,7 +125,7 @@ func TestAtMostFourAtOnce(t *testing.T) {
 	// 500 ms, four at a time.
 	tr := newTester(40 * time.Millisecond)
 	stop := run(scheduler("a", 250*time.Millisecond, ids(50), tr, &lease{}))
-	time.Sleep(800 * time.Millisecond)
+	tr.until(func() bool { return len(tr.starts) == 50 })
 	stop()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
@@ -171,7 +184,9 @@ func TestStopsCleanly(t *testing.T) {
 	tr := newTester(time.Hour)
 	l := &lease{}
 	stop := run(scheduler("a", 100*time.Millisecond, ids(8), tr, l))
-	time.Sleep(150 * time.Millisecond)
+	if !tr.until(func() bool { return tr.now == MaxRunning }) {
+		t.Fatalf("%d tests running, want %d", tr.now, MaxRunning)
+	}
 	stopped := make(chan struct{})
 	go func() {
 		stop()
@@ -207,15 +222,15 @@ func TestOneServerTests(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	stopB := run(scheduler("b", 100*time.Millisecond, ids(4), tr, l))
 	defer stopB()
-	time.Sleep(300 * time.Millisecond)
+	tr.until(func() bool { return tr.by["a"] >= 12 })
 	stopA()
 	tr.mu.Lock()
 	byA, byB := tr.by["a"], tr.by["b"]
 	tr.mu.Unlock()
-	if byA < 8 || byB != 0 {
-		t.Fatalf("while a held the lease: a ran %d tests, b %d; want a about 12, b none", byA, byB)
+	if byA < 12 || byB != 0 {
+		t.Fatalf("while a held the lease: a ran %d tests, b %d; want a 12 (three rounds), b none", byA, byB)
 	}
-	time.Sleep(300 * time.Millisecond)
+	tr.until(func() bool { return tr.by["b"] >= 8 })
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if tr.by["b"] < 8 || tr.by["a"] != byA {
