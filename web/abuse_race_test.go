@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/scmadmin/scmadmin/store"
 )
@@ -115,19 +114,26 @@ func TestTestOfADeletedConfiguration(t *testing.T) {
 	app := newTestApp(t)
 	c := app.adminClient()
 	token := c.get("/admin/scm").csrf()
-	// A host that takes a while to hang up.
+	// A host that hangs up once the configuration is deleted.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	reached, deleted := make(chan struct{}, 1), make(chan struct{})
+	hangUp := sync.OnceFunc(func() { close(deleted) })
+	defer hangUp()
 	go func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() { time.Sleep(500 * time.Millisecond); conn.Close() }()
+			select {
+			case reached <- struct{}{}:
+			default:
+			}
+			go func() { <-deleted; conn.Close() }()
 		}
 	}()
 	id := disabledConfig(t, app, ln.Addr().String())
@@ -136,10 +142,15 @@ func TestTestOfADeletedConfiguration(t *testing.T) {
 		code, body := postAs(c, token, scmPath(id, "test"), nil)
 		answer <- fmt.Sprint(code, " ", body)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-reached:
+	case got := <-answer:
+		t.Fatalf("the test answered before it reached the host: %.300s", got)
+	}
 	if code, _ := postAs(c, token, scmPath(id, "delete"), nil); code != http.StatusSeeOther {
 		t.Fatalf("delete during the test: %d", code)
 	}
+	hangUp()
 	if got := <-answer; !strings.HasPrefix(got, "404 ") || !strings.Contains(got, "deleted while its connection was tested") {
 		t.Errorf("the test of a configuration deleted meanwhile answered %.300s", got)
 	}

@@ -102,12 +102,14 @@ func TestContinuousHealthFollowsAHostThatBreaksAndRecovers(t *testing.T) {
 		t.Errorf("metric %q", got)
 	}
 
+	// A test under way when the token is revoked may be the first to fail: its time is after
+	// the last test that passed, not necessarily after the revocation.
+	passed := health().At
 	fake.RevokeToken("good-token-1")
-	broke := time.Now()
 	waitFor(t, "a failed test", func() bool { return !health().At.IsZero() && !health().Passed })
 	failing := health()
-	if failing.FailingSince.Before(broke) || failing.Summary != "Access token authenticates" {
-		t.Errorf("health %+v, want failing at the token step since after %s", failing, broke)
+	if !failing.FailingSince.After(passed) || failing.Summary != "Access token authenticates" {
+		t.Errorf("health %+v, want failing at the token step since after the last pass, %s", failing, passed)
 	}
 	list := c.get("/admin/scm?health=failing")
 	if !list.has(rowSel(id)) || list.doc.Find("table#scm-configs tr[data-scm-id]").Length() != 1 {
@@ -144,7 +146,7 @@ func TestContinuousHealthFollowsAHostThatBreaksAndRecovers(t *testing.T) {
 
 	waitFor(t, "20 results", func() bool {
 		results, err := app.st.HealthResults(context.Background(), id)
-		return err == nil && len(results) == store.KeptHealthResults && results[len(results)-1].At.After(broke)
+		return err == nil && len(results) == store.KeptHealthResults && !results[len(results)-1].At.Before(failing.At)
 	})
 	details := c.get(fmt.Sprintf("/admin/scm/%s", ref(id)))
 	if n := details.doc.Find("#health-results tbody tr").Length(); n != store.KeptHealthResults {
