@@ -146,7 +146,7 @@ func TestContinuousHealthFollowsAHostThatBreaksAndRecovers(t *testing.T) {
 
 	waitFor(t, "20 results", func() bool {
 		results, err := app.st.HealthResults(context.Background(), id)
-		return err == nil && len(results) == store.KeptHealthResults && !results[len(results)-1].At.Before(failing.At)
+		return err == nil && len(results) == store.KeptHealthResults && !results[len(results)-1].At.Before(failing.FailingSince)
 	})
 	details := c.get(fmt.Sprintf("/admin/scm/%s", ref(id)))
 	if n := details.doc.Find("#health-results tbody tr").Length(); n != store.KeptHealthResults {

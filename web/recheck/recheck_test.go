@@ -184,8 +184,10 @@ func TestStopsCleanly(t *testing.T) {
 	tr := newTester(time.Hour)
 	l := &lease{}
 	stop := run(scheduler("a", 100*time.Millisecond, ids(8), tr, l))
-	if !tr.until(func() bool { return tr.now == MaxRunning }) {
-		t.Fatalf("%d tests running, want %d", tr.now, MaxRunning)
+	running := 0
+	if !tr.until(func() bool { running = tr.now; return running == MaxRunning }) {
+		go stop()
+		t.Fatalf("%d tests running, want %d", running, MaxRunning)
 	}
 	stopped := make(chan struct{})
 	go func() {
