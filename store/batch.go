@@ -62,7 +62,7 @@ type batcher struct {
 
 // newBatcher starts with no gap (a call is not in a stream before its gaps say so) and the
 // widest spacing (a first wait is not cut short before the next call could come); the first
-// call has neither.
+// call counts in neither.
 func newBatcher() *batcher {
 	return &batcher{running: make(chan struct{}, 1), spacing: batchGather}
 }

@@ -267,6 +267,21 @@ func TestWhenACallWaitsForOthers(t *testing.T) {
 	} else if wake, _ := b.gatherUntil(last); wake.Before(last.Add(ms(3.3))) {
 		t.Errorf("in a stream of one every 3.3 ms, each committed in 2 ms, a wait lasts %v if no call comes; want until the next one comes", wake.Sub(last))
 	}
+	// Two callers that each call again 1.5 ms after their answer, 0.5 ms after the wait: once
+	// both have come, the wait ends soon, not after the full batchGather, however long the
+	// waits before it were.
+	loop := newBatcher()
+	for round, at := 0, time.Now(); round < 20; round++ {
+		loop.arrive(&batchCall{}, at)
+		loop.arrive(&batchCall{}, at.Add(ms(0.01)))
+		wake, _ := loop.gatherUntil(at)
+		if waited := wake.Sub(at); round >= 10 && waited > batchGather/2 {
+			t.Fatalf("round %d of a closed loop of two: the wait lasts %v, want it to end soon after both came", round, waited)
+		}
+		loop.gathered = wake
+		loop.answered = wake.Add(ms(0.5))
+		at = loop.answered.Add(ms(1.5))
+	}
 	if timeline(ms(0.3), batchStream+ms(1), paced...) {
 		t.Error("a call after a pause of 40 ms waits for others; want it to run at once")
 	}
