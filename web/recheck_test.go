@@ -102,11 +102,13 @@ func TestContinuousHealthFollowsAHostThatBreaksAndRecovers(t *testing.T) {
 		t.Errorf("metric %q", got)
 	}
 
-	// A test under way when the token is revoked may be the first to fail: its time is after
-	// the last test that passed, not necessarily after the revocation.
+	// A test under way when the token is revoked may be the first to fail, at whichever step
+	// came after the revocation, and its time is after the last test that passed, not
+	// necessarily after the revocation; a test begun after it fails at the token step.
 	passed := health().At
 	fake.RevokeToken("good-token-1")
-	waitFor(t, "a failed test", func() bool { return !health().At.IsZero() && !health().Passed })
+	broke := time.Now()
+	waitFor(t, "a failed test begun after the revocation", func() bool { h := health(); return h.At.After(broke) && !h.Passed })
 	failing := health()
 	if !failing.FailingSince.After(passed) || failing.Summary != "Access token authenticates" {
 		t.Errorf("health %+v, want failing at the token step since after the last pass, %s", failing, passed)
