@@ -81,6 +81,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator) to this file")
 	flag.BoolVar(&l.buildHook, "build-hook", true, "run the server with its build hook on (every build also queued in the outbox and POSTed to a local sink)")
 	flag.StringVar(&l.db, "db", "", "a PostgreSQL server (postgres://…) where scmbench may create a database per size; default: SQLite files")
+	flag.BoolVar(&l.process, "process", false, "drive the scmadmin binary in a process of its own, as deployed, instead of the server in scmbench's; "+
+		"the baseline is then its /healthz (a database ping), and the same-size reference and the second server are left out")
 	flag.Parse()
 	var err error
 	l.only, err = regexp.Compile(*only)
@@ -110,6 +112,7 @@ type load struct {
 	maxRequests int // per case and round
 	only        *regexp.Regexp
 	buildHook   bool
+	process     bool // the scmadmin binary in its own process, not the server in this one
 }
 
 func startCPUProfile(path string) error {
@@ -174,13 +177,18 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	defer st.Close()
-	sv, err := serve(st, l.buildHook)
+	var sv *served
+	if l.process {
+		sv, err = serveProcess(bin, dsn, dir, l.buildHook)
+	} else {
+		sv, err = serve(st, l.buildHook)
+	}
 	if err != nil {
 		return 0, err
 	}
 	defer sv.close()
 	var second string // another server on the same PostgreSQL database
-	if l.db != "" {
+	if l.db != "" && !l.process {
 		keys, err := keyring.Load(filepath.Join(dir, "scmadmin.key"))
 		if err != nil {
 			return 0, err
@@ -291,11 +299,11 @@ func apiKeys(ctx context.Context, st *store.Store) (read, admin string, err erro
 // served is the real server on st, in this process on 127.0.0.1, and the admin signed in;
 // with its build hook on, a local sink takes the builds.
 type served struct {
-	srv      *http.Server
 	base     string
 	jar      http.CookieJar
-	sameSize []byte // the first list page, answered as is by sameSizePath
-	stopHook func()
+	baseline benchCase // the trivial handler, or the binary's cheapest route
+	sameSize []byte    // the first list page, answered as is by sameSizePath (nil: no such route)
+	stop     func()    // stops the server and its build hook's sink, once
 }
 
 func serve(st *store.Store, buildHook bool) (*served, error) {
@@ -303,11 +311,12 @@ func serve(st *store.Store, buildHook bool) (*served, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv := &served{base: "http://" + ln.Addr().String(), stopHook: func() {}}
+	sv := &served{base: "http://" + ln.Addr().String(), baseline: benchCase{name: "baseline (trivial handler)", path: baselinePath}}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	e, err := web.New(web.Config{BaseURL: sv.base, Logger: log, BuildHook: buildHook}, st)
+	stopHook := func() {}
 	if err == nil && buildHook {
-		sv.stopHook, err = startBuildHook(st, log)
+		stopHook, err = startBuildHook(st, log)
 	}
 	if err != nil {
 		ln.Close()
@@ -317,8 +326,9 @@ func serve(st *store.Store, buildHook bool) (*served, error) {
 	e.GET(baselinePath, func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	// A reference for what a page's size costs by itself: as trivial, as long as the list.
 	e.GET(sameSizePath, func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, sv.sameSize) })
-	sv.srv = &http.Server{Handler: e}
-	go sv.srv.Serve(ln)
+	srv := &http.Server{Handler: e}
+	go srv.Serve(ln)
+	sv.stop = sync.OnceFunc(func() { srv.Close(); stopHook() })
 	if sv.jar, err = signIn(sv.base); err == nil {
 		sv.sameSize, err = fetch(&http.Client{Jar: sv.jar, CheckRedirect: noRedirect}, sv.base+listPath)
 	}
@@ -329,19 +339,46 @@ func serve(st *store.Store, buildHook bool) (*served, error) {
 	return sv, nil
 }
 
-func (sv *served) close() {
-	sv.srv.Close()
-	sv.stopHook()
+// serveProcess serves the database in dir with the scmadmin binary in a process of its own,
+// its log on /dev/null, with the admin signed in; with its build hook on, towards a local sink.
+func serveProcess(bin, dsn, dir string, buildHook bool) (*served, error) {
+	var env []string
+	stopSink := func() {}
+	if buildHook {
+		sink := newSink()
+		env, stopSink = []string{"SCMADMIN_BUILD_HOOK_URL=" + sink.URL, "SCMADMIN_BUILD_HOOK_SECRET=" + buildHookSecret}, sink.Close
+	}
+	base, _, stop, err := startBinary(bin, dsn, dir, env...)
+	if err != nil {
+		stopSink()
+		return nil, err
+	}
+	sv := &served{base: base, baseline: benchCase{name: "baseline (/healthz: db ping)", path: "/healthz"},
+		stop: sync.OnceFunc(func() { stop(); stopSink() })}
+	if sv.jar, err = signIn(base); err != nil {
+		sv.close()
+		return nil, err
+	}
+	return sv, nil
 }
 
-// startBuildHook runs st's build hook towards a sink on 127.0.0.1 that takes every build
-// (204), as the platform would; stop stops both.
-func startBuildHook(st *store.Store, log *slog.Logger) (stop func(), err error) {
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (sv *served) close() { sv.stop() }
+
+// buildHookSecret signs the build hook's POSTs to the sink.
+const buildHookSecret = "scmbench build hook secret"
+
+// newSink is a platform on 127.0.0.1 that takes every build (204).
+func newSink() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	hook, err := web.NewBuildHook(context.Background(), web.BuildHookConfig{URL: sink.URL, Secret: "scmbench build hook secret", Logger: log}, st)
+}
+
+// startBuildHook runs st's build hook towards a sink; stop stops both.
+func startBuildHook(st *store.Store, log *slog.Logger) (stop func(), err error) {
+	sink := newSink()
+	hook, err := web.NewBuildHook(context.Background(), web.BuildHookConfig{URL: sink.URL, Secret: buildHookSecret, Logger: log}, st)
 	if err != nil {
 		sink.Close()
 		return nil, err
@@ -356,7 +393,7 @@ func startBuildHook(st *store.Store, log *slog.Logger) (stop func(), err error) 
 func (sv *served) cases(n int, fx fixture, second string, only *regexp.Regexp) []benchCase {
 	lastPage := max(1, (n+1+24)/25)
 	cases := []benchCase{
-		{name: "baseline (trivial handler)", path: baselinePath},
+		sv.baseline,
 		{name: "list, first page", path: listPath},
 		// Right after the list alone, to which it is compared round by round.
 		{name: fmt.Sprintf("list, with %d deliveries/s", hooksPerSecond), path: listPath, hooks: hooksPerSecond, hookTo: fx.hookTo},
@@ -372,9 +409,10 @@ func (sv *served) cases(n int, fx fixture, second string, only *regexp.Regexp) [
 		{name: "API, create (JSON post)", path: apiCreatePath, create: true, apiKey: fx.adminKey},
 	}
 	return slices.DeleteFunc(cases, func(bc benchCase) bool {
-		return bc.path != baselinePath && (!only.MatchString(bc.name) ||
+		return bc != sv.baseline && (!only.MatchString(bc.name) ||
 			(bc.hooks > 0 || bc.deliver) && bc.hookTo == 0 || // no configuration to deliver to
 			strings.Contains(bc.name, "2 servers") && second == "" || // one server: SQLite
+			bc.path == sameSizePath && sv.sameSize == nil || // the binary has no such route
 			bc.path == apiListPath+"/") // none to ask for
 	})
 }
@@ -449,21 +487,11 @@ func report(out io.Writer, cases []benchCase, rounds, before [][]result) time.Du
 // serverRSS serves the database in dir with the scmadmin binary as its own process, drives
 // the list and the Add form at it, and returns its peak resident set size (VmHWM).
 func serverRSS(bin, dsn, dir string, l load) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, pid, stop, err := startBinary(bin, dsn, dir)
 	if err != nil {
 		return "", err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--addr", addr, "--db", dsn, "--key-file", filepath.Join(dir, "scmadmin.key"), "--recheck-interval", "0")
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	base := "http://" + addr
-	if err := waitHealthy(base); err != nil {
-		return "", err
-	}
+	defer stop()
 	jar, err := signIn(base)
 	if err != nil {
 		return "", err
@@ -473,7 +501,7 @@ func serverRSS(bin, dsn, dir string, l load) (string, error) {
 			return "", err
 		}
 	}
-	return vmHWM(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)), nil
+	return vmHWM(fmt.Sprintf("/proc/%d/status", pid)), nil
 }
 
 // seed adds n Bitbucket Server configurations through the store, each with its secrets; the
@@ -837,24 +865,38 @@ func timeToHealthy(bin, server string) (time.Duration, error) {
 		return 0, err
 	}
 	defer drop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	start := time.Now()
+	_, _, stop, err := startBinary(bin, dsn, dir, "SCMADMIN_ADMIN_PASSWORD="+adminPassword)
 	if err != nil {
 		return 0, err
+	}
+	defer stop()
+	return time.Since(start), nil
+}
+
+// startBinary starts the scmadmin binary on dsn, with its key file in dir and env added to
+// the environment, on a free port of 127.0.0.1, and waits until /healthz answers 200. It
+// returns the server's base URL, its process id, and stop, which kills it.
+func startBinary(bin, dsn, dir string, env ...string) (base string, pid int, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
 	// The seeded configurations name hosts under example.com: no health check may look them up.
 	cmd := exec.Command(bin, "--addr", addr, "--db", dsn, "--key-file", filepath.Join(dir, "scmadmin.key"), "--recheck-interval", "0")
-	cmd.Env = append(os.Environ(), "SCMADMIN_ADMIN_PASSWORD="+adminPassword)
-	start := time.Now()
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return "", 0, nil, err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitHealthy("http://" + addr); err != nil {
-		return 0, err
+	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	base = "http://" + addr
+	if err := waitHealthy(base); err != nil {
+		stop()
+		return "", 0, nil, err
 	}
-	return time.Since(start), nil
+	return base, cmd.Process.Pid, stop, nil
 }
 
 // waitHealthy polls base's /healthz until it answers 200, for at most 10 s.
