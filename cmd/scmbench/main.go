@@ -1,7 +1,8 @@
 // Command scmbench measures scmadmin under load, each case as a ratio to a trivial handler
 // measured in the same run behind the same middleware. It seeds a fresh database with N
 // configurations, starts the real server in this process on 127.0.0.1, signs in, and drives
-// it with a bounded load generator (loopback only). It reports; it does not gate.
+// it with a bounded load generator (loopback only). It reports; it does not gate. With
+// -process it drives the scmadmin binary in a process of its own instead, as deployed.
 //
 // Each case is driven in several rounds, every round after the baseline's own, and reported
 // by its median round: the machine's background noise then weighs on both sides of a ratio.
@@ -15,7 +16,7 @@
 // PostgreSQL database instead of a SQLite file, and one more case drives the list through
 // two servers on that database while deliveries arrive.
 //
-//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-build-hook=false] [-cpuprofile file] [-db postgres://…]
+//	go run ./cmd/scmbench [-sizes 100,10000,100000] [-rounds 3] [-duration 1s] [-conns 32] [-cases regexp] [-build-hook=false] [-cpuprofile file] [-db postgres://…] [-process]
 package main
 
 import (
@@ -78,11 +79,11 @@ func main() {
 	flag.IntVar(&l.conns, "conns", 32, "concurrent connections of the load generator")
 	flag.IntVar(&l.maxRequests, "max-requests", 100_000, "a round of a case stops after this many requests even before -duration")
 	only := flag.String("cases", "", "run only the cases whose names match this regexp (and the baseline)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator) to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load generator; with -process, the load generator only) to this file")
 	flag.BoolVar(&l.buildHook, "build-hook", true, "run the server with its build hook on (every build also queued in the outbox and POSTed to a local sink)")
 	flag.StringVar(&l.db, "db", "", "a PostgreSQL server (postgres://…) where scmbench may create a database per size; default: SQLite files")
 	flag.BoolVar(&l.process, "process", false, "drive the scmadmin binary in a process of its own, as deployed, instead of the server in scmbench's; "+
-		"the baseline is then its /healthz (a database ping), and the same-size reference and the second server are left out")
+		"the baseline is then its /healthz (a database ping, and a write at most once a second), and the same-size reference and the second server are left out")
 	flag.Parse()
 	var err error
 	l.only, err = regexp.Compile(*only)
@@ -186,7 +187,7 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer sv.close()
+	defer sv.stop()
 	var second string // another server on the same PostgreSQL database
 	if l.db != "" && !l.process {
 		keys, err := keyring.Load(filepath.Join(dir, "scmadmin.key"))
@@ -202,7 +203,7 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		defer sv2.close()
+		defer sv2.stop()
 		second = sv2.base
 	}
 	cases := sv.cases(n, fx, second, l.only)
@@ -214,7 +215,7 @@ func runSize(bin string, n int, l load, out io.Writer) (time.Duration, error) {
 		return 0, err
 	}
 	listP50 := report(out, cases, rounds, before)
-	sv.close()
+	sv.stop()
 	rss, err := serverRSS(bin, dsn, dir, l)
 	if err != nil {
 		return 0, err
@@ -296,7 +297,7 @@ func apiKeys(ctx context.Context, st *store.Store) (read, admin string, err erro
 	return read, admin, err
 }
 
-// served is the real server on st, in this process on 127.0.0.1, and the admin signed in;
+// served is the real server on 127.0.0.1, in this process or the binary in its own, and the admin signed in;
 // with its build hook on, a local sink takes the builds.
 type served struct {
 	base     string
@@ -333,7 +334,7 @@ func serve(st *store.Store, buildHook bool) (*served, error) {
 		sv.sameSize, err = fetch(&http.Client{Jar: sv.jar, CheckRedirect: noRedirect}, sv.base+listPath)
 	}
 	if err != nil {
-		sv.close()
+		sv.stop()
 		return nil, err
 	}
 	return sv, nil
@@ -353,16 +354,14 @@ func serveProcess(bin, dsn, dir string, buildHook bool) (*served, error) {
 		stopSink()
 		return nil, err
 	}
-	sv := &served{base: base, baseline: benchCase{name: "baseline (/healthz: db ping)", path: "/healthz"},
+	sv := &served{base: base, baseline: benchCase{name: "baseline (/healthz)", path: "/healthz"},
 		stop: sync.OnceFunc(func() { stop(); stopSink() })}
 	if sv.jar, err = signIn(base); err != nil {
-		sv.close()
+		sv.stop()
 		return nil, err
 	}
 	return sv, nil
 }
-
-func (sv *served) close() { sv.stop() }
 
 // buildHookSecret signs the build hook's POSTs to the sink.
 const buildHookSecret = "scmbench build hook secret"
@@ -408,13 +407,14 @@ func (sv *served) cases(n int, fx fixture, second string, only *regexp.Regexp) [
 		{name: "API, one configuration", path: apiListPath + "/" + fx.middle, apiKey: fx.readKey},
 		{name: "API, create (JSON post)", path: apiCreatePath, create: true, apiKey: fx.adminKey},
 	}
-	return slices.DeleteFunc(cases, func(bc benchCase) bool {
-		return bc != sv.baseline && (!only.MatchString(bc.name) ||
+	kept := slices.DeleteFunc(cases[1:], func(bc benchCase) bool {
+		return !only.MatchString(bc.name) ||
 			(bc.hooks > 0 || bc.deliver) && bc.hookTo == 0 || // no configuration to deliver to
 			strings.Contains(bc.name, "2 servers") && second == "" || // one server: SQLite
 			bc.path == sameSizePath && sv.sameSize == nil || // the binary has no such route
-			bc.path == apiListPath+"/") // none to ask for
+			bc.path == apiListPath+"/" // none to ask for
 	})
+	return cases[:1+len(kept)] // the baseline, and the cases kept
 }
 
 // driveRounds drives every case in l.rounds rounds, each round of the cases right after a
@@ -887,22 +887,51 @@ func startBinary(bin, dsn, dir string, env ...string) (base string, pid int, sto
 	// The seeded configurations name hosts under example.com: no health check may look them up.
 	cmd := exec.Command(bin, "--addr", addr, "--db", dsn, "--key-file", filepath.Join(dir, "scmadmin.key"), "--recheck-interval", "0")
 	cmd.Env = append(os.Environ(), env...)
+	var stderr firstBytes // why it did not start, if it does not
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err
 	}
-	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop = func() { cmd.Process.Kill(); <-exited }
 	base = "http://" + addr
-	if err := waitHealthy(base); err != nil {
+	if err := waitHealthy(base, exited); err != nil {
 		stop()
-		return "", 0, nil, err
+		return "", 0, nil, fmt.Errorf("%w; its standard error: %q", err, stderr.String())
 	}
 	return base, cmd.Process.Pid, stop, nil
 }
 
-// waitHealthy polls base's /healthz until it answers 200, for at most 10 s.
-func waitHealthy(base string) error {
+// firstBytes keeps the first 4 KiB written to it, and takes the rest without keeping it.
+type firstBytes struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *firstBytes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p[:min(len(p), 4096-len(w.buf))]...)
+	return len(p), nil
+}
+
+func (w *firstBytes) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+// waitHealthy polls base's /healthz until it answers 200, for at most 10 s, or until the
+// server's process has exited.
+func waitHealthy(base string, exited <-chan struct{}) error {
 	client := &http.Client{Timeout: time.Second}
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(2 * time.Millisecond) {
+		select {
+		case <-exited:
+			return fmt.Errorf("the scmadmin binary exited before %s answered /healthz", base)
+		default:
+		}
 		if res, err := client.Get(base + "/healthz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
