@@ -184,16 +184,6 @@ func runBuildHook(t *testing.T, app *testApp, target string) (stop func()) {
 	return stop
 }
 
-// eventually waits up to 10 s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
-		}
-	}
-}
-
 func metricLine(t *testing.T, app *testApp, name string) string {
 	t.Helper()
 	body := app.client().get("/metrics").wantStatus(http.StatusOK).body
@@ -211,7 +201,7 @@ func TestBuildHookDeliversEveryBuildSignedInOrder(t *testing.T) {
 	for i := range 3 {
 		push(t, app, id, fmt.Sprint("req-", i), hookSecret, pushBody(masterPush(fmt.Sprintf("%040x", i))), http.StatusAccepted)
 	}
-	eventually(t, "3 builds taken by the target", func() bool {
+	waitFor(t, "3 builds taken by the target", func() bool {
 		n := 0
 		for _, r := range target.seen() {
 			if r.status < 300 {
@@ -254,7 +244,7 @@ func TestBuildHookDeliversEveryBuildSignedInOrder(t *testing.T) {
 	// The details page: nothing waits once the deliveries are recorded (a run's record follows
 	// its POSTs by up to hookGather), the last failure is the target's 503 and its words.
 	var page *response
-	eventually(t, "the details page shows nothing waiting", func() bool {
+	waitFor(t, "the details page shows nothing waiting", func() bool {
 		page = c.get(scmPath(id, "")).wantStatus(http.StatusOK)
 		return strings.Contains(page.text("#build-hook-pending"), "None")
 	})
@@ -285,12 +275,12 @@ func TestBuildHookRunStopsAtARefusalAndKeepsTheOrder(t *testing.T) {
 	target.hold = hold // the first build waits at the target while the others queue behind it
 	runBuildHook(t, app, target.URL)
 	push(t, app, id, "req-0", hookSecret, pushBody(masterPush(fmt.Sprintf("%040x", 0))), http.StatusAccepted)
-	eventually(t, "the first build at the target", func() bool { return len(target.seen()) == 1 })
+	waitFor(t, "the first build at the target", func() bool { return len(target.seen()) == 1 })
 	for i := 1; i < 6; i++ {
 		push(t, app, id, fmt.Sprint("req-", i), hookSecret, pushBody(masterPush(fmt.Sprintf("%040x", i))), http.StatusAccepted)
 	}
 	close(hold)
-	eventually(t, "every build taken", func() bool { return metricLine(t, app, "scmadmin_build_hook_pending") == "0" })
+	waitFor(t, "every build taken", func() bool { return metricLine(t, app, "scmadmin_build_hook_pending") == "0" })
 	var got []string
 	for _, r := range target.seen() {
 		var b buildJSON
@@ -312,8 +302,8 @@ func TestBuildHookWaitingShownWhileTheTargetFails(t *testing.T) {
 	for i := range 2 {
 		push(t, app, id, fmt.Sprint("req-", i), hookSecret, pushBody(masterPush(fmt.Sprintf("%040x", i))), http.StatusAccepted)
 	}
-	eventually(t, "a failed attempt", func() bool { return len(target.seen()) > 0 })
-	eventually(t, "the failure recorded", func() bool { return metricLine(t, app, "scmadmin_build_hook_failures_total") != "0" })
+	waitFor(t, "a failed attempt", func() bool { return len(target.seen()) > 0 })
+	waitFor(t, "the failure recorded", func() bool { return metricLine(t, app, "scmadmin_build_hook_failures_total") != "0" })
 	page := c.get(scmPath(id, "")).wantStatus(http.StatusOK)
 	if got := page.text("#build-hook-pending"); !strings.Contains(got, "2 builds wait") {
 		t.Errorf("waiting: %q, want 2 builds", got)
@@ -341,7 +331,7 @@ func TestBuildHookShownForAPIBuilds(t *testing.T) {
 	cfg := mustConfig(t, app, id)
 	newAPIClient(t, app, adminAPIKey(t, app)).call(http.MethodPost, buildsPath(cfg.Ref), buildBody("sentiment-analysis", strings.Repeat("a", 40))).
 		want(http.StatusAccepted, 0)
-	eventually(t, "the failure recorded", func() bool { return metricLine(t, app, "scmadmin_build_hook_failures_total") != "0" })
+	waitFor(t, "the failure recorded", func() bool { return metricLine(t, app, "scmadmin_build_hook_failures_total") != "0" })
 	page := app.adminClient().get(scmPath(id, "")).wantStatus(http.StatusOK)
 	if got := page.text("section.builds #build-hook-pending"); !strings.Contains(got, "1 build waits for the build hook") {
 		t.Errorf("waiting: %q, want 1 build", got)
@@ -358,7 +348,7 @@ func TestBuildHookStopsCleanlyAndGivesBackWhatWasInFlight(t *testing.T) {
 	defer close(target.hold)
 	stop := runBuildHook(t, app, target.URL)
 	push(t, app, id, "req", hookSecret, pushBody(masterPush(fixtureHash)), http.StatusAccepted)
-	eventually(t, "the build in flight", func() bool { return len(target.seen()) == 1 })
+	waitFor(t, "the build in flight", func() bool { return len(target.seen()) == 1 })
 	started := time.Now()
 	stop()
 	if took := time.Since(started); took > 2*time.Second {

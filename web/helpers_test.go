@@ -694,3 +694,13 @@ func assertNotStored(t *testing.T, app *testApp, what, s string) {
 		t.Errorf("the log holds the %s", what)
 	}
 }
+
+// waitFor polls cond every 20 ms for up to 10 s; what says what was awaited.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}

@@ -46,16 +46,6 @@ func runRechecks(t *testing.T, app *testApp, interval time.Duration) {
 	})
 }
 
-// waitFor polls cond every 20 ms for up to 10 s; what says what was awaited.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10 s for %s", what)
-		}
-	}
-}
-
 func healthAuditActions(t *testing.T, app *testApp, id int64) []string {
 	t.Helper()
 	evs, _, err := app.st.ListAudit(context.Background(), store.AuditQuery{ConfigID: id, Limit: 100})

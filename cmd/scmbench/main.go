@@ -898,28 +898,18 @@ func startBinary(bin, dsn, dir string, env ...string) (base string, pid int, sto
 	base = "http://" + addr
 	if err := waitHealthy(base, exited); err != nil {
 		stop()
-		return "", 0, nil, fmt.Errorf("%w; its standard error: %q", err, stderr.String())
+		return "", 0, nil, fmt.Errorf("%w; its standard error: %q", err, stderr)
 	}
 	return base, cmd.Process.Pid, stop, nil
 }
 
 // firstBytes keeps the first 4 KiB written to it, and takes the rest without keeping it.
-type firstBytes struct {
-	mu  sync.Mutex
-	buf []byte
-}
+// The process's Wait has copied all it wrote once stop returns: read it after that.
+type firstBytes []byte
 
 func (w *firstBytes) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p[:min(len(p), 4096-len(w.buf))]...)
+	*w = append(*w, p[:min(len(p), 4096-len(*w))]...)
 	return len(p), nil
-}
-
-func (w *firstBytes) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.buf)
 }
 
 // waitHealthy polls base's /healthz until it answers 200, for at most 10 s, or until the
