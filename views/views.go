@@ -261,6 +261,14 @@ func buildsWait(n int) string {
 	return itoa(n) + " builds wait"
 }
 
+// lastResults heads the table of a configuration's last n health results.
+func lastResults(n int) string {
+	if n == 1 {
+		return "The last result"
+	}
+	return "The last " + itoa(n) + " results"
+}
+
 // accounts says how many accounts there are: "1 account is", "2 accounts are".
 func accounts(n int) string {
 	if n == 1 {

@@ -36,7 +36,7 @@ func webhookSection(w Webhook, secret store.SecretInfo) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if w.ProjectHook {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<h2 id=\"webhook-heading\">Build-on-checkin webhook</h2><p>Bitbucket posts every push here; a push to master of one of the repositories below starts a build.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<h2 id=\"webhook-heading\">Build-on-checkin webhook</h2><p>Bitbucket posts every push here; a push to master of one of the algorithm repositories above starts a build.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
